@@ -1,0 +1,63 @@
+#pragma once
+// The Halide backend's public face: compiled kernels for single nodes, keyed and cached.
+// No Halide type appears here (DESIGN.md: Halide stays inside backends/halide).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace strata::halide_backend {
+
+// Physical layout of a tensor: Halide dimension k (0 = innermost, stride 1) holds logical
+// axis perm[k]. The IR is NCHW; activations are stored channels-last, as PyTorch's
+// channels_last memory format does, so convolutions vectorize over channels.
+using Layout = std::vector<int>;
+Layout row_major(int rank);           // {r-1, ..., 0}
+Layout channels_last();               // {1, 3, 2, 0}: C innermost, then W, H, N
+Layout default_layout(int rank);      // channels_last for rank 4, row_major otherwise
+// The layout this backend wants for input `i` of node `n` (e.g. conv weights with the
+// output channel innermost, {0, 3, 2, 1}); default_layout when it has no preference.
+Layout preferred_layout(const ir::Node& n, int i);
+std::string layout_str(const Layout& l);
+// Copies between a row-major (logical) HostTensor and a buffer in `layout`.
+void to_layout(const HostTensor& src, const Layout& layout, float* dst);
+void from_layout(const float* src, const Layout& layout, HostTensor& dst);
+
+struct Options {
+  std::string target = "host";      // a Halide target string: host, host-cuda, x86-64-linux-avx2, ...
+  std::string schedule = "manual";  // manual, or auto:Adams2019 / auto:Li2018 / auto:Mullapudi2016
+  bool use_disk_cache = true;
+};
+void check_options(const Options& o);  // throws strata::Error on a bad target or schedule
+
+// One compiled kernel: a node specialised to its shapes, layouts, target and schedule.
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  // Buffers are in the layouts the kernel was compiled for.
+  virtual void run(const std::vector<const float*>& inputs, float* output) const = 0;
+  virtual const std::string& key() const = 0;
+};
+
+// Kernel for node `n` (inputs in `in_layouts`, output in `out_layout`): from the in-process
+// cache, the on-disk cache, or compiled now.
+std::shared_ptr<const Kernel> get_kernel(const ir::Node& n, const std::vector<Layout>& in_layouts,
+                                         const Layout& out_layout, const Options& o);
+// Compiles the node's pipeline to an object file only (CUDA code generation tests on
+// machines without a GPU). Throws on failure.
+void compile_only(const ir::Node& n, const Options& o, const std::string& object_path);
+
+bool has_lowering(const std::string& op);
+bool gpu_available();  // a CUDA device answered
+
+struct CacheStats {
+  int memory_hits = 0, disk_hits = 0, compiled = 0;
+  double compile_seconds = 0, load_seconds = 0;
+};
+CacheStats cache_stats();
+void reset_cache_stats();
+std::string cache_dir();  // $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata, else ~/.cache/strata
+void clear_memory_cache();
+
+}  // namespace strata::halide_backend

@@ -1,0 +1,123 @@
+#include "backends/halide/kernel_builder.h"
+
+#include <fmt/format.h>
+
+#include <mutex>
+#include <set>
+
+#include "ir/error.h"
+
+namespace strata::halide_backend {
+
+using namespace Halide;
+
+static std::map<std::string, Lowering>& lowering_table() {
+  static std::map<std::string, Lowering> t = [] {
+    std::map<std::string, Lowering> m;
+    register_nn_lowerings(m);
+    register_tensor_lowerings(m);
+    register_activation_lowerings(m);
+    return m;
+  }();
+  return t;
+}
+
+const Lowering* find_lowering(const std::string& op) {
+  auto it = lowering_table().find(op);
+  return it == lowering_table().end() ? nullptr : &it->second;
+}
+
+bool has_lowering(const std::string& op) { return find_lowering(op) != nullptr; }
+
+Target parse_target(const std::string& s) {
+  if (!Target::validate_target_string(s))
+    throw Error(fmt::format("bad Halide target '{}' (examples: host, host-cuda, x86-64-linux-avx2)", s));
+  return Target(s);
+}
+
+static const std::map<std::string, std::string> kAutoschedulers = {
+    {"Adams2019", "libautoschedule_adams2019.so"},
+    {"Li2018", "libautoschedule_li2018.so"},
+    {"Mullapudi2016", "libautoschedule_mullapudi2016.so"},
+};
+
+void check_options(const Options& o) {
+  parse_target(o.target);
+  if (o.schedule == "manual") return;
+  if (o.schedule.rfind("auto:", 0) == 0 && kAutoschedulers.count(o.schedule.substr(5))) return;
+  throw Error(fmt::format("bad schedule '{}' (expected manual, auto:Adams2019, auto:Li2018 or auto:Mullapudi2016)", o.schedule));
+}
+
+static void load_autoscheduler(const std::string& name) {
+  static std::mutex mu;
+  static std::set<std::string> loaded;
+  std::lock_guard<std::mutex> lock(mu);
+  if (loaded.count(name)) return;
+  std::string path = std::string(STRATA_HALIDE_PLUGIN_DIR) + "/" + kAutoschedulers.at(name);
+  try {
+    load_plugin(path);
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("cannot load the {} autoscheduler from {}: {}", name, path, e.what()));
+  }
+  loaded.insert(name);
+}
+
+// Static bounds and dense strides for a buffer stored in `layout`.
+template <typename Buf>
+static void constrain(Buf&& b, const Shape& shape, const Layout& layout) {
+  int stride = 1;
+  for (size_t k = 0; k < layout.size(); ++k) {
+    int e = static_cast<int>(shape[layout[k]]);
+    b.dim(static_cast<int>(k)).set_bounds(0, e).set_stride(stride).set_estimate(0, e);
+    stride *= e;
+  }
+}
+
+BuiltPipeline build_pipeline(const ir::Node& n, const std::vector<Layout>& in_layouts, const Layout& out_layout,
+                             const Options& o) {
+  check_options(o);
+  const Lowering* lower = find_lowering(n.op);
+  if (!lower) throw Error(fmt::format("halide backend: no lowering for op '{}' (node '{}')", n.op, n.name()));
+  if (in_layouts.size() != n.inputs.size()) throw Error("build_pipeline: one layout per input is needed");
+  Target target = parse_target(o.target);
+  const Shape& os = n.outputs[0]->type.shape;
+  if (out_layout.size() != os.size()) throw Error("build_pipeline: output layout rank mismatch");
+
+  std::vector<ImageParam> params;
+  std::vector<TensorRef> refs;
+  for (size_t i = 0; i < n.inputs.size(); ++i) {
+    const Shape& s = n.inputs[i]->type.shape;
+    if (in_layouts[i].size() != s.size()) throw Error("build_pipeline: input layout rank mismatch");
+    ImageParam p(Float(32), static_cast<int>(s.size()), fmt::format("in{}", i));
+    constrain(p, s, in_layouts[i]);
+    params.push_back(p);
+    refs.push_back(TensorRef{Func(p), in_layouts[i], s});
+  }
+  OutRef out;
+  for (size_t k = 0; k < os.size(); ++k) out.vars.push_back(Var(fmt::format("d{}", k)));
+  out.layout = out_layout;
+  out.shape = os;
+  LowerContext ctx{n, refs, params, out, target};
+  Lowered l;
+  try {
+    l = (*lower)(ctx);
+  } catch (const Halide::Error& e) {
+    throw Error(fmt::format("halide backend: lowering node '{}' ({}) failed: {}", n.name(), n.op, e.what()));
+  }
+  constrain(l.out.output_buffer(), os, out_layout);
+  Pipeline p(l.out);
+  if (o.schedule == "manual") {
+    if (target.has_gpu_feature()) schedule_cuda(l, ctx);
+    else schedule_cpu(l, ctx);
+  } else {
+    std::string name = o.schedule.substr(5);
+    load_autoscheduler(name);
+    // Two cores, a 32 MiB last-level cache, and the default load/compute balance.
+    p.auto_schedule(name, target, MachineParams(2, 32 * 1024 * 1024, 40));
+  }
+  BuiltPipeline b{p, {}, target};
+  for (auto& prm : params) b.args.push_back(prm);
+  return b;
+}
+
+}  // namespace strata::halide_backend

@@ -1,0 +1,276 @@
+// Compiled kernels: every node becomes a Halide object file linked into a shared library
+// under the cache directory and loaded with dlopen; one shared Halide runtime (also cached)
+// serves them all. The same path serves a first run (compile, link, load) and a second
+// run (load), so the on-disk cache needs no second code path.
+#include <HalideRuntime.h>
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "backends/halide/kernel_builder.h"
+#include "ir/error.h"
+
+extern char** environ;
+
+namespace strata::halide_backend {
+
+namespace fs = std::filesystem;
+
+// Bump when a lowering or schedule changes, so stale kernels on disk are not reused.
+constexpr int kCodegenVersion = 1;
+
+static std::mutex g_mu;
+static CacheStats g_stats;
+static std::map<std::string, std::shared_ptr<const Kernel>> g_memory;
+
+CacheStats cache_stats() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_stats;
+}
+void reset_cache_stats() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_stats = {};
+}
+
+std::string cache_dir() {
+  if (const char* d = std::getenv("STRATA_CACHE_DIR"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/strata";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/strata";
+  return (fs::temp_directory_path() / "strata-cache").string();
+}
+
+static std::string kernel_dir() {
+  std::string d = cache_dir() + fmt::format("/kernels-v{}", kCodegenVersion);
+  std::error_code ec;
+  fs::create_directories(d, ec);
+  if (ec) throw Error(fmt::format("cannot create the kernel cache directory {}: {}", d, ec.message()));
+  return d;
+}
+
+static uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+static std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Writes to a temporary file, then renames: readers never see half a file.
+static void write_atomic(const std::string& path, const std::string& content) {
+  std::string tmp = fmt::format("{}.tmp{}", path, getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    f << content;
+    if (!f) throw Error(fmt::format("cannot write {}", tmp));
+  }
+  fs::rename(tmp, path);
+}
+
+static void run_linker(const std::string& object, const std::string& shared) {
+  const char* cc = std::getenv("STRATA_CC");
+  std::string compiler = cc && *cc ? cc : "cc";
+  std::vector<std::string> argv_s{compiler, "-shared", "-o", shared, object};
+  std::vector<char*> argv;
+  for (auto& s : argv_s) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  if (posix_spawnp(&pid, compiler.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+    throw Error(fmt::format("cannot run the linker '{}' (set STRATA_CC to a C compiler)", compiler));
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw Error(fmt::format("linking {} into {} failed", object, shared));
+}
+
+// The Halide runtime, compiled once with CUDA support (it loads libcuda only when a CUDA
+// kernel runs) and loaded globally so every kernel library binds to it.
+struct Runtime {
+  void* handle = nullptr;
+  int (*copy_to_host)(void*, halide_buffer_t*) = nullptr;
+  int (*device_free)(void*, halide_buffer_t*) = nullptr;
+};
+
+static thread_local std::string t_last_error;
+static void error_handler(void*, const char* msg) { t_last_error = msg; }
+
+static const Runtime& runtime() {
+  static Runtime rt = [] {
+    Runtime r;
+    Halide::Target t = Halide::get_host_target().with_feature(Halide::Target::CUDA);
+    std::string dir = kernel_dir();
+    std::string so = fmt::format("{}/runtime-{:016x}.so", dir, fnv1a(t.to_string()));
+    if (!fs::exists(so)) {
+      std::string obj = fmt::format("{}.{}.o", so, getpid());
+      Halide::compile_standalone_runtime(obj, t);
+      std::string tmp = fmt::format("{}.tmp{}", so, getpid());
+      run_linker(obj, tmp);
+      fs::remove(obj);
+      fs::rename(tmp, so);
+    }
+    r.handle = dlopen(so.c_str(), RTLD_NOW | RTLD_GLOBAL);
+    if (!r.handle) throw Error(fmt::format("cannot load the Halide runtime {}: {}", so, dlerror()));
+    using SetHandler = void* (*)(void (*)(void*, const char*));
+    if (auto set = reinterpret_cast<SetHandler>(dlsym(r.handle, "halide_set_error_handler"))) set(error_handler);
+    r.copy_to_host = reinterpret_cast<int (*)(void*, halide_buffer_t*)>(dlsym(r.handle, "halide_copy_to_host"));
+    r.device_free = reinterpret_cast<int (*)(void*, halide_buffer_t*)>(dlsym(r.handle, "halide_device_free"));
+    return r;
+  }();
+  return rt;
+}
+
+class SharedObjectKernel : public Kernel {
+ public:
+  SharedObjectKernel(std::string key, void* handle, int (*fn)(void**), std::vector<std::vector<halide_dimension_t>> dims,
+                     bool gpu)
+      : key_(std::move(key)), handle_(handle), fn_(fn), dims_(std::move(dims)), gpu_(gpu) {}
+
+  void run(const std::vector<const float*>& inputs, float* output) const override {
+    if (inputs.size() + 1 != dims_.size())
+      throw Error(fmt::format("kernel {}: expected {} inputs, got {}", key_, dims_.size() - 1, inputs.size()));
+    std::vector<halide_buffer_t> bufs(dims_.size());
+    std::vector<std::vector<halide_dimension_t>> dims = dims_;  // the runtime may write to them
+    std::vector<void*> args(dims_.size());
+    for (size_t i = 0; i < dims_.size(); ++i) {
+      halide_buffer_t& b = bufs[i];
+      b = halide_buffer_t{};
+      b.host = reinterpret_cast<uint8_t*>(const_cast<float*>(i < inputs.size() ? inputs[i] : output));
+      b.type = halide_type_t(halide_type_float, 32);
+      b.dimensions = static_cast<int32_t>(dims[i].size());
+      b.dim = dims[i].data();
+      args[i] = &b;
+    }
+    t_last_error.clear();
+    int rc = fn_(args.data());
+    if (rc == 0 && gpu_) {
+      const Runtime& rt = runtime();
+      rc = rt.copy_to_host(nullptr, &bufs.back());
+      for (auto& b : bufs)
+        if (b.device) rt.device_free(nullptr, &b);
+    }
+    if (rc != 0) throw Error(fmt::format("kernel {} failed (Halide error {}): {}", key_, rc, t_last_error));
+  }
+  const std::string& key() const override { return key_; }
+
+ private:
+  std::string key_;
+  void* handle_;
+  int (*fn_)(void**);
+  std::vector<std::vector<halide_dimension_t>> dims_;
+  bool gpu_;
+};
+
+static std::vector<halide_dimension_t> dims_of(const Shape& s, const Layout& layout) {
+  std::vector<halide_dimension_t> d;
+  int32_t stride = 1;
+  for (int axis : layout) {
+    d.push_back(halide_dimension_t(0, static_cast<int32_t>(s[axis]), stride));
+    stride *= static_cast<int32_t>(s[axis]);
+  }
+  return d;
+}
+
+static std::string kernel_key(const ir::Node& n, const std::vector<Layout>& in_layouts, const Layout& out_layout,
+                              const Options& o) {
+  std::string k = fmt::format("v{}|{}|", kCodegenVersion, n.op);
+  for (auto& [name, a] : n.attrs) k += name + "=" + ir::attr_str(a) + ";";
+  for (size_t i = 0; i < n.inputs.size(); ++i) k += fmt::format("|{}@{}", n.inputs[i]->type.str(), layout_str(in_layouts[i]));
+  k += fmt::format("|->{}@{}|{}|{}", n.outputs[0]->type.str(), layout_str(out_layout), o.target, o.schedule);
+  return k;
+}
+
+static void compile_object(BuiltPipeline b, const std::string& fn, const std::string& obj) {
+  try {
+    b.pipeline.compile_to({{Halide::OutputFileType::object, obj}}, b.args, fn,
+                          b.target.with_feature(Halide::Target::NoRuntime));
+  } catch (const Halide::Error& e) {
+    throw Error(fmt::format("halide backend: compiling {} failed: {}", fn, e.what()));
+  }
+}
+
+std::shared_ptr<const Kernel> get_kernel(const ir::Node& n, const std::vector<Layout>& in_layouts,
+                                         const Layout& out_layout, const Options& o) {
+  std::string key = kernel_key(n, in_layouts, out_layout, o);
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (auto it = g_memory.find(key); it != g_memory.end()) {
+      ++g_stats.memory_hits;
+      return it->second;
+    }
+  }
+  runtime();  // kernels bind to it when loaded
+  std::string hex = fmt::format("{:016x}", fnv1a(key));
+  std::string fn = "strata_k" + hex;
+  std::string dir = kernel_dir();
+  std::string so = dir + "/" + hex + ".so", key_file = dir + "/" + hex + ".key";
+  auto t0 = std::chrono::steady_clock::now();
+  bool from_disk = o.use_disk_cache && fs::exists(so) && fs::exists(key_file) && read_file(key_file) == key;
+  if (!from_disk) {
+    BuiltPipeline b = build_pipeline(n, in_layouts, out_layout, o);
+    std::string obj = fmt::format("{}/{}.{}.o", dir, hex, getpid());
+    compile_object(b, fn, obj);
+    std::string tmp = fmt::format("{}.tmp{}", so, getpid());
+    run_linker(obj, tmp);
+    fs::remove(obj);
+    fs::rename(tmp, so);
+    write_atomic(key_file, key);
+  }
+  void* handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) throw Error(fmt::format("cannot load kernel {}: {}", so, dlerror()));
+  auto entry = reinterpret_cast<int (*)(void**)>(dlsym(handle, (fn + "_argv").c_str()));
+  if (!entry) throw Error(fmt::format("kernel library {} lacks {}_argv", so, fn));
+  std::vector<std::vector<halide_dimension_t>> dims;
+  for (size_t i = 0; i < n.inputs.size(); ++i) dims.push_back(dims_of(n.inputs[i]->type.shape, in_layouts[i]));
+  dims.push_back(dims_of(n.outputs[0]->type.shape, out_layout));
+  bool gpu = parse_target(o.target).has_gpu_feature();
+  auto k = std::make_shared<SharedObjectKernel>(key, handle, entry, std::move(dims), gpu);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (from_disk) ++g_stats.disk_hits, g_stats.load_seconds += secs;
+  else ++g_stats.compiled, g_stats.compile_seconds += secs;
+  g_memory[key] = k;
+  return k;
+}
+
+void clear_memory_cache() {
+  // Libraries stay loaded (kernels in use may point into them); lookups start afresh.
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_memory.clear();
+}
+
+void compile_only(const ir::Node& n, const Options& o, const std::string& object_path) {
+  std::vector<Layout> in_layouts;
+  for (size_t i = 0; i < n.inputs.size(); ++i) in_layouts.push_back(preferred_layout(n, static_cast<int>(i)));
+  BuiltPipeline b = build_pipeline(n, in_layouts, default_layout(n.outputs[0]->type.rank()), o);
+  compile_object(b, "strata_compile_only", object_path);
+}
+
+bool gpu_available() {
+  static const bool available = [] {
+    void* h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!h) return false;
+    using Init = int (*)(unsigned);
+    using Count = int (*)(int*);
+    auto init = reinterpret_cast<Init>(dlsym(h, "cuInit"));
+    auto count = reinterpret_cast<Count>(dlsym(h, "cuDeviceGetCount"));
+    int n = 0;
+    return init && count && init(0) == 0 && count(&n) == 0 && n > 0;
+  }();
+  return available;
+}
+
+}  // namespace strata::halide_backend

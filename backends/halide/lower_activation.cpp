@@ -1,0 +1,77 @@
+// Halide algorithms of the activations. activation_expr is shared with fused epilogues.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "backends/halide/lowering.h"
+#include "ir/error.h"
+
+namespace strata::halide_backend {
+
+using namespace Halide;
+
+// Abramowitz and Stegun 7.1.26 (|error| < 1.5e-7): Halide has no erf.
+static Expr erf_approx(Expr x) {
+  Expr a = abs(x);
+  Expr t = 1.f / (1.f + 0.3275911f * a);
+  Expr poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+  Expr y = 1.f - poly * exp(-a * a);
+  return select(x < 0, -y, y);
+}
+
+static Expr sigmoid(Expr x) { return 1.f / (1.f + exp(-x)); }
+
+Expr activation_expr(const ir::Node& n, Expr x) {
+  const std::string& op = n.op;
+  if (op == "identity") return x;
+  if (op == "binary_step") return select(x >= 0.f, 1.f, 0.f);
+  if (op == "sigmoid") return sigmoid(x);
+  if (op == "tanh") return tanh(x);
+  if (op == "arctan") return atan(x);
+  if (op == "relu") return max(x, 0.f);
+  if (op == "relu6") return clamp(x, 0.f, 6.f);
+  if (op == "leaky_relu") return select(x > 0.f, x, static_cast<float>(n.attr_float("alpha")) * x);
+  if (op == "elu") return select(x > 0.f, x, static_cast<float>(n.attr_float("alpha")) * (exp(x) - 1.f));
+  if (op == "selu") {
+    const float alpha = 1.6732632423543772f, scale = 1.0507009873554805f;
+    return scale * select(x > 0.f, x, alpha * (exp(x) - 1.f));
+  }
+  if (op == "softplus") {
+    float b = n.attr_float("beta"), th = n.attr_float("threshold");
+    // Clamp inside exp so the unselected branch cannot overflow to inf * 0.
+    return select(b * x > th, x, log(1.f + exp(min(b * x, th))) / b);
+  }
+  if (op == "silu") return x * sigmoid(x);
+  if (op == "gelu") {
+    if (n.attr_string("approximate") == "tanh")
+      return 0.5f * x * (1.f + tanh(static_cast<float>(std::sqrt(2.0 / M_PI)) * (x + 0.044715f * x * x * x)));
+    return 0.5f * x * (1.f + erf_approx(x * static_cast<float>(M_SQRT1_2)));
+  }
+  if (op == "hard_sigmoid")
+    return clamp(static_cast<float>(n.attr_float("alpha")) * x + static_cast<float>(n.attr_float("beta")), 0.f, 1.f);
+  if (op == "hard_swish") return x * clamp(x + 3.f, 0.f, 6.f) / 6.f;
+  throw Error(fmt::format("halide backend: '{}' is not an elementwise activation", op));
+}
+
+void register_activation_lowerings(std::map<std::string, Lowering>& t) {
+  auto unary = [](LowerContext& c) {
+    Lowered l;
+    l.out = Func("out");
+    l.out(c.out.vars) = activation_expr(c.node, c.in[0].at(c.out.logical()));
+    return l;
+  };
+  for (const char* op : {"identity", "binary_step", "sigmoid", "tanh", "arctan", "relu", "relu6", "leaky_relu", "elu",
+                         "selu", "softplus", "silu", "gelu", "hard_sigmoid", "hard_swish"})
+    t[op] = unary;
+  t["prelu"] = [](LowerContext& c) {
+    auto L = c.out.logical();
+    Expr x = c.in[0].at(L);
+    Expr slope = c.in[1].shape[0] == 1 ? c.in[1].at({Expr(0)}) : c.in[1].at({L[1]});
+    Lowered l;
+    l.out = Func("out");
+    l.out(c.out.vars) = select(x > 0.f, x, slope * x);
+    return l;
+  };
+}
+
+}  // namespace strata::halide_backend

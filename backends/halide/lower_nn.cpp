@@ -1,0 +1,178 @@
+// Halide algorithms of the layers. Every lowering reads its inputs with logical (NCHW)
+// indices through TensorRef, so it is correct in any layout; schedules make it fast.
+#include <limits>
+
+#include "backends/halide/lowering.h"
+#include "ir/op_registry.h"
+
+namespace strata::halide_backend {
+
+using namespace Halide;
+
+// Input 0 zero-padded (or `value`-padded) outside its bounds, as a TensorRef.
+static TensorRef padded_input(LowerContext& c, float value, const char* name) {
+  const TensorRef& x = c.in[0];
+  Region bounds;
+  for (size_t k = 0; k < x.layout.size(); ++k) bounds.push_back({0, static_cast<int>(x.shape[x.layout[k]])});
+  Func p = BoundaryConditions::constant_exterior(c.params[0], value, bounds);
+  Func named(name);
+  std::vector<Var> v(x.layout.size());
+  named(v) = p(v);
+  return TensorRef{named, x.layout, x.shape};
+}
+
+static Lowered conv2d(LowerContext& c) {
+  const ir::Node& n = c.node;
+  const TensorRef& w = c.in[1];
+  auto pad = ir::conv_padding(n);
+  const auto& st = n.attr_ints("stride");
+  const auto& dl = n.attr_ints("dilation");
+  int64_t groups = n.attr_int("groups"), cig = w.shape[1], co_total = w.shape[0], cog = co_total / groups;
+  bool padded = pad[0] || pad[1] || pad[2] || pad[3];
+  TensorRef x = padded ? padded_input(c, 0.f, "padded") : c.in[0];
+
+  auto L = c.out.logical();  // n, co, y, x
+  Expr b = L[0], co = L[1], oy = L[2], ox = L[3];
+  RDom r({{0, static_cast<int>(cig)}, {0, static_cast<int>(w.shape[3])}, {0, static_cast<int>(w.shape[2])}}, "r");
+  Expr ci = groups == 1 ? Expr(r.x) : (co / static_cast<int>(cog)) * static_cast<int>(cig) + r.x;
+  Expr iy = oy * static_cast<int>(st[0]) + r.z * static_cast<int>(dl[0]) - static_cast<int>(pad[0]);
+  Expr ix = ox * static_cast<int>(st[1]) + r.y * static_cast<int>(dl[1]) - static_cast<int>(pad[1]);
+
+  Func conv("conv");
+  conv(c.out.vars) = c.in.size() > 2 ? c.in[2].at({co}) : Expr(0.f);
+  conv(c.out.vars) += w.at({co, r.x, r.z, r.y}) * x.at({b, ci, iy, ix});
+
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = conv(c.out.vars);
+  l.reductions.push_back({conv, r});
+  ConvInfo info{conv, r, c.params[1], std::nullopt, groups, c.in[0].shape[1], co_total,
+                w.layout == Layout{0, 3, 2, 1}};
+  if (padded) {
+    info.padded = x.f;
+    std::vector<int64_t> ext;  // the input's extents: close enough to choose vector widths
+    for (int a : x.layout) ext.push_back(x.shape[a]);
+    l.roots.push_back({x.f, ext});
+  }
+  l.conv = info;
+  return l;
+}
+
+static Lowered linear(LowerContext& c) {
+  auto L = c.out.logical();  // i (batch), j (feature)
+  int64_t K = c.in[0].shape[1];
+  RDom r(0, static_cast<int>(K), "k");
+  Func acc("linear");
+  acc(c.out.vars) = c.in.size() > 2 ? c.in[2].at({L[1]}) : Expr(0.f);
+  acc(c.out.vars) += c.in[0].at({L[0], r}) * c.in[1].at({L[1], r});
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = acc(c.out.vars);
+  l.reductions.push_back({acc, r});
+  return l;
+}
+
+static Lowered batch_norm(LowerContext& c) {
+  // Per-channel scale and shift are computed once, so each element costs one FMA.
+  Var ch("ch");
+  Expr eps = static_cast<float>(c.node.attr_float("eps"));
+  Func scale("bn_scale"), shift("bn_shift");
+  scale(ch) = c.in[1].at({ch}) / sqrt(c.in[4].at({ch}) + eps);
+  shift(ch) = c.in[2].at({ch}) - c.in[3].at({ch}) * scale(ch);
+  auto L = c.out.logical();
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = c.in[0].at(L) * scale(L[1]) + shift(L[1]);
+  int64_t C = c.in[0].shape[1];
+  l.roots.push_back({scale, {C}});
+  l.roots.push_back({shift, {C}});
+  return l;
+}
+
+static Lowered pool(LowerContext& c, bool is_max) {
+  const ir::Node& n = c.node;
+  auto k = n.attr_ints("kernel_size");
+  auto s = n.attr_ints("stride");
+  if (s.empty()) s = k;
+  auto p = ir::conv_padding(n);
+  int64_t H = c.in[0].shape[2], W = c.in[0].shape[3];
+  TensorRef x = padded_input(c, is_max ? -std::numeric_limits<float>::infinity() : 0.f, "padded");
+  auto L = c.out.logical();
+  RDom r({{0, static_cast<int>(k[1])}, {0, static_cast<int>(k[0])}}, "r");
+  Expr y0 = L[2] * static_cast<int>(s[0]) - static_cast<int>(p[0]);
+  Expr x0 = L[3] * static_cast<int>(s[1]) - static_cast<int>(p[1]);
+  Func acc(is_max ? "maxpool" : "sumpool");
+  acc(c.out.vars) = is_max ? Expr(-std::numeric_limits<float>::infinity()) : Expr(0.f);
+  // Windows may reach past the padded input in ceil mode: such taps are skipped.
+  Expr iy = y0 + r.y, ix = x0 + r.x;
+  Expr inside = iy < static_cast<int>(H + p[2]) && ix < static_cast<int>(W + p[3]);
+  Expr v = x.at({L[0], L[1], iy, ix});
+  acc(c.out.vars) = is_max ? max(acc(c.out.vars), select(inside, v, acc(c.out.vars))) : acc(c.out.vars) + select(inside, v, 0.f);
+  Lowered l;
+  l.out = Func("out");
+  if (is_max) {
+    l.out(c.out.vars) = acc(c.out.vars);
+  } else {
+    // PyTorch's divisor: the window clipped to the padded input, or to the input alone.
+    Expr y1 = min(y0 + static_cast<int>(k[0]), static_cast<int>(H + p[2]));
+    Expr x1 = min(x0 + static_cast<int>(k[1]), static_cast<int>(W + p[3]));
+    Expr count = n.attr_int("count_include_pad")
+                     ? (y1 - y0) * (x1 - x0)
+                     : (min(y1, static_cast<int>(H)) - max(y0, 0)) * (min(x1, static_cast<int>(W)) - max(x0, 0));
+    l.out(c.out.vars) = acc(c.out.vars) / cast<float>(count);
+  }
+  l.reductions.push_back({acc, r});
+  return l;
+}
+
+static Lowered global_avg_pool(LowerContext& c) {
+  auto L = c.out.logical();
+  int64_t H = c.in[0].shape[2], W = c.in[0].shape[3];
+  RDom r({{0, static_cast<int>(W)}, {0, static_cast<int>(H)}}, "r");
+  Func acc("sum");
+  acc(c.out.vars) = 0.f;
+  acc(c.out.vars) += c.in[0].at({L[0], L[1], r.y, r.x});
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = acc(c.out.vars) / static_cast<float>(H * W);
+  l.reductions.push_back({acc, r});
+  return l;
+}
+
+static Lowered lrn(LowerContext& c) {
+  const ir::Node& n = c.node;
+  int64_t size = n.attr_int("size");
+  float alpha = n.attr_float("alpha"), beta = n.attr_float("beta"), k = n.attr_float("k");
+  TensorRef x = padded_input(c, 0.f, "padded");
+  auto L = c.out.logical();
+  RDom r(0, static_cast<int>(size), "r");
+  Func sq("sqsum");
+  sq(c.out.vars) = 0.f;
+  Expr v = x.at({L[0], L[1] + r - static_cast<int>(size / 2), L[2], L[3]});
+  sq(c.out.vars) += v * v;
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = c.in[0].at(L) / pow(k + alpha / static_cast<float>(size) * sq(c.out.vars), beta);
+  l.reductions.push_back({sq, r});
+  return l;
+}
+
+static Lowered copy_input(LowerContext& c) {
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = c.in[0].at(c.out.logical());
+  return l;
+}
+
+void register_nn_lowerings(std::map<std::string, Lowering>& t) {
+  t["conv2d"] = conv2d;
+  t["linear"] = linear;
+  t["batch_norm"] = batch_norm;
+  t["max_pool2d"] = [](LowerContext& c) { return pool(c, true); };
+  t["avg_pool2d"] = [](LowerContext& c) { return pool(c, false); };
+  t["global_avg_pool"] = global_avg_pool;
+  t["lrn"] = lrn;
+  t["dropout"] = copy_input;  // inference: identity
+}
+
+}  // namespace strata::halide_backend

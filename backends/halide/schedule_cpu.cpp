@@ -1,0 +1,139 @@
+// CPU schedules. Convolutions follow the register-blocking idea of Halide's
+// apps/conv_layer: a tile of (vector x tile_w) output channels by tile_h columns is kept in
+// registers while the reduction runs over input channels and taps. Everything else gets
+// a pointwise schedule: vectorized over the innermost dimension, parallel over the
+// outermost, reductions computed per output vector.
+#include "backends/halide/lowering.h"
+
+namespace strata::halide_backend {
+
+using namespace Halide;
+
+// Widest power-of-two vector not wider than the extent (ShiftInwards needs extent >= width).
+static int pick_vec(int64_t extent, int natural) {
+  int v = natural;
+  while (v > 1 && v > extent) v /= 2;
+  return v >= 4 ? v : 1;
+}
+
+struct VecPlan {
+  int dim = -1;
+  int width = 1;
+};
+
+static VecPlan plan_vector(const std::vector<int64_t>& ext, int natural) {
+  VecPlan p;
+  for (int d = 0; d < static_cast<int>(ext.size()) && d < 2; ++d) {
+    int w = pick_vec(ext[d], natural);
+    if (w > 1) return {d, w};
+  }
+  return p;
+}
+
+static void schedule_pointwise(Func f, const std::vector<Var>& vars, const std::vector<int64_t>& ext, int natural,
+                               const std::vector<Reduction>& reds) {
+  VecPlan vp = plan_vector(ext, natural);
+  Var vo("vo"), vi("vi");
+  if (vp.dim >= 0) f.split(vars[vp.dim], vo, vi, vp.width).vectorize(vi);
+  int64_t work = 1;
+  for (auto e : ext) work *= e;
+  if (work >= 4096)
+    for (int k = static_cast<int>(vars.size()) - 1; k >= 0; --k)
+      if (k != vp.dim && ext[k] > 1) {
+        f.parallel(vars[k]);
+        break;
+      }
+  for (Reduction r : reds) {
+    r.f.compute_at(f, vp.dim >= 0 ? vo : vars.empty() ? Var::outermost() : vars[0]);
+    if (vp.dim < 0) continue;
+    r.f.vectorize(vars[vp.dim], vp.width);
+    for (int u = 0; u < r.f.num_update_definitions(); ++u) {
+      Var uo, ui;
+      Stage s = r.f.update(u);
+      s.split(vars[vp.dim], uo, ui, vp.width, TailStrategy::GuardWithIf).vectorize(ui);
+      std::vector<VarOrRVar> order{ui};
+      for (int i = 0; i < r.r.dimensions(); ++i) order.push_back(r.r[i]);
+      s.reorder(order);
+    }
+  }
+}
+
+static void schedule_roots(const Lowered& l, int natural) {
+  for (Root root : l.roots) {
+    root.f.compute_root();
+    std::vector<Var> args = root.f.args();
+    if (!root.vectorize || args.empty()) continue;
+    schedule_pointwise(root.f, args, root.extents, natural, {});
+  }
+}
+
+static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
+  ConvInfo& ci = *l.conv;
+  const auto& v = ctx.out.vars;  // channels-last output: (c, x, y, n)
+  Var c = v[0], x = v[1], y = v[2], n = v[3];
+  int64_t CO = ctx.out.extent(0), W = ctx.out.extent(1);
+  bool depthwise = ci.groups > 1 && ci.groups == ci.in_channels && ci.groups == ci.out_channels;
+  bool avx512 = ctx.target.has_feature(Target::AVX512_Skylake) || ctx.target.has_feature(Target::AVX512);
+  int vec = pick_vec(CO, natural);
+  int tile_w = 1, tile_h = 1;
+  if (vec > 1 && !depthwise && ci.groups == 1 && CO % vec == 0) {
+    // 32 vector registers on AVX-512: 4 x 5 accumulators (conv_layer's choice); 16 on AVX2: 3 x 4.
+    int max_w = avx512 ? 4 : 3;
+    for (int t = max_w; t >= 1; --t)
+      if ((CO / vec) % t == 0) {
+        tile_w = t;
+        break;
+      }
+    tile_h = static_cast<int>(std::min<int64_t>(avx512 ? 5 : 4, W));
+  } else {
+    tile_h = static_cast<int>(std::min<int64_t>(4, W));
+  }
+  RDom r = ci.r;
+  Var co("co"), cii("cii"), xo("xo"), xi("xi");
+  Func out = l.out;
+  Func conv = ci.conv;
+  if (vec > 1) {
+    out.split(c, co, cii, vec * tile_w).split(x, xo, xi, tile_h).reorder(cii, xi, xo, y, n, co).vectorize(cii, vec).unroll(cii).unroll(xi);
+    out.parallel(y);
+    conv.compute_at(out, xo).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
+    conv.update().reorder(c, x, y, r.x, r.y, r.z, n).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
+    if (depthwise) conv.update().unroll(r.y);
+    else if (ci.in_channels / ci.groups >= 2) conv.update().unroll(r.x, 2);
+  } else {
+    // Few output channels (e.g. LeNet's 6): vectorize across columns instead.
+    int xv = pick_vec(W, natural);
+    if (xv > 1) {
+      out.split(x, xo, xi, xv).vectorize(xi).parallel(y);
+      conv.compute_at(out, xo).vectorize(x, xv);
+      Var uo, ui;
+      conv.update().split(x, uo, ui, xv, TailStrategy::GuardWithIf).vectorize(ui).reorder(ui, c, r.x, r.y, r.z);
+    } else {
+      out.parallel(y);
+      conv.compute_at(out, y);
+    }
+  }
+  if (ci.padded) {
+    Func p = *ci.padded;
+    p.compute_root();
+    const auto& pv = p.args();
+    int pw = pick_vec(ctx.in[0].shape[1], natural);
+    if (pw > 1) p.vectorize(pv[0], pw);
+    p.parallel(pv[2]);
+  }
+}
+
+void schedule_cpu(Lowered& l, const LowerContext& ctx) {
+  int natural = ctx.target.natural_vector_size<float>();
+  if (l.conv && ctx.out.layout == channels_last()) {
+    schedule_conv(l, ctx, natural);
+    for (Root root : l.roots)
+      if (!l.conv->padded || root.f.name() != l.conv->padded->name()) root.f.compute_root();
+    return;
+  }
+  std::vector<int64_t> ext;
+  for (size_t k = 0; k < ctx.out.vars.size(); ++k) ext.push_back(ctx.out.extent(static_cast<int>(k)));
+  schedule_pointwise(l.out, ctx.out.vars, ext, natural, l.reductions);
+  schedule_roots(l, natural);
+}
+
+}  // namespace strata::halide_backend

@@ -1,0 +1,33 @@
+// CUDA schedules: the output's dimensions fused into one and tiled over GPU blocks of
+// threads; each thread computes its reductions in registers; whole-kernel intermediates
+// (padded inputs, per-channel constants) get their own GPU loops.
+#include "backends/halide/lowering.h"
+
+namespace strata::halide_backend {
+
+using namespace Halide;
+
+static Var gpu_tile_all(Func f, const std::vector<Var>& vars, int threads) {
+  Var t = vars[0];
+  for (size_t k = 1; k < vars.size(); ++k) {
+    Var fused;
+    f.fuse(t, vars[k], fused);
+    t = fused;
+  }
+  Var block, thread;
+  f.gpu_tile(t, block, thread, threads, TailStrategy::GuardWithIf);
+  return thread;
+}
+
+void schedule_cuda(Lowered& l, const LowerContext& ctx) {
+  Var thread = gpu_tile_all(l.out, ctx.out.vars, 128);
+  for (Reduction r : l.reductions) r.f.compute_at(l.out, thread);
+  for (Root root : l.roots) {
+    root.f.compute_root();
+    std::vector<Var> args = root.f.args();
+    if (args.empty()) root.f.gpu_single_thread();
+    else gpu_tile_all(root.f, args, 128);
+  }
+}
+
+}  // namespace strata::halide_backend

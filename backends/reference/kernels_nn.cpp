@@ -1,0 +1,148 @@
+// Reference kernels of the layers: direct loops over NCHW, double accumulators.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "backends/reference/reference.h"
+#include "ir/op_registry.h"
+
+namespace strata::reference {
+
+using In = std::vector<const HostTensor*>;
+
+static HostTensor conv2d(const ir::Node& n, const In& in) {
+  const HostTensor &x = *in[0], &w = *in[1];
+  const Shape& os = n.outputs[0]->type.shape;
+  HostTensor y(os);
+  auto pad = ir::conv_padding(n);
+  const auto& st = n.attr_ints("stride");
+  const auto& dl = n.attr_ints("dilation");
+  int64_t groups = n.attr_int("groups"), cig = w.shape[1], cog = w.shape[0] / groups;
+  for (int64_t b = 0; b < os[0]; ++b)
+    for (int64_t co = 0; co < os[1]; ++co) {
+      int64_t g = co / cog;
+      for (int64_t oy = 0; oy < os[2]; ++oy)
+        for (int64_t ox = 0; ox < os[3]; ++ox) {
+          double acc = in.size() > 2 ? (*in[2]).data[co] : 0.0;
+          for (int64_t ci = 0; ci < cig; ++ci)
+            for (int64_t ky = 0; ky < w.shape[2]; ++ky) {
+              int64_t iy = oy * st[0] + ky * dl[0] - pad[0];
+              if (iy < 0 || iy >= x.shape[2]) continue;
+              for (int64_t kx = 0; kx < w.shape[3]; ++kx) {
+                int64_t ix = ox * st[1] + kx * dl[1] - pad[1];
+                if (ix < 0 || ix >= x.shape[3]) continue;
+                acc += double(x.data[idx4(x.shape, b, g * cig + ci, iy, ix)]) * w.data[idx4(w.shape, co, ci, ky, kx)];
+              }
+            }
+          y.data[idx4(os, b, co, oy, ox)] = static_cast<float>(acc);
+        }
+    }
+  return y;
+}
+
+static HostTensor linear(const ir::Node& n, const In& in) {
+  const HostTensor &x = *in[0], &w = *in[1];
+  int64_t N = x.shape[0], K = x.shape[1], M = w.shape[0];
+  HostTensor y({N, M});
+  for (int64_t i = 0; i < N; ++i)
+    for (int64_t j = 0; j < M; ++j) {
+      double acc = in.size() > 2 ? (*in[2]).data[j] : 0.0;
+      for (int64_t k = 0; k < K; ++k) acc += double(x.data[i * K + k]) * w.data[j * K + k];
+      y.data[i * M + j] = static_cast<float>(acc);
+    }
+  return y;
+}
+
+static HostTensor batch_norm(const ir::Node& n, const In& in) {
+  const HostTensor& x = *in[0];
+  HostTensor y(x.shape);
+  double eps = n.attr_float("eps");
+  int64_t C = x.shape[1], inner = x.shape.size() == 4 ? x.shape[2] * x.shape[3] : 1;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    int64_t c = (i / inner) % C;
+    double inv = 1.0 / std::sqrt(double(in[4]->data[c]) + eps);
+    y.data[i] = static_cast<float>((x.data[i] - in[3]->data[c]) * inv * in[1]->data[c] + in[2]->data[c]);
+  }
+  return y;
+}
+
+static HostTensor pool(const ir::Node& n, const In& in, bool is_max) {
+  const HostTensor& x = *in[0];
+  const Shape& os = n.outputs[0]->type.shape;
+  HostTensor y(os);
+  auto k = n.attr_ints("kernel_size");
+  auto s = n.attr_ints("stride");
+  if (s.empty()) s = k;
+  auto p = ir::conv_padding(n);
+  bool include_pad = !is_max && n.attr_int("count_include_pad") != 0;
+  int64_t H = x.shape[2], W = x.shape[3];
+  for (int64_t b = 0; b < os[0]; ++b)
+    for (int64_t c = 0; c < os[1]; ++c)
+      for (int64_t oy = 0; oy < os[2]; ++oy)
+        for (int64_t ox = 0; ox < os[3]; ++ox) {
+          // PyTorch's window: clipped to the padded input for the divisor, to the input for the sum.
+          int64_t y0 = oy * s[0] - p[0], x0 = ox * s[1] - p[1];
+          int64_t y1 = std::min(y0 + k[0], H + p[2]), x1 = std::min(x0 + k[1], W + p[3]);
+          int64_t pool_size = (y1 - y0) * (x1 - x0);
+          int64_t ya = std::max<int64_t>(y0, 0), xa = std::max<int64_t>(x0, 0);
+          int64_t yb = std::min(y1, H), xb = std::min(x1, W);
+          double acc = is_max ? -std::numeric_limits<double>::infinity() : 0.0;
+          for (int64_t iy = ya; iy < yb; ++iy)
+            for (int64_t ix = xa; ix < xb; ++ix) {
+              double v = x.data[idx4(x.shape, b, c, iy, ix)];
+              acc = is_max ? std::max(acc, v) : acc + v;
+            }
+          if (!is_max) acc /= double(include_pad ? pool_size : (yb - ya) * (xb - xa));
+          y.data[idx4(os, b, c, oy, ox)] = static_cast<float>(acc);
+        }
+  return y;
+}
+
+static HostTensor global_avg_pool(const ir::Node& n, const In& in) {
+  const HostTensor& x = *in[0];
+  HostTensor y(n.outputs[0]->type.shape);
+  int64_t hw = x.shape[2] * x.shape[3];
+  for (int64_t i = 0; i < x.shape[0] * x.shape[1]; ++i) {
+    double acc = 0;
+    for (int64_t j = 0; j < hw; ++j) acc += x.data[i * hw + j];
+    y.data[i] = static_cast<float>(acc / hw);
+  }
+  return y;
+}
+
+// PyTorch's LocalResponseNorm: the window c - size/2 .. c + (size-1)/2, zero-padded,
+// averaged over `size`.
+static HostTensor lrn(const ir::Node& n, const In& in) {
+  const HostTensor& x = *in[0];
+  HostTensor y(x.shape);
+  int64_t size = n.attr_int("size");
+  double alpha = n.attr_float("alpha"), beta = n.attr_float("beta"), k = n.attr_float("k");
+  const Shape& s = x.shape;
+  for (int64_t b = 0; b < s[0]; ++b)
+    for (int64_t c = 0; c < s[1]; ++c)
+      for (int64_t h = 0; h < s[2]; ++h)
+        for (int64_t w = 0; w < s[3]; ++w) {
+          double sq = 0;
+          for (int64_t cc = c - size / 2; cc <= c + (size - 1) / 2; ++cc)
+            if (cc >= 0 && cc < s[1]) {
+              double v = x.data[idx4(s, b, cc, h, w)];
+              sq += v * v;
+            }
+          double v = x.data[idx4(s, b, c, h, w)];
+          y.data[idx4(s, b, c, h, w)] = static_cast<float>(v / std::pow(k + alpha * sq / size, beta));
+        }
+  return y;
+}
+
+void register_nn_kernels(std::map<std::string, Kernel>& t) {
+  t["conv2d"] = conv2d;
+  t["linear"] = linear;
+  t["batch_norm"] = batch_norm;
+  t["max_pool2d"] = [](const ir::Node& n, const In& in) { return pool(n, in, true); };
+  t["avg_pool2d"] = [](const ir::Node& n, const In& in) { return pool(n, in, false); };
+  t["global_avg_pool"] = global_avg_pool;
+  t["lrn"] = lrn;
+  t["dropout"] = [](const ir::Node&, const In& in) { return *in[0]; };  // inference: identity
+}
+
+}  // namespace strata::reference

@@ -1,0 +1,49 @@
+#pragma once
+// A compiled model: its kernels in order, a buffer per value, and the parameter values.
+// run(inputs) -> outputs, NCHW in and out; the Halide backend keeps activations
+// channels-last inside and converts at the graph's edges.
+#include <memory>
+#include <string>
+
+#include "backends/halide/halide_backend.h"
+#include "ir/graph.h"
+#include "runtime/parameter_store.h"
+
+namespace strata::runtime {
+
+enum class Backend { Halide, Reference };
+Backend backend_from_name(const std::string& s);  // "halide" or "reference"
+
+struct CompileOptions {
+  Backend backend = Backend::Halide;
+  halide_backend::Options halide;
+  int64_t batch = 0;  // 0 keeps the graph's batch size
+};
+
+struct CompileReport {
+  int kernels = 0;           // nodes
+  int distinct_kernels = 0;  // after de-duplication by signature
+  int compiled = 0, loaded_from_disk = 0, reused_in_memory = 0;
+  double seconds = 0;
+};
+
+class Executable {
+ public:
+  Executable(const ir::Graph& g, CompileOptions o = {});
+  ~Executable();
+  Executable(Executable&&) noexcept;
+  Executable& operator=(Executable&&) noexcept;
+
+  // Parameter values (checked against the graph); must be set before run().
+  void set_parameters(const ParameterStore& p);
+  NamedTensors run(const NamedTensors& inputs);
+
+  const ir::Graph& graph() const;
+  const CompileReport& report() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace strata::runtime

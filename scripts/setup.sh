@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs Strata's build and test dependencies from Debian's packages.
+# Does nothing (and needs no network) when everything is already present.
+set -euo pipefail
+pkgs=(cmake g++ make libhalide14-0-dev libfmt-dev catch2 libbenchmark-dev zlib1g-dev
+      libopenblas-dev dataset-fashion-mnist libonnx-testdata)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all dependencies present"
+  exit 0
+fi
+echo "setup: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"

@@ -1,0 +1,76 @@
+#include "tests/helpers.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <random>
+
+namespace strata::testing {
+
+HostTensor random_tensor(const Shape& s, uint64_t seed, float lo, float hi) {
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  HostTensor t(s);
+  for (auto& v : t.data) v = d(g);
+  return t;
+}
+
+runtime::ParameterStore random_parameters(const ir::Graph& g, uint64_t seed) {
+  runtime::ParameterStore p;
+  uint64_t k = seed;
+  for (const ir::Value* v : g.parameters()) {
+    const Shape& s = v->type.shape;
+    if (v->name.ends_with("running_var")) {
+      p.set(v->name, random_tensor(s, ++k, 0.5f, 1.5f));
+      continue;
+    }
+    int64_t fan_in = 1;
+    for (size_t i = 1; i < s.size(); ++i) fan_in *= s[i];
+    float scale = s.size() >= 2 ? 1.f / std::sqrt(static_cast<float>(fan_in)) : 1.f;
+    p.set(v->name, random_tensor(s, ++k, -scale, scale));
+  }
+  return p;
+}
+
+NamedTensors random_inputs(const ir::Graph& g, uint64_t seed, float lo, float hi) {
+  NamedTensors in;
+  for (const ir::Value* v : g.inputs()) in[v->name] = random_tensor(v->type.shape, seed++, lo, hi);
+  return in;
+}
+
+Mismatch compare(const HostTensor& got, const HostTensor& want, double rtol, double atol) {
+  if (got.shape != want.shape) return {false, fmt::format("shape {} vs {}", shape_str(got.shape), shape_str(want.shape))};
+  for (size_t i = 0; i < got.data.size(); ++i) {
+    double a = got.data[i], b = want.data[i];
+    if (!(std::fabs(a - b) <= atol + rtol * std::fabs(b)))
+      return {false, fmt::format("element {} of {}: got {} want {} (|diff| {:.3g})", i, shape_str(want.shape), a, b,
+                                 std::fabs(a - b))};
+  }
+  return {};
+}
+
+double check_against_reference(const ir::Graph& g, const std::string& target, uint64_t seed, float lo, float hi,
+                               const std::string& schedule) {
+  auto params = random_parameters(g, seed);
+  auto inputs = random_inputs(g, seed + 1000, lo, hi);
+  runtime::CompileOptions ro;
+  ro.backend = runtime::Backend::Reference;
+  runtime::Executable ref(g, ro);
+  ref.set_parameters(params);
+  runtime::CompileOptions ho;
+  ho.halide.target = target;
+  ho.halide.schedule = schedule;
+  runtime::Executable hal(g, ho);
+  hal.set_parameters(params);
+  NamedTensors want = ref.run(inputs), got = hal.run(inputs);
+  double worst = 0;
+  for (auto& [name, w] : want) {
+    Mismatch m = compare(got.at(name), w);
+    INFO("graph " << g.name() << ", output " << name << ", target " << target << ", schedule " << schedule << ": " << m.detail);
+    CHECK(m.ok);
+    for (size_t i = 0; i < w.data.size(); ++i) worst = std::max(worst, double(std::fabs(got.at(name).data[i] - w.data[i])));
+  }
+  return worst;
+}
+
+}  // namespace strata::testing

@@ -1,0 +1,29 @@
+#pragma once
+// Shared test helpers: seeded random tensors and parameters, tolerant comparison, and
+// running a graph on both backends.
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "frontend/model.h"
+#include "runtime/executable.h"
+
+namespace strata::testing {
+
+HostTensor random_tensor(const Shape& s, uint64_t seed, float lo = -1.f, float hi = 1.f);
+// Every parameter uniform in [-1, 1] / sqrt(fan_in) (running variances in [0.5, 1.5]).
+runtime::ParameterStore random_parameters(const ir::Graph& g, uint64_t seed);
+NamedTensors random_inputs(const ir::Graph& g, uint64_t seed, float lo = -1.f, float hi = 1.f);
+
+struct Mismatch {
+  bool ok = true;
+  std::string detail;
+};
+// |a - b| <= atol + rtol * |b| everywhere.
+Mismatch compare(const HostTensor& got, const HostTensor& want, double rtol = 1e-4, double atol = 1e-5);
+
+// Runs `g` on the reference backend and on the Halide backend with `target`; checks every
+// output with CHECK and returns the worst absolute difference.
+double check_against_reference(const ir::Graph& g, const std::string& target = "host", uint64_t seed = 1,
+                               float lo = -1.f, float hi = 1.f, const std::string& schedule = "manual");
+
+}  // namespace strata::testing

@@ -1,0 +1,114 @@
+#include "tests/op_cases.h"
+
+#include <strata/dsl.h>
+
+namespace strata::testing {
+using namespace dsl;
+
+// A model with one input of `shape` whose output is f(input).
+static OpCase unary_case(std::string name, Shape shape, std::function<Tensor(Tensor)> f, float lo = -1.f, float hi = 1.f) {
+  return {name,
+          [=] {
+            Model m(name);
+            m.output("y", f(m.input("x", shape)));
+            return m;
+          },
+          lo, hi};
+}
+
+static OpCase binary_case(std::string name, Shape a, Shape b, std::function<Tensor(Tensor, Tensor)> f) {
+  return {name, [=] {
+            Model m(name);
+            Tensor x = m.input("a", a), y = m.input("b", b);
+            m.output("y", f(x, y));
+            return m;
+          }};
+}
+
+const std::vector<OpCase>& op_cases() {
+  static const std::vector<OpCase> cases = [] {
+    std::vector<OpCase> c;
+    // conv2d
+    c.push_back(unary_case("conv3x3_odd_batch2", {2, 3, 9, 11}, [](Tensor x) { return conv2d(x, 16, 3, {.padding = 1}); }));
+    c.push_back(unary_case("conv3x3_stride2_nobias", {1, 16, 15, 15},
+                           [](Tensor x) { return conv2d(x, 32, 3, {.stride = 2, .padding = 1, .bias = false}); }));
+    c.push_back(unary_case("conv1x1_64", {1, 32, 7, 7}, [](Tensor x) { return conv2d(x, 64, 1); }));
+    c.push_back(unary_case("conv3x3_64_tiled", {1, 64, 14, 14}, [](Tensor x) { return conv2d(x, 64, 3, {.padding = 1}); }));
+    c.push_back(unary_case("conv_dilated", {2, 8, 12, 10}, [](Tensor x) { return conv2d(x, 16, 3, {.padding = 2, .dilation = 2}); }));
+    c.push_back(unary_case("conv_groups2", {2, 8, 9, 9}, [](Tensor x) { return conv2d(x, 12, 3, {.padding = 1, .groups = 2}); }));
+    c.push_back(unary_case("conv_depthwise_stride2", {2, 32, 11, 11},
+                           [](Tensor x) { return depthwise_conv2d(x, 3, {.stride = 2, .padding = 1, .bias = false}); }));
+    c.push_back(unary_case("conv_asymmetric_pads", {1, 4, 8, 8},
+                           [](Tensor x) { return conv2d(x, 8, 2, {.pads = std::array<int64_t, 4>{0, 1, 1, 0}}); }));
+    c.push_back(unary_case("conv_same_stride2", {1, 4, 9, 10}, [](Tensor x) { return conv2d(x, 8, 5, {.stride = 2, .same = true}); }));
+    c.push_back(unary_case("conv5x5_few_channels", {2, 1, 28, 28}, [](Tensor x) { return conv2d(x, 6, 5, {.padding = 2}); }));
+    c.push_back(unary_case("conv_1x7", {1, 8, 9, 9},
+                           [](Tensor x) { return conv2d(x, 16, {1, 7}, {.pads = std::array<int64_t, 4>{0, 3, 0, 3}}); }));
+    // linear
+    c.push_back(unary_case("linear_bias", {3, 50}, [](Tensor x) { return linear(x, 10); }));
+    c.push_back(unary_case("linear_nobias_wide", {1, 64}, [](Tensor x) { return linear(x, 130, {.bias = false}); }));
+    // normalisation and pooling
+    c.push_back(unary_case("batch_norm_4d", {2, 5, 7, 7}, [](Tensor x) { return batch_norm(x); }));
+    c.push_back(unary_case("batch_norm_2d", {4, 12}, [](Tensor x) { return batch_norm(x, {.eps = 1e-3}); }));
+    c.push_back(unary_case("max_pool_3s2p1", {2, 16, 11, 11}, [](Tensor x) { return max_pool2d(x, 3, {.stride = 2, .padding = 1}); }));
+    c.push_back(unary_case("max_pool_ceil", {1, 3, 7, 7}, [](Tensor x) { return max_pool2d(x, 2, {.ceil_mode = true}); }));
+    c.push_back(unary_case("avg_pool_include_pad", {2, 4, 9, 9}, [](Tensor x) { return avg_pool2d(x, 3, {.stride = 2, .padding = 1}); }));
+    c.push_back(unary_case("avg_pool_exclude_pad_ceil", {1, 5, 8, 8},
+                           [](Tensor x) { return avg_pool2d(x, 3, {.stride = 2, .padding = 1, .ceil_mode = true, .count_include_pad = false}); }));
+    c.push_back(unary_case("global_avg_pool", {2, 20, 5, 7}, [](Tensor x) { return global_avg_pool(x); }));
+    c.push_back(unary_case("lrn", {2, 7, 5, 5}, [](Tensor x) { return lrn(x); }));
+    c.push_back(unary_case("dropout_inference", {2, 6, 3, 3}, [](Tensor x) { return dropout(x, 0.3); }));
+    // data movement
+    c.push_back(unary_case("flatten", {2, 3, 4, 5}, [](Tensor x) { return flatten(x); }));
+    c.push_back(unary_case("flatten_from_2", {2, 3, 4, 5}, [](Tensor x) { return flatten(x, 2); }));
+    c.push_back(unary_case("reshape", {2, 6, 4, 4}, [](Tensor x) { return reshape(x, {2, 3, -1, 16}); }));
+    c.push_back({"concat_channels", [] {
+                   Model m("concat_channels");
+                   Tensor a = m.input("a", {2, 3, 5, 5}), b = m.input("b", {2, 5, 5, 5}), d = m.input("d", {2, 1, 5, 5});
+                   m.output("y", concat({a, b, d}, 1));
+                   return m;
+                 }});
+    c.push_back(binary_case("concat_width", {1, 2, 3, 4}, {1, 2, 3, 6}, [](Tensor a, Tensor b) { return concat({a, b}, 3); }));
+    c.push_back(binary_case("concat_rows_2d", {2, 7}, {3, 7}, [](Tensor a, Tensor b) { return concat({a, b}, 0); }));
+    c.push_back(unary_case("pad_constant", {1, 3, 4, 5}, [](Tensor x) { return pad(x, {0, 0, 1, 2, 0, 1, 2, 0}, "constant", 0.5); }));
+    c.push_back(unary_case("pad_reflect", {1, 2, 5, 6}, [](Tensor x) { return pad(x, {0, 0, 2, 1, 0, 0, 1, 3}, "reflect"); }));
+    c.push_back(unary_case("pad_edge", {2, 3, 4}, [](Tensor x) { return pad(x, {0, 1, 2, 1, 0, 2}, "edge"); }));
+    // broadcasting arithmetic
+    c.push_back(binary_case("add_same", {2, 8, 5, 5}, {2, 8, 5, 5}, [](Tensor a, Tensor b) { return a + b; }));
+    c.push_back(binary_case("mul_se_broadcast", {2, 8, 5, 5}, {2, 8, 1, 1}, [](Tensor a, Tensor b) { return a * b; }));
+    c.push_back(binary_case("sub_rank3_broadcast", {2, 8, 5, 5}, {8, 1, 1}, [](Tensor a, Tensor b) { return a - b; }));
+    c.push_back(binary_case("div_positive_denominator", {3, 4}, {1, 4},
+                            [](Tensor a, Tensor b) { return a / (sigmoid(b) + sigmoid(b)); }));
+    // softmax
+    c.push_back(unary_case("softmax_logits", {3, 10}, [](Tensor x) { return softmax(x); }, -4, 4));
+    c.push_back(unary_case("softmax_channels", {2, 5, 3, 3}, [](Tensor x) { return softmax(x, 1); }, -4, 4));
+    c.push_back(unary_case("log_softmax_logits", {3, 10}, [](Tensor x) { return log_softmax(x); }, -4, 4));
+    c.push_back(unary_case("log_softmax_rank1", {7}, [](Tensor x) { return log_softmax(x, 0); }, -4, 4));
+    // activations, on [-4, 4] to cover both sides and the saturating ends
+    auto act = [&](const char* name, std::function<Tensor(Tensor)> f) {
+      c.push_back(unary_case(std::string("act_") + name, {2, 19, 5, 3}, f, -4, 4));
+    };
+    act("identity", [](Tensor x) { return identity(x); });
+    act("binary_step", [](Tensor x) { return binary_step(x); });
+    act("sigmoid", [](Tensor x) { return sigmoid(x); });
+    act("tanh", [](Tensor x) { return tanh(x); });
+    act("arctan", [](Tensor x) { return arctan(x); });
+    act("relu", [](Tensor x) { return relu(x); });
+    act("relu6", [](Tensor x) { return relu6(x * x); });
+    act("leaky_relu", [](Tensor x) { return leaky_relu(x, 0.2); });
+    act("prelu_per_channel", [](Tensor x) { return prelu(x); });
+    act("prelu_shared", [](Tensor x) { return prelu(x, false); });
+    act("elu", [](Tensor x) { return elu(x, 0.7); });
+    act("selu", [](Tensor x) { return selu(x); });
+    act("softplus", [](Tensor x) { return softplus(x, 2.0, 5.0); });
+    act("silu", [](Tensor x) { return silu(x); });
+    act("gelu", [](Tensor x) { return gelu(x); });
+    act("gelu_tanh", [](Tensor x) { return gelu(x, true); });
+    act("hard_sigmoid", [](Tensor x) { return hard_sigmoid(x); });
+    act("hard_swish", [](Tensor x) { return hard_swish(x); });
+    return c;
+  }();
+  return cases;
+}
+
+}  // namespace strata::testing

@@ -1,0 +1,243 @@
+// The strata command line: one subcommand per job.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+
+#include "frontend/registry.h"
+#include "frontend/summary.h"
+#include "ir/error.h"
+#include "ir/text_format.h"
+#include "ir/verifier.h"
+#include "runtime/executable.h"
+#include "runtime/file_util.h"
+#include "runtime/idx.h"
+#include "runtime/npy.h"
+#include "tools/cli_args.h"
+
+using namespace strata;
+using cli::Args;
+using cli::Command;
+using cli::Flag;
+
+namespace {
+
+// A registered model name, or a text-IR file.
+ir::Graph load_model(const std::string& spec) {
+  if (const dsl::ModelEntry* e = dsl::find_model(spec)) {
+    dsl::Model m = e->build(e->default_classes);
+    return std::move(m.graph());
+  }
+  if (std::filesystem::exists(spec)) return ir::parse(runtime::read_binary_file(spec, "model file"), spec);
+  std::vector<std::string> names;
+  for (auto& e : dsl::model_registry()) names.push_back(e.name);
+  throw cli::UsageError(fmt::format("unknown model '{}': not a registered model ({}) nor a text-IR file", spec,
+                                    fmt::join(names, ", ")));
+}
+
+const Flag kTarget{"target", "TARGET", "Halide target: host, host-cuda, or any Halide target string", "host"};
+const Flag kBackend{"backend", "NAME", "halide or reference", "halide"};
+const Flag kSchedule{"schedule", "NAME", "manual, auto:Adams2019, auto:Li2018 or auto:Mullapudi2016", "manual"};
+const Flag kWeights{"weights", "FILE", "weights file (default: initialise from --seed)", ""};
+const Flag kSeed{"seed", "N", "seed for initial weights", "0"};
+const Flag kBatch{"batch", "N", "batch size", "1"};
+
+runtime::CompileOptions compile_options(const Args& a) {
+  runtime::CompileOptions o;
+  try {
+    o.backend = runtime::backend_from_name(a.get("backend"));
+    o.halide.target = a.get("target");
+    o.halide.schedule = a.get("schedule");
+    halide_backend::check_options(o.halide);
+  } catch (const Error& e) {
+    throw cli::UsageError(e.what());
+  }
+  return o;
+}
+
+runtime::ParameterStore weights_for(const ir::Graph& g, const Args& a) {
+  if (!a.get("weights").empty()) return runtime::ParameterStore::load(a.get("weights"));
+  return runtime::ParameterStore::initialize(g, static_cast<uint64_t>(a.get_int("seed", 0, INT64_MAX)));
+}
+
+int cmd_summary(const Args& a) {
+  ir::Graph g = load_model(a.positional(0));
+  g.set_batch_size(a.get_int("batch", 1, 1 << 20));
+  std::fputs(dsl::summary(g).c_str(), stdout);
+  return 0;
+}
+
+int cmd_print(const Args& a) {
+  ir::Graph g = load_model(a.positional(0));
+  g.set_batch_size(a.get_int("batch", 1, 1 << 20));
+  std::fputs(ir::print(g).c_str(), stdout);
+  return 0;
+}
+
+int cmd_dot(const Args& a) {
+  ir::Graph g = load_model(a.positional(0));
+  std::string dot = ir::to_dot(g);
+  if (a.get("output").empty()) std::fputs(dot.c_str(), stdout);
+  else runtime::write_file_atomic(a.get("output"), dot, "DOT file");
+  return 0;
+}
+
+int cmd_run(const Args& a) {
+  if (!a.has("input")) throw cli::UsageError("strata run: --input x.npy is required");
+  if (!a.has("output")) throw cli::UsageError("strata run: --output y.npy is required");
+  ir::Graph g = load_model(a.positional(0));
+  if (g.inputs().size() != 1) throw Error(fmt::format("strata run: model '{}' has {} inputs; run takes one", g.name(), g.inputs().size()));
+  HostTensor x = runtime::read_npy(a.get("input"));
+  const ir::Value* in = g.inputs()[0];
+  Shape want = in->type.shape;
+  if (x.shape.size() != want.size() || !std::equal(x.shape.begin() + 1, x.shape.end(), want.begin() + 1))
+    throw Error(fmt::format("strata run: input '{}' has shape {}; model '{}' expects N x {}", a.get("input"),
+                            shape_str(x.shape), g.name(), shape_str(Shape(want.begin() + 1, want.end()))));
+  runtime::CompileOptions o = compile_options(a);
+  o.batch = x.shape[0];
+  runtime::Executable exe(g, o);
+  auto params = weights_for(exe.graph(), a);
+  if (a.get("weights").empty()) std::fprintf(stderr, "note: no --weights given; using initial weights (seed %s)\n", a.get("seed").c_str());
+  exe.set_parameters(params);
+  auto t0 = std::chrono::steady_clock::now();
+  NamedTensors out = exe.run({{in->name, x}});
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto& outs = exe.graph().outputs();
+  std::string path = a.get("output");
+  if (outs.size() == 1) {
+    runtime::write_npy(path, out.at(outs[0].first));
+  } else {
+    std::string stem = path.size() > 4 && path.ends_with(".npy") ? path.substr(0, path.size() - 4) : path;
+    for (auto& [name, v] : outs) runtime::write_npy(fmt::format("{}.{}.npy", stem, name), out.at(name));
+  }
+  const auto& r = exe.report();
+  std::fprintf(stderr, "compiled %d kernels (%d distinct: %d compiled, %d from disk cache) in %.2f s; ran in %.2f ms\n",
+               r.kernels, r.distinct_kernels, r.compiled, r.loaded_from_disk, r.seconds, secs * 1e3);
+  return 0;
+}
+
+// The README's main job (until training lands): compile the example models, print their
+// summaries, and run inference on Fashion-MNIST test images, checked against the
+// reference backend.
+int cmd_demo(const Args& a) {
+  int64_t count = a.get_int("images", 1, 10000);
+  int64_t batch = a.get_int("batch", 1, 10000);
+  std::string dir = runtime::fashion_mnist_dir();
+  auto data = runtime::read_idx(dir + "/t10k-images-idx3-ubyte.gz", dir + "/t10k-labels-idx1-ubyte.gz", count);
+  std::printf("Fashion-MNIST test set: %lld images from %s\n\n", static_cast<long long>(data.labels.size()), dir.c_str());
+  runtime::CompileOptions o = compile_options(a);
+  for (const auto& entry : dsl::model_registry()) {
+    dsl::Model m = entry.build(entry.default_classes);
+    std::fputs(m.summary().c_str(), stdout);
+    runtime::Executable exe(m.graph(), [&] { auto c = o; c.batch = batch; return c; }());
+    const auto& r = exe.report();
+    std::printf("compiled %d kernels (%d distinct: %d compiled, %d loaded from the disk cache) in %.2f s\n", r.kernels,
+                r.distinct_kernels, r.compiled, r.loaded_from_disk, r.seconds);
+    auto params = runtime::ParameterStore::initialize(exe.graph(), static_cast<uint64_t>(a.get_int("seed", 0, INT64_MAX)));
+    exe.set_parameters(params);
+    runtime::Executable ref(m.graph(), [&] { auto c = o; c.batch = batch; c.backend = runtime::Backend::Reference; return c; }());
+    ref.set_parameters(params);
+    int64_t n = static_cast<int64_t>(data.labels.size()), done = 0;
+    int correct = 0;
+    double secs = 0, max_diff = 0;
+    std::vector<int> hist(10, 0);
+    const std::string in_name = exe.graph().inputs()[0]->name;
+    for (int64_t start = 0; start + batch <= n; start += batch) {
+      int64_t img = 28 * 28;
+      HostTensor x({batch, 1, 28, 28}, std::vector<float>(data.images.data.begin() + start * img,
+                                                          data.images.data.begin() + (start + batch) * img));
+      auto t0 = std::chrono::steady_clock::now();
+      HostTensor logits = exe.run({{in_name, x}}).begin()->second;
+      secs += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (start == 0) {
+        HostTensor want = ref.run({{in_name, x}}).begin()->second;
+        for (size_t i = 0; i < want.data.size(); ++i) max_diff = std::max(max_diff, double(std::fabs(want.data[i] - logits.data[i])));
+      }
+      for (int64_t b = 0; b < batch; ++b) {
+        int best = 0;
+        for (int k = 1; k < 10; ++k)
+          if (logits.data[b * 10 + k] > logits.data[b * 10 + best]) best = k;
+        correct += best == data.labels[start + b];
+        ++hist[best];
+      }
+      done += batch;
+    }
+    std::printf("inference on %lld images, batch %lld: %.1f images/s; Halide vs reference on the first batch: max |diff| = %.2g\n",
+                static_cast<long long>(done), static_cast<long long>(batch), done / std::max(secs, 1e-9), max_diff);
+    std::printf("accuracy with untrained (initial) weights: %.1f%% (chance is 10%%; training arrives with `strata train`)\n",
+                100.0 * correct / std::max<int64_t>(done, 1));
+    std::printf("predicted classes:");
+    for (int k = 0; k < 10; ++k) std::printf(" %s=%d", runtime::kFashionMnistClasses[k], hist[k]);
+    std::printf("\n\n");
+  }
+  return 0;
+}
+
+struct Subcommand {
+  Command cmd;
+  std::function<int(const Args&)> run;
+};
+
+std::vector<Subcommand> subcommands() {
+  return {
+      {{"summary", "Per-layer table of a model: output shapes, parameters, multiply-adds.", {"MODEL"}, {kBatch}}, cmd_summary},
+      {{"print", "Print a model's graph in the text IR.", {"MODEL"}, {kBatch}}, cmd_print},
+      {{"dot", "Write a model's graph as Graphviz DOT.", {"MODEL"}, {{"output", "FILE", "write to FILE instead of stdout", ""}}},
+       cmd_dot},
+      {{"run",
+        "Run inference: MODEL is a registered model or a text-IR file; the input's batch size sets the model's.",
+        {"MODEL"},
+        {{"input", "FILE", "input tensor (.npy, float32, NCHW)", ""},
+         {"output", "FILE", "where to write the output (.npy)", ""},
+         kTarget, kBackend, kSchedule, kWeights, kSeed}},
+       cmd_run},
+      {{"demo",
+        "Compile the example models, print their summaries, and run inference on Fashion-MNIST test images.",
+        {},
+        {{"images", "N", "number of test images", "512"}, {"batch", "N", "batch size", "64"}, kTarget, kBackend,
+         kSchedule, kSeed}},
+       cmd_demo},
+  };
+}
+
+void usage(FILE* f) {
+  std::fprintf(f, "usage: strata COMMAND [args]\n\ncommands:\n");
+  for (auto& s : subcommands()) std::fprintf(f, "  %-10s %s\n", s.cmd.name.c_str(), s.cmd.summary.c_str());
+  std::fprintf(f, "\n`strata COMMAND --help` describes each. Models: ");
+  for (auto& e : dsl::model_registry()) std::fprintf(f, "%s ", e.name.c_str());
+  std::fprintf(f, "(or a text-IR file)\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    usage(stdout);
+    return 0;
+  }
+  for (auto& s : subcommands()) {
+    if (s.cmd.name != name) continue;
+    try {
+      auto args = Args::parse(s.cmd, std::vector<std::string>(argv + 2, argv + argc));
+      if (!args) return 0;
+      return s.run(*args);
+    } catch (const cli::UsageError& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 2;
+    } catch (const Error& e) {
+      std::fprintf(stderr, "strata %s: error: %s\n", name.c_str(), e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "strata: unknown command '%s' (see strata --help)\n", name.c_str());
+  return 2;
+}
