@@ -89,6 +89,7 @@ int cmd_dot(const Args& a) {
 int cmd_run(const Args& a) {
   if (!a.has("input")) throw cli::UsageError("strata run: --input x.npy is required");
   if (!a.has("output")) throw cli::UsageError("strata run: --output y.npy is required");
+  runtime::CompileOptions o = compile_options(a);
   ir::Graph g = load_model(a.positional(0));
   if (g.inputs().size() != 1) throw Error(fmt::format("strata run: model '{}' has {} inputs; run takes one", g.name(), g.inputs().size()));
   HostTensor x = runtime::read_npy(a.get("input"));
@@ -97,7 +98,6 @@ int cmd_run(const Args& a) {
   if (x.shape.size() != want.size() || !std::equal(x.shape.begin() + 1, x.shape.end(), want.begin() + 1))
     throw Error(fmt::format("strata run: input '{}' has shape {}; model '{}' expects N x {}", a.get("input"),
                             shape_str(x.shape), g.name(), shape_str(Shape(want.begin() + 1, want.end()))));
-  runtime::CompileOptions o = compile_options(a);
   o.batch = x.shape[0];
   runtime::Executable exe(g, o);
   auto params = weights_for(exe.graph(), a);

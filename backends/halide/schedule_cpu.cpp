@@ -3,6 +3,8 @@
 // registers while the reduction runs over input channels and taps. Everything else gets
 // a pointwise schedule: vectorized over the innermost dimension, parallel over the
 // outermost, reductions computed per output vector.
+#include <algorithm>
+
 #include "backends/halide/lowering.h"
 
 namespace strata::halide_backend {
@@ -77,14 +79,20 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
   int vec = pick_vec(CO, natural);
   int tile_w = 1, tile_h = 1;
   if (vec > 1 && !depthwise && ci.groups == 1 && CO % vec == 0) {
-    // 32 vector registers on AVX-512: 4 x 5 accumulators (conv_layer's choice); 16 on AVX2: 3 x 4.
-    int max_w = avx512 ? 4 : 3;
-    for (int t = max_w; t >= 1; --t)
-      if ((CO / vec) % t == 0) {
-        tile_w = t;
-        break;
+    // Accumulators: tile_w vectors of output channels by tile_h columns, at most 24 of the
+    // 32 AVX-512 registers (12 of AVX2's 16), leaving room for filter and input values.
+    // Columns computed twice by ShiftInwards at the right edge count as waste.
+    int max_acc = avx512 ? 24 : 12, max_w = avx512 ? 4 : 3;
+    double best = 0;
+    for (int tw = 1; tw <= max_w; ++tw) {
+      if ((CO / vec) % tw) continue;
+      for (int th = 1; th <= std::min<int64_t>(8, W); ++th) {
+        if (tw * th > max_acc) continue;
+        double useful = double(W) / double((W + th - 1) / th * th);
+        double score = tw * th * useful;
+        if (score > best + 1e-9) best = score, tile_w = tw, tile_h = th;
       }
-    tile_h = static_cast<int>(std::min<int64_t>(avx512 ? 5 : 4, W));
+    }
   } else {
     tile_h = static_cast<int>(std::min<int64_t>(4, W));
   }
@@ -93,8 +101,10 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
   Func out = l.out;
   Func conv = ci.conv;
   if (vec > 1) {
-    out.split(c, co, cii, vec * tile_w).split(x, xo, xi, tile_h).reorder(cii, xi, xo, y, n, co).vectorize(cii, vec).unroll(cii).unroll(xi);
-    out.parallel(y);
+    // Rows and channel tiles are both parallel work: a 7x7 layer has only 7 rows for 2 cores.
+    Var task("task");
+    out.split(c, co, cii, vec * tile_w).split(x, xo, xi, tile_h).reorder(cii, xi, xo, y, co, n).vectorize(cii, vec).unroll(cii).unroll(xi);
+    out.fuse(y, co, task).parallel(task);
     conv.compute_at(out, xo).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
     conv.update().reorder(c, x, y, r.x, r.y, r.z, n).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
     if (depthwise) conv.update().unroll(r.y);
