@@ -100,6 +100,20 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
   Var co("co"), cii("cii"), xo("xo"), xi("xi");
   Func out = l.out;
   Func conv = ci.conv;
+  if (vec > 1 && depthwise) {
+    // Memory-bound: walk each row once, all channels of a pixel block together, and pad
+    // the three input rows a row needs instead of copying the whole padded image first.
+    out.split(c, co, cii, vec).split(x, xo, xi, tile_h).reorder(cii, xi, co, xo, y, n).vectorize(cii).unroll(xi);
+    out.parallel(y);
+    conv.compute_at(out, co).vectorize(c, vec).unroll(x);
+    conv.update().reorder(c, x, r.x, r.y, r.z, y, n).vectorize(c, vec).unroll(x).unroll(r.y).unroll(r.z);
+    if (ci.padded) {
+      Func p = *ci.padded;
+      const auto& pv = p.args();
+      p.compute_at(out, y).vectorize(pv[0], vec);
+    }
+    return;
+  }
   if (vec > 1) {
     // Rows and channel tiles are both parallel work: a 7x7 layer has only 7 rows for 2 cores.
     Var task("task");
@@ -107,8 +121,7 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     out.fuse(y, co, task).parallel(task);
     conv.compute_at(out, xo).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
     conv.update().reorder(c, x, y, r.x, r.y, r.z, n).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
-    if (depthwise) conv.update().unroll(r.y);
-    else if (ci.in_channels / ci.groups >= 2) conv.update().unroll(r.x, 2);
+    if (ci.in_channels / ci.groups >= 2) conv.update().unroll(r.x, 2);
   } else {
     // Few output channels (e.g. LeNet's 6): vectorize across columns instead.
     int xv = pick_vec(W, natural);
