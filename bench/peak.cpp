@@ -56,7 +56,7 @@ __attribute__((target("avx2,fma"))) static float fma_loop_256(long iters) {
 }
 
 static void benchmark_sink(const std::vector<float>& v) {
-  static volatile float keep;
+  [[maybe_unused]] static volatile float keep;
   for (float f : v) keep = f;
 }
 
