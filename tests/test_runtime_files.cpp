@@ -1,11 +1,14 @@
 // Files: .npy, weights files and IDX data, round trips and every way they can be bad.
 #include <zlib.h>
 
+#include <cstring>
+
 #include <filesystem>
 #include <fstream>
 
 #include "examples/examples.h"
 #include "ir/error.h"
+#include "runtime/crc32.h"
 #include "runtime/file_util.h"
 #include "runtime/idx.h"
 #include "runtime/npy.h"
@@ -99,6 +102,20 @@ TEST_CASE("corrupt and truncated and mismatched weights are rejected", "[files][
   ParameterStore wrong = p;
   wrong.set("conv1.weight", HostTensor({6, 1, 3, 3}));
   CHECK_THROWS_WITH(wrong.check_against(m.graph()), Contains("conv1.weight") && Contains("[6, 1, 3, 3]"));
+}
+
+TEST_CASE("weights of another dtype are rejected even with a valid checksum", "[files][weights][errors]") {
+  ParameterStore p;
+  p.set("w", HostTensor({2}, {1.f, 2.f}));
+  auto path = scratch("dtype.strata");
+  p.save(path);
+  std::string bytes = read_binary_file(path, "w");
+  size_t dtype_at = 8 + 4 + 4 + 4 + 1;  // magic, version, count, name length, name "w"
+  bytes[dtype_at] = static_cast<char>(DataType::f16);
+  uint32_t crc = crc32(bytes.data(), bytes.size() - 4);
+  std::memcpy(bytes.data() + bytes.size() - 4, &crc, 4);
+  write_raw(path, bytes);
+  CHECK_THROWS_WITH(ParameterStore::load(path), Contains("'w'") && Contains("only f32"));
 }
 
 TEST_CASE("a failed save leaves the existing file as it was", "[files][weights][errors]") {
