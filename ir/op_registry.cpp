@@ -108,19 +108,18 @@ void input_error(const Node& n, int input, const std::string& msg) {
 }
 
 std::array<int64_t, 4> conv_padding(const Node& n) {
-  const auto& x = n.inputs.at(0)->type.shape;
-  std::vector<int64_t> k, s, d;
-  if (n.op == "conv2d") {
-    const auto& w = n.inputs.at(1)->type.shape;
-    k = {w.at(2), w.at(3)};
-    d = n.attr_ints("dilation");
-  } else {
-    k = n.attr_ints("kernel_size");
-    d = {1, 1};
-  }
-  s = n.attr_ints("stride");
-  if (s.empty()) s = k;
   if (n.attrs.count("auto_pad") && n.attr_string("auto_pad") == "same") {
+    const auto& x = n.inputs.at(0)->type.shape;
+    std::vector<int64_t> k, s, d{1, 1};
+    if (n.op == "conv2d") {
+      const auto& w = n.inputs.at(1)->type.shape;
+      k = {w.at(2), w.at(3)};
+      d = n.attr_ints("dilation");
+    } else {
+      k = n.attr_ints("kernel_size");
+    }
+    s = n.attr_ints("stride");
+    if (s.empty()) s = k;
     // TensorFlow/ONNX SAME_UPPER: output = ceil(input / stride); the odd pixel goes last.
     std::array<int64_t, 4> p{};
     for (int i = 0; i < 2; ++i) {

@@ -91,6 +91,41 @@ static std::vector<TensorType> infer_pool(const Node& n) {
                                      pool_out(n, x[3], k[1], s[1], p[1], p[3], cm)}}};
 }
 
+// The gradients of conv2d (as aten::convolution_backward): the convolution's attributes
+// (explicit padding) plus the shape of what is differentiated.
+static void check_conv_backward(const Node& n, const Shape& x, const Shape& w, const Shape& dy) {
+  expect_pair(n, "stride");
+  expect_pair(n, "dilation");
+  int64_t g = n.attr_int("groups");
+  if (x.size() != 4 || w.size() != 4) shape_error(n, "input_shape and weight shape must have 4 dimensions");
+  if (g < 1 || x[1] % g || w[0] % g || w[1] != x[1] / g)
+    shape_error(n, fmt::format("input {} and weight {} do not fit groups = {}", shape_str(x), shape_str(w), g));
+  auto p = conv_padding(n);
+  expect_nonneg_padding(n, p);
+  const auto& s = n.attr_ints("stride");
+  const auto& d = n.attr_ints("dilation");
+  Shape want{x[0], w[0], conv_out(n, x[2], w[2], s[0], d[0], p[0], p[2]), conv_out(n, x[3], w[3], s[1], d[1], p[1], p[3])};
+  if (dy != want)
+    shape_error(n, fmt::format("grad_output is {} but the convolution of {} by {} gives {}", shape_str(dy), shape_str(x),
+                               shape_str(w), shape_str(want)));
+}
+
+static std::vector<TensorType> infer_conv2d_backward_input(const Node& n) {
+  expect_rank(n, 0, 4);
+  expect_rank(n, 1, 4);
+  Shape x = n.attr_ints("input_shape");
+  check_conv_backward(n, x, n.inputs[1]->type.shape, n.inputs[0]->type.shape);
+  return {TensorType{DataType::f32, x}};
+}
+
+static std::vector<TensorType> infer_conv2d_backward_weight(const Node& n) {
+  expect_rank(n, 0, 4);
+  expect_rank(n, 1, 4);
+  Shape w = n.attr_ints("weight_shape");
+  check_conv_backward(n, n.inputs[0]->type.shape, w, n.inputs[1]->type.shape);
+  return {TensorType{DataType::f32, w}};
+}
+
 static std::vector<TensorType> infer_linear(const Node& n) {
   expect_rank(n, 0, 2);
   expect_rank(n, 1, 2);
@@ -150,6 +185,22 @@ void register_nn_ops(std::vector<OpDef>& t) {
                OpClass::Other,
                "2-D convolution, NCHW input, OIHW weight; padding {top, left, bottom, right}; "
                "groups == channels is depthwise"});
+  auto conv_attrs = [&](const char* shape_attr) {
+    return std::vector<AttrDef>{{"stride", AttrKind::Ints, one}, {"padding", AttrKind::Ints, zero4},
+                                {"dilation", AttrKind::Ints, one}, {"groups", AttrKind::Int, int64_t{1}},
+                                {shape_attr, AttrKind::Ints, Ints{}}};
+  };
+  auto conv_backward_macs = [](const Node& n) {  // the forward convolution's count
+    const Shape& dy = n.op == "conv2d_backward_input" ? n.inputs[0]->type.shape : n.inputs[1]->type.shape;
+    const Shape& w = n.op == "conv2d_backward_input" ? n.inputs[1]->type.shape : n.outputs[0]->type.shape;
+    return num_elements(dy) * w[1] * w[2] * w[3];
+  };
+  t.push_back({"conv2d_backward_input", {"grad_output", "weight"}, conv_attrs("input_shape"), infer_conv2d_backward_input,
+               conv_backward_macs, OpClass::Other,
+               "gradient of conv2d with respect to its input (a transposed convolution of grad_output)"});
+  t.push_back({"conv2d_backward_weight", {"x", "grad_output"}, conv_attrs("weight_shape"), infer_conv2d_backward_weight,
+               conv_backward_macs, OpClass::Other,
+               "gradient of conv2d with respect to its weight (input correlated with grad_output)"});
   t.push_back({"linear", {"x", "weight", "bias?"}, {}, infer_linear,
                [](const Node& n) { return num_elements(n.outputs[0]->type.shape) * n.inputs[1]->type.shape[1]; },
                OpClass::Other, "y = x W^T + b, weight [out, in] as in PyTorch"});

@@ -44,6 +44,42 @@ const std::vector<OpCase>& op_cases() {
     c.push_back(unary_case("conv5x5_few_channels", {2, 1, 28, 28}, [](Tensor x) { return conv2d(x, 6, 5, {.padding = 2}); }));
     c.push_back(unary_case("conv_1x7", {1, 8, 9, 9},
                            [](Tensor x) { return conv2d(x, 16, {1, 7}, {.pads = std::array<int64_t, 4>{0, 3, 0, 3}}); }));
+    // conv2d's gradients (the shapes of aten::convolution_backward)
+    struct ConvGrad {
+      const char* name;
+      Shape x;
+      int64_t out, k, stride, pad, dilation, groups;
+    };
+    for (ConvGrad g : {ConvGrad{"3x3_pad1", {2, 4, 7, 9}, 8, 3, 1, 1, 1, 1},
+                       ConvGrad{"3x3_stride2", {1, 16, 9, 9}, 32, 3, 2, 1, 1, 1},
+                       ConvGrad{"dilated_groups", {2, 8, 10, 10}, 12, 3, 1, 2, 2, 2},
+                       ConvGrad{"depthwise_stride2", {1, 32, 8, 8}, 32, 3, 2, 1, 1, 32},
+                       ConvGrad{"1x1_stride2_first_layer", {2, 3, 11, 11}, 16, 1, 2, 0, 1, 1}}) {
+      int64_t oh = (g.x[2] + 2 * g.pad - g.dilation * (g.k - 1) - 1) / g.stride + 1;
+      int64_t ow = (g.x[3] + 2 * g.pad - g.dilation * (g.k - 1) - 1) / g.stride + 1;
+      Shape w{g.out, g.x[1] / g.groups, g.k, g.k}, dy{g.x[0], g.out, oh, ow};
+      ir::AttrMap attrs{{"stride", std::vector<int64_t>{g.stride, g.stride}},
+                        {"padding", std::vector<int64_t>{g.pad, g.pad, g.pad, g.pad}},
+                        {"dilation", std::vector<int64_t>{g.dilation, g.dilation}},
+                        {"groups", g.groups}};
+      c.push_back({std::string("conv2d_backward_input_") + g.name, [=] {
+                     Model m("conv2d_backward_input");
+                     Tensor grad = m.input("grad_output", dy);
+                     Tensor weight = m.parameter("weight", w, ir::InitSpec{});
+                     ir::AttrMap a = attrs;
+                     a["input_shape"] = g.x;
+                     m.output("dx", m.apply("conv2d_backward_input", {grad, weight}, a));
+                     return m;
+                   }});
+      c.push_back({std::string("conv2d_backward_weight_") + g.name, [=] {
+                     Model m("conv2d_backward_weight");
+                     Tensor x = m.input("x", g.x), grad = m.input("grad_output", dy);
+                     ir::AttrMap a = attrs;
+                     a["weight_shape"] = w;
+                     m.output("dw", m.apply("conv2d_backward_weight", {x, grad}, a));
+                     return m;
+                   }});
+    }
     // linear
     c.push_back(unary_case("linear_bias", {3, 50}, [](Tensor x) { return linear(x, 10); }));
     c.push_back(unary_case("linear_nobias_wide", {1, 64}, [](Tensor x) { return linear(x, 130, {.bias = false}); }));

@@ -58,6 +58,62 @@ static Lowered conv2d(LowerContext& c) {
   return l;
 }
 
+// dx[n, ci, iy, ix] = sum over (co in ci's group, ky, kx) of dy[n, co, oy, ox] * w[co, ci, ky, kx]
+// where iy = oy * stride + ky * dilation - pad: a transposed convolution of dy, reading dy
+// only where (iy + pad - ky * dilation) is a multiple of the stride.
+static Lowered conv2d_backward_input(LowerContext& c) {
+  const ir::Node& n = c.node;
+  const TensorRef& w = c.in[1];
+  auto pad = ir::conv_padding(n);
+  const auto& st = n.attr_ints("stride");
+  const auto& dl = n.attr_ints("dilation");
+  int64_t groups = n.attr_int("groups"), cig = w.shape[1], cog = w.shape[0] / groups;
+  TensorRef dy = padded_input(c, 0.f, "dy_padded");
+  auto L = c.out.logical();  // n, ci, iy, ix
+  RDom r({{0, static_cast<int>(cog)}, {0, static_cast<int>(w.shape[3])}, {0, static_cast<int>(w.shape[2])}}, "r");
+  Expr g = L[1] / static_cast<int>(cig);
+  Expr co = g * static_cast<int>(cog) + r.x;
+  Expr ny = L[2] + static_cast<int>(pad[0]) - r.z * static_cast<int>(dl[0]);
+  Expr nx = L[3] + static_cast<int>(pad[1]) - r.y * static_cast<int>(dl[1]);
+  Expr s0 = static_cast<int>(st[0]), s1 = static_cast<int>(st[1]);
+  Expr term = dy.at({L[0], co, ny / s0, nx / s1}) * w.at({co, L[1] - g * static_cast<int>(cig), r.z, r.y});
+  if (st[0] > 1 || st[1] > 1) term = select(ny % s0 == 0 && nx % s1 == 0, term, 0.f);
+  Func acc("dx");
+  acc(c.out.vars) = 0.f;
+  acc(c.out.vars) += term;
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = acc(c.out.vars);
+  l.reductions.push_back({acc, r});
+  return l;
+}
+
+// dw[co, ci, ky, kx] = sum over (n, oy, ox) of dy[n, co, oy, ox] * x[n, g * cig + ci, iy, ix].
+static Lowered conv2d_backward_weight(LowerContext& c) {
+  const ir::Node& n = c.node;
+  const TensorRef& dy = c.in[1];
+  auto pad = ir::conv_padding(n);
+  const auto& st = n.attr_ints("stride");
+  const auto& dl = n.attr_ints("dilation");
+  int64_t groups = n.attr_int("groups"), cig = c.out.shape[1], cog = c.out.shape[0] / groups;
+  bool padded = pad[0] || pad[1] || pad[2] || pad[3];
+  TensorRef x = padded ? padded_input(c, 0.f, "x_padded") : c.in[0];
+  auto L = c.out.logical();  // co, ci, ky, kx
+  const Shape& ys = dy.shape;
+  RDom r({{0, static_cast<int>(ys[3])}, {0, static_cast<int>(ys[2])}, {0, static_cast<int>(ys[0])}}, "r");
+  Expr ci = (L[0] / static_cast<int>(cog)) * static_cast<int>(cig) + L[1];
+  Expr iy = r.y * static_cast<int>(st[0]) + L[2] * static_cast<int>(dl[0]) - static_cast<int>(pad[0]);
+  Expr ix = r.x * static_cast<int>(st[1]) + L[3] * static_cast<int>(dl[1]) - static_cast<int>(pad[1]);
+  Func acc("dw");
+  acc(c.out.vars) = 0.f;
+  acc(c.out.vars) += dy.at({r.z, L[0], r.y, r.x}) * x.at({r.z, ci, iy, ix});
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = acc(c.out.vars);
+  l.reductions.push_back({acc, r});
+  return l;
+}
+
 static Lowered linear(LowerContext& c) {
   auto L = c.out.logical();  // i (batch), j (feature)
   int64_t K = c.in[0].shape[1];
@@ -166,6 +222,8 @@ static Lowered copy_input(LowerContext& c) {
 
 void register_nn_lowerings(std::map<std::string, Lowering>& t) {
   t["conv2d"] = conv2d;
+  t["conv2d_backward_input"] = conv2d_backward_input;
+  t["conv2d_backward_weight"] = conv2d_backward_weight;
   t["linear"] = linear;
   t["batch_norm"] = batch_norm;
   t["max_pool2d"] = [](LowerContext& c) { return pool(c, true); };

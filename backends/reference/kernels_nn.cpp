@@ -40,6 +40,46 @@ static HostTensor conv2d(const ir::Node& n, const In& in) {
   return y;
 }
 
+// Visits every (output position, weight tap) pair of a convolution with input `xs` and
+// weight `ws`: f(x index, w index, y index). The backward kernels are its adjoints.
+template <typename F>
+static void for_each_conv_term(const ir::Node& n, const Shape& xs, const Shape& ws, const Shape& ys, F f) {
+  auto pad = ir::conv_padding(n);
+  const auto& st = n.attr_ints("stride");
+  const auto& dl = n.attr_ints("dilation");
+  int64_t groups = n.attr_int("groups"), cig = ws[1], cog = ws[0] / groups;
+  for (int64_t b = 0; b < ys[0]; ++b)
+    for (int64_t co = 0; co < ys[1]; ++co)
+      for (int64_t oy = 0; oy < ys[2]; ++oy)
+        for (int64_t ox = 0; ox < ys[3]; ++ox)
+          for (int64_t ci = 0; ci < cig; ++ci)
+            for (int64_t ky = 0; ky < ws[2]; ++ky) {
+              int64_t iy = oy * st[0] + ky * dl[0] - pad[0];
+              if (iy < 0 || iy >= xs[2]) continue;
+              for (int64_t kx = 0; kx < ws[3]; ++kx) {
+                int64_t ix = ox * st[1] + kx * dl[1] - pad[1];
+                if (ix < 0 || ix >= xs[3]) continue;
+                f(idx4(xs, b, (co / cog) * cig + ci, iy, ix), idx4(ws, co, ci, ky, kx), idx4(ys, b, co, oy, ox));
+              }
+            }
+}
+
+static HostTensor conv2d_backward_input(const ir::Node& n, const In& in) {
+  const HostTensor &dy = *in[0], &w = *in[1];
+  std::vector<double> acc(num_elements(n.outputs[0]->type.shape), 0.0);
+  for_each_conv_term(n, n.outputs[0]->type.shape, w.shape, dy.shape,
+                     [&](int64_t xi, int64_t wi, int64_t yi) { acc[xi] += double(dy.data[yi]) * w.data[wi]; });
+  return HostTensor(n.outputs[0]->type.shape, std::vector<float>(acc.begin(), acc.end()));
+}
+
+static HostTensor conv2d_backward_weight(const ir::Node& n, const In& in) {
+  const HostTensor &x = *in[0], &dy = *in[1];
+  std::vector<double> acc(num_elements(n.outputs[0]->type.shape), 0.0);
+  for_each_conv_term(n, x.shape, n.outputs[0]->type.shape, dy.shape,
+                     [&](int64_t xi, int64_t wi, int64_t yi) { acc[wi] += double(dy.data[yi]) * x.data[xi]; });
+  return HostTensor(n.outputs[0]->type.shape, std::vector<float>(acc.begin(), acc.end()));
+}
+
 static HostTensor linear(const ir::Node& n, const In& in) {
   const HostTensor &x = *in[0], &w = *in[1];
   int64_t N = x.shape[0], K = x.shape[1], M = w.shape[0];
@@ -136,6 +176,8 @@ static HostTensor lrn(const ir::Node& n, const In& in) {
 
 void register_nn_kernels(std::map<std::string, Kernel>& t) {
   t["conv2d"] = conv2d;
+  t["conv2d_backward_input"] = conv2d_backward_input;
+  t["conv2d_backward_weight"] = conv2d_backward_weight;
   t["linear"] = linear;
   t["batch_norm"] = batch_norm;
   t["max_pool2d"] = [](const ir::Node& n, const In& in) { return pool(n, in, true); };
