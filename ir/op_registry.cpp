@@ -137,6 +137,10 @@ std::array<int64_t, 4> conv_padding(const Node& n) {
                              attr_str(n.attrs.at("padding"))));
 }
 
+ConvGeometry conv_geometry(const Node& n) {
+  return {conv_padding(n), n.attr_ints("stride"), n.attr_ints("dilation"), n.attr_int("groups")};
+}
+
 int normalize_axis(const Node& n, int64_t axis, int rank) {
   if (axis < -rank || axis >= rank)
     shape_error(n, fmt::format("axis {} is out of range for rank {}", axis, rank));

@@ -54,6 +54,14 @@ std::string input_name(const Node& n, int input);
 
 // Resolved spatial padding of conv2d / pools: {top, left, bottom, right}.
 std::array<int64_t, 4> conv_padding(const Node& n);
+// conv2d's geometry (and that of its gradient ops), read once: padding resolved,
+// {h, w} strides and dilations, groups.
+struct ConvGeometry {
+  std::array<int64_t, 4> pad;
+  std::vector<int64_t> stride, dilation;
+  int64_t groups;
+};
+ConvGeometry conv_geometry(const Node& n);
 // Normalises a possibly negative axis against a rank; throws naming the node.
 int normalize_axis(const Node& n, int64_t axis, int rank);
 // NumPy broadcasting of two shapes; throws naming the node on mismatch.

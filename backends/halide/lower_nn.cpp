@@ -21,13 +21,23 @@ static TensorRef padded_input(LowerContext& c, float value, const char* name) {
   return TensorRef{named, x.layout, x.shape};
 }
 
+// out = finish(init + sum over r of term): the shape shared by the reductions below.
+static Lowered sum_reduction(LowerContext& c, const char* name, const RDom& r, Expr init, Expr term,
+                             const std::function<Expr(Expr)>& finish = [](Expr e) { return e; }) {
+  Func acc(name);
+  acc(c.out.vars) = init;
+  acc(c.out.vars) += term;
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = finish(acc(c.out.vars));
+  l.reductions.push_back({acc, r});
+  return l;
+}
+
 static Lowered conv2d(LowerContext& c) {
-  const ir::Node& n = c.node;
   const TensorRef& w = c.in[1];
-  auto pad = ir::conv_padding(n);
-  const auto& st = n.attr_ints("stride");
-  const auto& dl = n.attr_ints("dilation");
-  int64_t groups = n.attr_int("groups"), cig = w.shape[1], co_total = w.shape[0], cog = co_total / groups;
+  auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
+  int64_t cig = w.shape[1], co_total = w.shape[0], cog = co_total / groups;
   bool padded = pad[0] || pad[1] || pad[2] || pad[3];
   TensorRef x = padded ? padded_input(c, 0.f, "padded") : c.in[0];
 
@@ -62,12 +72,9 @@ static Lowered conv2d(LowerContext& c) {
 // where iy = oy * stride + ky * dilation - pad: a transposed convolution of dy, reading dy
 // only where (iy + pad - ky * dilation) is a multiple of the stride.
 static Lowered conv2d_backward_input(LowerContext& c) {
-  const ir::Node& n = c.node;
   const TensorRef& w = c.in[1];
-  auto pad = ir::conv_padding(n);
-  const auto& st = n.attr_ints("stride");
-  const auto& dl = n.attr_ints("dilation");
-  int64_t groups = n.attr_int("groups"), cig = w.shape[1], cog = w.shape[0] / groups;
+  auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
+  int64_t cig = w.shape[1], cog = w.shape[0] / groups;
   TensorRef dy = padded_input(c, 0.f, "dy_padded");
   auto L = c.out.logical();  // n, ci, iy, ix
   RDom r({{0, static_cast<int>(cog)}, {0, static_cast<int>(w.shape[3])}, {0, static_cast<int>(w.shape[2])}}, "r");
@@ -78,24 +85,14 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   Expr s0 = static_cast<int>(st[0]), s1 = static_cast<int>(st[1]);
   Expr term = dy.at({L[0], co, ny / s0, nx / s1}) * w.at({co, L[1] - g * static_cast<int>(cig), r.z, r.y});
   if (st[0] > 1 || st[1] > 1) term = select(ny % s0 == 0 && nx % s1 == 0, term, 0.f);
-  Func acc("dx");
-  acc(c.out.vars) = 0.f;
-  acc(c.out.vars) += term;
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = acc(c.out.vars);
-  l.reductions.push_back({acc, r});
-  return l;
+  return sum_reduction(c, "dx", r, 0.f, term);
 }
 
 // dw[co, ci, ky, kx] = sum over (n, oy, ox) of dy[n, co, oy, ox] * x[n, g * cig + ci, iy, ix].
 static Lowered conv2d_backward_weight(LowerContext& c) {
-  const ir::Node& n = c.node;
   const TensorRef& dy = c.in[1];
-  auto pad = ir::conv_padding(n);
-  const auto& st = n.attr_ints("stride");
-  const auto& dl = n.attr_ints("dilation");
-  int64_t groups = n.attr_int("groups"), cig = c.out.shape[1], cog = c.out.shape[0] / groups;
+  auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
+  int64_t cig = c.out.shape[1], cog = c.out.shape[0] / groups;
   bool padded = pad[0] || pad[1] || pad[2] || pad[3];
   TensorRef x = padded ? padded_input(c, 0.f, "x_padded") : c.in[0];
   auto L = c.out.logical();  // co, ci, ky, kx
@@ -104,28 +101,15 @@ static Lowered conv2d_backward_weight(LowerContext& c) {
   Expr ci = (L[0] / static_cast<int>(cog)) * static_cast<int>(cig) + L[1];
   Expr iy = r.y * static_cast<int>(st[0]) + L[2] * static_cast<int>(dl[0]) - static_cast<int>(pad[0]);
   Expr ix = r.x * static_cast<int>(st[1]) + L[3] * static_cast<int>(dl[1]) - static_cast<int>(pad[1]);
-  Func acc("dw");
-  acc(c.out.vars) = 0.f;
-  acc(c.out.vars) += dy.at({r.z, L[0], r.y, r.x}) * x.at({r.z, ci, iy, ix});
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = acc(c.out.vars);
-  l.reductions.push_back({acc, r});
-  return l;
+  return sum_reduction(c, "dw", r, 0.f, dy.at({r.z, L[0], r.y, r.x}) * x.at({r.z, ci, iy, ix}));
 }
 
 static Lowered linear(LowerContext& c) {
   auto L = c.out.logical();  // i (batch), j (feature)
   int64_t K = c.in[0].shape[1];
   RDom r(0, static_cast<int>(K), "k");
-  Func acc("linear");
-  acc(c.out.vars) = c.in.size() > 2 ? c.in[2].at({L[1]}) : Expr(0.f);
-  acc(c.out.vars) += c.in[0].at({L[0], r}) * c.in[1].at({L[1], r});
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = acc(c.out.vars);
-  l.reductions.push_back({acc, r});
-  return l;
+  return sum_reduction(c, "linear", r, c.in.size() > 2 ? c.in[2].at({L[1]}) : Expr(0.f),
+                       c.in[0].at({L[0], r}) * c.in[1].at({L[1], r}));
 }
 
 static Lowered batch_norm(LowerContext& c) {
@@ -185,14 +169,8 @@ static Lowered global_avg_pool(LowerContext& c) {
   auto L = c.out.logical();
   int64_t H = c.in[0].shape[2], W = c.in[0].shape[3];
   RDom r({{0, static_cast<int>(W)}, {0, static_cast<int>(H)}}, "r");
-  Func acc("sum");
-  acc(c.out.vars) = 0.f;
-  acc(c.out.vars) += c.in[0].at({L[0], L[1], r.y, r.x});
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = acc(c.out.vars) / static_cast<float>(H * W);
-  l.reductions.push_back({acc, r});
-  return l;
+  float count = static_cast<float>(H * W);
+  return sum_reduction(c, "sum", r, 0.f, c.in[0].at({L[0], L[1], r.y, r.x}), [&](Expr e) { return e / count; });
 }
 
 static Lowered lrn(LowerContext& c) {
@@ -202,15 +180,11 @@ static Lowered lrn(LowerContext& c) {
   TensorRef x = padded_input(c, 0.f, "padded");
   auto L = c.out.logical();
   RDom r(0, static_cast<int>(size), "r");
-  Func sq("sqsum");
-  sq(c.out.vars) = 0.f;
   Expr v = x.at({L[0], L[1] + r - static_cast<int>(size / 2), L[2], L[3]});
-  sq(c.out.vars) += v * v;
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = c.in[0].at(L) / pow(k + alpha / static_cast<float>(size) * sq(c.out.vars), beta);
-  l.reductions.push_back({sq, r});
-  return l;
+  Expr center = c.in[0].at(L);
+  return sum_reduction(c, "sqsum", r, 0.f, v * v, [&](Expr sq) {
+    return center / pow(k + alpha / static_cast<float>(size) * sq, beta);
+  });
 }
 
 static Lowered copy_input(LowerContext& c) {
