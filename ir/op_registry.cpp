@@ -15,6 +15,8 @@ const std::vector<OpDef>& op_table() {
     register_nn_ops(t);
     register_tensor_ops(t);
     register_activation_ops(t);
+    register_gradient_ops(t);
+    register_training_ops(t);
     std::sort(t.begin(), t.end(), [](const OpDef& a, const OpDef& b) { return a.name < b.name; });
     return t;
   }();
@@ -159,6 +161,11 @@ Shape broadcast_shapes(const Node& n, const Shape& a, const Shape& b) {
     out[i] = da == 1 ? db : da;
   }
   return out;
+}
+
+void expect_rank(const Node& n, int input, int rank) {
+  if (n.inputs[input]->type.rank() != rank)
+    input_error(n, input, fmt::format("expected rank {}, got rank {}", rank, n.inputs[input]->type.rank()));
 }
 
 }  // namespace strata::ir

@@ -32,8 +32,6 @@ struct OpDef {
   // Multiply-accumulates of one execution, for summary(); absent means 0.
   std::function<int64_t(const Node&)> macs;
   OpClass cls = OpClass::Other;
-  // An input whose gradient is never needed (e.g. batch_norm's running statistics) is
-  // listed by index; autodiff uses it.
   std::string doc;
 };
 
@@ -51,6 +49,7 @@ void check_inputs(const OpDef& def, const Node& n);
 [[noreturn]] void shape_error(const Node& n, const std::string& msg);
 [[noreturn]] void input_error(const Node& n, int input, const std::string& msg);
 std::string input_name(const Node& n, int input);
+void expect_rank(const Node& n, int input, int rank);
 
 // Resolved spatial padding of conv2d / pools: {top, left, bottom, right}.
 std::array<int64_t, 4> conv_padding(const Node& n);
@@ -62,6 +61,8 @@ struct ConvGeometry {
   int64_t groups;
 };
 ConvGeometry conv_geometry(const Node& n);
+// Output shape of max_pool2d / avg_pool2d (and their gradients) on an input of shape x.
+Shape pool_output_shape(const Node& n, const Shape& x);
 // Normalises a possibly negative axis against a rank; throws naming the node.
 int normalize_axis(const Node& n, int64_t axis, int rank);
 // NumPy broadcasting of two shapes; throws naming the node on mismatch.
@@ -71,5 +72,7 @@ Shape broadcast_shapes(const Node& n, const Shape& a, const Shape& b);
 void register_nn_ops(std::vector<OpDef>& table);
 void register_tensor_ops(std::vector<OpDef>& table);
 void register_activation_ops(std::vector<OpDef>& table);
+void register_gradient_ops(std::vector<OpDef>& table);
+void register_training_ops(std::vector<OpDef>& table);
 
 }  // namespace strata::ir

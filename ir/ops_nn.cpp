@@ -7,11 +7,6 @@ namespace strata::ir {
 
 using Ints = std::vector<int64_t>;
 
-static void expect_rank(const Node& n, int input, int rank) {
-  if (n.inputs[input]->type.rank() != rank)
-    input_error(n, input, fmt::format("expected rank {}, got rank {}", rank, n.inputs[input]->type.rank()));
-}
-
 static void expect_pair(const Node& n, const std::string& attr, bool allow_empty = false) {
   const auto& v = n.attr_ints(attr);
   if (allow_empty && v.empty()) return;
@@ -73,11 +68,10 @@ static int64_t pool_out(const Node& n, int64_t in, int64_t k, int64_t s, int64_t
   return out;
 }
 
-static std::vector<TensorType> infer_pool(const Node& n) {
-  expect_rank(n, 0, 4);
+Shape pool_output_shape(const Node& n, const Shape& x) {
+  if (x.size() != 4) shape_error(n, fmt::format("pooling needs a rank-4 input, got {}", shape_str(x)));
   expect_pair(n, "kernel_size");
   expect_pair(n, "stride", true);
-  const Shape& x = n.inputs[0]->type.shape;
   auto k = n.attr_ints("kernel_size");
   auto s = n.attr_ints("stride");
   if (s.empty()) s = k;
@@ -87,8 +81,12 @@ static std::vector<TensorType> infer_pool(const Node& n) {
     if (std::max(p[i], p[i + 2]) * 2 > k[i])
       shape_error(n, fmt::format("padding {} must be at most half the kernel size {}", std::max(p[i], p[i + 2]), k[i]));
   bool cm = n.attr_int("ceil_mode") != 0;
-  return {TensorType{DataType::f32, {x[0], x[1], pool_out(n, x[2], k[0], s[0], p[0], p[2], cm),
-                                     pool_out(n, x[3], k[1], s[1], p[1], p[3], cm)}}};
+  return {x[0], x[1], pool_out(n, x[2], k[0], s[0], p[0], p[2], cm), pool_out(n, x[3], k[1], s[1], p[1], p[3], cm)};
+}
+
+static std::vector<TensorType> infer_pool(const Node& n) {
+  expect_rank(n, 0, 4);
+  return {TensorType{DataType::f32, pool_output_shape(n, n.inputs[0]->type.shape)}};
 }
 
 // The gradients of conv2d (as aten::convolution_backward): the convolution's attributes
@@ -167,6 +165,9 @@ static std::vector<TensorType> infer_global_avg_pool(const Node& n) {
 static std::vector<TensorType> infer_dropout(const Node& n) {
   double p = n.attr_float("p");
   if (p < 0 || p >= 1) shape_error(n, fmt::format("p must be in [0, 1), got {}", p));
+  if (n.attr_int("training") && n.inputs.size() < 2)
+    shape_error(n, "training-mode dropout needs its seed input (the step's random seed, f32[1])");
+  if (n.inputs.size() == 2 && n.inputs[1]->type.shape != Shape{1}) input_error(n, 1, "seed must be f32[1]");
   return {n.inputs[0]->type};
 }
 
@@ -205,8 +206,10 @@ void register_nn_ops(std::vector<OpDef>& t) {
                [](const Node& n) { return num_elements(n.outputs[0]->type.shape) * n.inputs[1]->type.shape[1]; },
                OpClass::Other, "y = x W^T + b, weight [out, in] as in PyTorch"});
   t.push_back({"batch_norm", {"x", "weight", "bias", "running_mean", "running_var"},
-               {{"eps", AttrKind::Float, 1e-5}, {"momentum", AttrKind::Float, 0.1}}, infer_batch_norm, nullptr,
-               OpClass::Other, "inference form: (x - mean) / sqrt(var + eps) * weight + bias, per channel"});
+               {{"eps", AttrKind::Float, 1e-5}, {"momentum", AttrKind::Float, 0.1}, {"training", AttrKind::Int, int64_t{0}}},
+               infer_batch_norm, nullptr, OpClass::Other,
+               "(x - mean) / sqrt(var + eps) * weight + bias per channel; mean and var are the running statistics, "
+               "or with training = 1 the batch's (biased) statistics"});
   t.push_back({"max_pool2d", {"x"},
                {{"kernel_size", AttrKind::Ints, Ints{2, 2}}, {"stride", AttrKind::Ints, Ints{}},
                 {"padding", AttrKind::Ints, zero4}, {"ceil_mode", AttrKind::Int, int64_t{0}}},
@@ -223,8 +226,11 @@ void register_nn_ops(std::vector<OpDef>& t) {
                 {"beta", AttrKind::Float, 0.75}, {"k", AttrKind::Float, 1.0}},
                infer_lrn, nullptr, OpClass::Other,
                "local response normalization across channels (AlexNet; PyTorch's LocalResponseNorm)"});
-  t.push_back({"dropout", {"x"}, {{"p", AttrKind::Float, 0.5}}, infer_dropout, nullptr, OpClass::Other,
-               "identity at inference"});
+  t.push_back({"dropout", {"x", "seed?"},
+               {{"p", AttrKind::Float, 0.5}, {"training", AttrKind::Int, int64_t{0}}, {"salt", AttrKind::Int, int64_t{0}}},
+               infer_dropout, nullptr, OpClass::Other,
+               "identity at inference; with training = 1, zeroes each element with probability p and scales the "
+               "rest by 1 / (1 - p); the mask is a hash of (seed, salt, element index), so it is reproducible"});
 }
 
 }  // namespace strata::ir

@@ -102,6 +102,49 @@ static std::vector<TensorType> infer_softmax(const Node& n) {
   return {x};
 }
 
+static std::vector<TensorType> infer_slice(const Node& n) {
+  const Shape& x = n.inputs[0]->type.shape;
+  const auto& b = n.attr_ints("starts");
+  const auto& e = n.attr_ints("ends");
+  if (b.size() != x.size() || e.size() != x.size())
+    shape_error(n, fmt::format("starts and ends need one value per dimension of {}", shape_str(x)));
+  Shape out(x.size());
+  for (size_t d = 0; d < x.size(); ++d) {
+    if (b[d] < 0 || e[d] > x[d] || b[d] >= e[d])
+      shape_error(n, fmt::format("dimension {}: [{}, {}) is not a non-empty range inside [0, {})", d, b[d], e[d], x[d]));
+    out[d] = e[d] - b[d];
+  }
+  return {TensorType{DataType::f32, out}};
+}
+
+static std::vector<TensorType> infer_reduce_sum(const Node& n) {
+  const Shape& x = n.inputs[0]->type.shape;
+  std::vector<bool> reduced(x.size(), false);
+  for (int64_t a : n.attr_ints("axes")) {
+    int d = normalize_axis(n, a, static_cast<int>(x.size()));
+    if (reduced[d]) shape_error(n, fmt::format("axis {} is listed twice", a));
+    reduced[d] = true;
+  }
+  bool keep = n.attr_int("keepdims") != 0;
+  Shape out;
+  for (size_t d = 0; d < x.size(); ++d)
+    if (!reduced[d]) out.push_back(x[d]);
+    else if (keep) out.push_back(1);
+  if (out.empty()) out.push_back(1);  // a full reduction gives f32[1]
+  return {TensorType{DataType::f32, out}};
+}
+
+static std::vector<TensorType> infer_matmul(const Node& n) {
+  expect_rank(n, 0, 2);
+  expect_rank(n, 1, 2);
+  Shape a = n.inputs[0]->type.shape, b = n.inputs[1]->type.shape;
+  if (n.attr_int("trans_a")) std::swap(a[0], a[1]);
+  if (n.attr_int("trans_b")) std::swap(b[0], b[1]);
+  if (a[1] != b[0])
+    shape_error(n, fmt::format("inner dimensions differ: {} x {} (after transposes)", shape_str(a), shape_str(b)));
+  return {TensorType{DataType::f32, {a[0], b[1]}}};
+}
+
 void register_tensor_ops(std::vector<OpDef>& t) {
   t.push_back({"flatten", {"x"}, {{"start_dim", AttrKind::Int, int64_t{1}}, {"end_dim", AttrKind::Int, int64_t{-1}}},
                infer_flatten, nullptr, OpClass::Other, "merges dimensions start_dim..end_dim (PyTorch's flatten)"});
@@ -115,6 +158,18 @@ void register_tensor_ops(std::vector<OpDef>& t) {
                infer_pad, nullptr, OpClass::Other, "pads = all begins then all ends (ONNX); constant, reflect or edge"});
   for (const char* op : {"add", "sub", "mul", "div"})
     t.push_back({op, {"a", "b"}, {}, infer_binary, nullptr, OpClass::Binary, "elementwise with NumPy broadcasting"});
+  t.push_back({"slice", {"x"}, {{"starts", AttrKind::Ints, Ints{}}, {"ends", AttrKind::Ints, Ints{}}}, infer_slice,
+               nullptr, OpClass::Other, "x[starts[0]:ends[0], starts[1]:ends[1], ...], one range per dimension"});
+  t.push_back({"reduce_sum", {"x"}, {{"axes", AttrKind::Ints, Ints{}}, {"keepdims", AttrKind::Int, int64_t{0}}},
+               infer_reduce_sum, nullptr, OpClass::Other,
+               "sum over the listed axes; reducing every axis gives f32[1]"});
+  t.push_back({"matmul", {"a", "b"}, {{"trans_a", AttrKind::Int, int64_t{0}}, {"trans_b", AttrKind::Int, int64_t{0}}},
+               infer_matmul,
+               [](const Node& n) {
+                 const Shape& a = n.inputs[0]->type.shape;
+                 return num_elements(n.outputs[0]->type.shape) * (n.attr_int("trans_a") ? a[0] : a[1]);
+               },
+               OpClass::Other, "2-D matrix product op(a) op(b), op transposing when trans_a / trans_b = 1"});
   t.push_back({"softmax", {"x"}, {{"axis", AttrKind::Int, int64_t{-1}}}, infer_softmax, nullptr, OpClass::Other,
                "exp(x) / sum(exp(x)) along axis, computed stably"});
   t.push_back({"log_softmax", {"x"}, {{"axis", AttrKind::Int, int64_t{-1}}}, infer_softmax, nullptr, OpClass::Other,

@@ -142,6 +142,7 @@ const std::vector<OpCase>& op_cases() {
     act("gelu_tanh", [](Tensor x) { return gelu(x, true); });
     act("hard_sigmoid", [](Tensor x) { return hard_sigmoid(x); });
     act("hard_swish", [](Tensor x) { return hard_swish(x); });
+    add_training_op_cases(c);
     return c;
   }();
   return cases;

@@ -16,5 +16,7 @@ struct OpCase {
 };
 
 const std::vector<OpCase>& op_cases();
+// The gradient and training ops' cases (op_cases_train.cpp), appended to op_cases().
+void add_training_op_cases(std::vector<OpCase>& c);
 
 }  // namespace strata::testing

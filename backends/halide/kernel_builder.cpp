@@ -17,6 +17,8 @@ static std::map<std::string, Lowering>& lowering_table() {
     register_nn_lowerings(m);
     register_tensor_lowerings(m);
     register_activation_lowerings(m);
+    register_gradient_lowerings(m);
+    register_training_lowerings(m);
     return m;
   }();
   return t;

@@ -53,6 +53,40 @@ Expr activation_expr(const ir::Node& n, Expr x) {
   throw Error(fmt::format("halide backend: '{}' is not an elementwise activation", op));
 }
 
+Expr activation_derivative(const ir::Node& n, Expr x) {
+  const std::string& a = n.attr_string("activation");
+  float alpha = n.attr_float("alpha"), beta = n.attr_float("beta");
+  if (a == "identity") return 1.f;
+  if (a == "sigmoid") return sigmoid(x) * (1.f - sigmoid(x));
+  if (a == "tanh") return 1.f - tanh(x) * tanh(x);
+  if (a == "arctan") return 1.f / (1.f + x * x);
+  if (a == "relu") return select(x > 0.f, 1.f, 0.f);
+  if (a == "relu6") return select(x > 0.f && x < 6.f, 1.f, 0.f);
+  if (a == "leaky_relu") return select(x > 0.f, 1.f, alpha);
+  if (a == "elu") return select(x > 0.f, 1.f, alpha * exp(min(x, 0.f)));
+  if (a == "selu") {
+    const float sa = 1.6732632423543772f, scale = 1.0507009873554805f;
+    return scale * select(x > 0.f, 1.f, sa * exp(min(x, 0.f)));
+  }
+  if (a == "softplus") return select(beta * x > static_cast<float>(n.attr_float("threshold")), 1.f, sigmoid(beta * x));
+  if (a == "silu") return sigmoid(x) * (1.f + x * (1.f - sigmoid(x)));
+  if (a == "gelu") {
+    if (n.attr_string("approximate") == "tanh") {
+      float k = static_cast<float>(std::sqrt(2.0 / M_PI));
+      Expr t = tanh(k * (x + 0.044715f * x * x * x));
+      return 0.5f * (1.f + t) + 0.5f * x * (1.f - t * t) * k * (1.f + 3.f * 0.044715f * x * x);
+    }
+    return 0.5f * (1.f + erf_approx(x * static_cast<float>(M_SQRT1_2))) +
+           x * exp(-0.5f * x * x) * static_cast<float>(1.0 / std::sqrt(2 * M_PI));
+  }
+  if (a == "hard_sigmoid") {
+    Expr v = alpha * x + beta;
+    return select(v > 0.f && v < 1.f, alpha, 0.f);
+  }
+  if (a == "hard_swish") return select(x < -3.f, 0.f, select(x > 3.f, 1.f, (2.f * x + 3.f) / 6.f));
+  throw Error(fmt::format("halide backend: activation_grad has no derivative for '{}'", a));
+}
+
 void register_activation_lowerings(std::map<std::string, Lowering>& t) {
   auto unary = [](LowerContext& c) {
     Lowered l;

@@ -4,42 +4,18 @@
 
 #include "backends/halide/lowering.h"
 #include "ir/op_registry.h"
+#include "ir/random.h"
 
 namespace strata::halide_backend {
 
 using namespace Halide;
-
-// Input 0 zero-padded (or `value`-padded) outside its bounds, as a TensorRef.
-static TensorRef padded_input(LowerContext& c, float value, const char* name) {
-  const TensorRef& x = c.in[0];
-  Region bounds;
-  for (size_t k = 0; k < x.layout.size(); ++k) bounds.push_back({0, static_cast<int>(x.shape[x.layout[k]])});
-  Func p = BoundaryConditions::constant_exterior(c.params[0], value, bounds);
-  Func named(name);
-  std::vector<Var> v(x.layout.size());
-  named(v) = p(v);
-  return TensorRef{named, x.layout, x.shape};
-}
-
-// out = finish(init + sum over r of term): the shape shared by the reductions below.
-static Lowered sum_reduction(LowerContext& c, const char* name, const RDom& r, Expr init, Expr term,
-                             const std::function<Expr(Expr)>& finish = [](Expr e) { return e; }) {
-  Func acc(name);
-  acc(c.out.vars) = init;
-  acc(c.out.vars) += term;
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = finish(acc(c.out.vars));
-  l.reductions.push_back({acc, r});
-  return l;
-}
 
 static Lowered conv2d(LowerContext& c) {
   const TensorRef& w = c.in[1];
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = w.shape[1], co_total = w.shape[0], cog = co_total / groups;
   bool padded = pad[0] || pad[1] || pad[2] || pad[3];
-  TensorRef x = padded ? padded_input(c, 0.f, "padded") : c.in[0];
+  TensorRef x = padded ? padded_input(c, 0, 0.f, "padded") : c.in[0];
 
   auto L = c.out.logical();  // n, co, y, x
   Expr b = L[0], co = L[1], oy = L[2], ox = L[3];
@@ -75,7 +51,7 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   const TensorRef& w = c.in[1];
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = w.shape[1], cog = w.shape[0] / groups;
-  TensorRef dy = padded_input(c, 0.f, "dy_padded");
+  TensorRef dy = padded_input(c, 0, 0.f, "dy_padded");
   auto L = c.out.logical();  // n, ci, iy, ix
   RDom r({{0, static_cast<int>(cog)}, {0, static_cast<int>(w.shape[3])}, {0, static_cast<int>(w.shape[2])}}, "r");
   Expr g = L[1] / static_cast<int>(cig);
@@ -94,7 +70,7 @@ static Lowered conv2d_backward_weight(LowerContext& c) {
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = c.out.shape[1], cog = c.out.shape[0] / groups;
   bool padded = pad[0] || pad[1] || pad[2] || pad[3];
-  TensorRef x = padded ? padded_input(c, 0.f, "x_padded") : c.in[0];
+  TensorRef x = padded ? padded_input(c, 0, 0.f, "x_padded") : c.in[0];
   auto L = c.out.logical();  // co, ci, ky, kx
   const Shape& ys = dy.shape;
   RDom r({{0, static_cast<int>(ys[3])}, {0, static_cast<int>(ys[2])}, {0, static_cast<int>(ys[0])}}, "r");
@@ -114,13 +90,20 @@ static Lowered linear(LowerContext& c) {
 
 static Lowered batch_norm(LowerContext& c) {
   // Per-channel scale and shift are computed once, so each element costs one FMA.
+  Lowered l;
+  Func mean("mean"), var("var");
   Var ch("ch");
+  if (c.node.attr_int("training")) {
+    std::tie(mean, var) = batch_statistics(c, 0, l);
+  } else {
+    mean(ch) = c.in[3].at({ch});
+    var(ch) = c.in[4].at({ch});
+  }
   Expr eps = static_cast<float>(c.node.attr_float("eps"));
   Func scale("bn_scale"), shift("bn_shift");
-  scale(ch) = c.in[1].at({ch}) / sqrt(c.in[4].at({ch}) + eps);
-  shift(ch) = c.in[2].at({ch}) - c.in[3].at({ch}) * scale(ch);
+  scale(ch) = c.in[1].at({ch}) / sqrt(var(ch) + eps);
+  shift(ch) = c.in[2].at({ch}) - mean(ch) * scale(ch);
   auto L = c.out.logical();
-  Lowered l;
   l.out = Func("out");
   l.out(c.out.vars) = c.in[0].at(L) * scale(L[1]) + shift(L[1]);
   int64_t C = c.in[0].shape[1];
@@ -136,7 +119,7 @@ static Lowered pool(LowerContext& c, bool is_max) {
   if (s.empty()) s = k;
   auto p = ir::conv_padding(n);
   int64_t H = c.in[0].shape[2], W = c.in[0].shape[3];
-  TensorRef x = padded_input(c, is_max ? -std::numeric_limits<float>::infinity() : 0.f, "padded");
+  TensorRef x = padded_input(c, 0, is_max ? -std::numeric_limits<float>::infinity() : 0.f, "padded");
   auto L = c.out.logical();
   RDom r({{0, static_cast<int>(k[1])}, {0, static_cast<int>(k[0])}}, "r");
   Expr y0 = L[2] * static_cast<int>(s[0]) - static_cast<int>(p[0]);
@@ -177,7 +160,7 @@ static Lowered lrn(LowerContext& c) {
   const ir::Node& n = c.node;
   int64_t size = n.attr_int("size");
   float alpha = n.attr_float("alpha"), beta = n.attr_float("beta"), k = n.attr_float("k");
-  TensorRef x = padded_input(c, 0.f, "padded");
+  TensorRef x = padded_input(c, 0, 0.f, "padded");
   auto L = c.out.logical();
   RDom r(0, static_cast<int>(size), "r");
   Expr v = x.at({L[0], L[1] + r - static_cast<int>(size / 2), L[2], L[3]});
@@ -194,6 +177,31 @@ static Lowered copy_input(LowerContext& c) {
   return l;
 }
 
+// Training mode: the mask is ir/random.h's hash of (seed, salt, flat index), bit for bit.
+static Expr dropout_keep(const ir::Node& n, Expr seed_f32, Expr flat) {
+  auto u32 = [](uint32_t v) { return Internal::make_const(UInt(32), static_cast<uint64_t>(v)); };
+  Expr seed = cast<uint32_t>(seed_f32), salt = u32(static_cast<uint32_t>(n.attr_int("salt")));
+  Expr h = (cast<uint32_t>(flat) * u32(ir::kHashIndexMul)) ^ (seed * u32(ir::kHashSeedMul) + salt * u32(ir::kHashSaltMul));
+  h = h ^ (h >> 16);
+  h = h * u32(ir::kHashMix1);
+  h = h ^ (h >> 15);
+  h = h * u32(ir::kHashMix2);
+  h = h ^ (h >> 16);
+  Expr u = cast<float>(h >> 8) * (1.0f / 16777216.0f);
+  return u >= static_cast<float>(n.attr_float("p"));
+}
+
+static Lowered dropout(LowerContext& c) {
+  if (!c.node.attr_int("training")) return copy_input(c);  // inference: identity
+  auto L = c.out.logical();
+  float scale = 1.f / (1.f - static_cast<float>(c.node.attr_float("p")));
+  Expr keep = dropout_keep(c.node, c.in[1].at({Expr(0)}), flat_index(c.out.shape, L));
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = select(keep, c.in[0].at(L) * scale, 0.f);
+  return l;
+}
+
 void register_nn_lowerings(std::map<std::string, Lowering>& t) {
   t["conv2d"] = conv2d;
   t["conv2d_backward_input"] = conv2d_backward_input;
@@ -204,7 +212,7 @@ void register_nn_lowerings(std::map<std::string, Lowering>& t) {
   t["avg_pool2d"] = [](LowerContext& c) { return pool(c, false); };
   t["global_avg_pool"] = global_avg_pool;
   t["lrn"] = lrn;
-  t["dropout"] = copy_input;  // inference: identity
+  t["dropout"] = dropout;
 }
 
 }  // namespace strata::halide_backend

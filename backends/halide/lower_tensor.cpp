@@ -128,7 +128,44 @@ static Lowered softmax(LowerContext& c, bool log) {
   return l;
 }
 
+static Lowered slice(LowerContext& c) {
+  auto L = c.out.logical();
+  const auto& b = c.node.attr_ints("starts");
+  for (size_t d = 0; d < L.size(); ++d) L[d] = L[d] + static_cast<int>(b[d]);
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = c.in[0].at(L);
+  return l;
+}
+
+static Lowered reduce_sum(LowerContext& c) {
+  const Shape& xs = c.in[0].shape;
+  std::vector<bool> reduced(xs.size(), false);
+  for (int64_t a : c.node.attr_ints("axes")) reduced[ir::normalize_axis(c.node, a, static_cast<int>(xs.size()))] = true;
+  auto [r, idx] = reduction_domain(xs, reduced);
+  auto L = c.out.logical();
+  bool keep = c.node.attr_int("keepdims") != 0;
+  for (size_t d = 0, k = 0; d < xs.size(); ++d) {
+    if (!reduced[d]) idx[d] = L[keep ? d : k];
+    if (!reduced[d] || keep) ++k;
+  }
+  return sum_reduction(c, "sum", r, 0.f, c.in[0].at(idx));
+}
+
+static Lowered matmul(LowerContext& c) {
+  auto L = c.out.logical();
+  bool ta = c.node.attr_int("trans_a") != 0, tb = c.node.attr_int("trans_b") != 0;
+  int64_t K = ta ? c.in[0].shape[0] : c.in[0].shape[1];
+  RDom r(0, static_cast<int>(K), "k");
+  Expr a = ta ? c.in[0].at({r, L[0]}) : c.in[0].at({L[0], r});
+  Expr b = tb ? c.in[1].at({L[1], r}) : c.in[1].at({r, L[1]});
+  return sum_reduction(c, "matmul", r, 0.f, a * b);
+}
+
 void register_tensor_lowerings(std::map<std::string, Lowering>& t) {
+  t["slice"] = slice;
+  t["reduce_sum"] = reduce_sum;
+  t["matmul"] = matmul;
   t["flatten"] = reshape_like;
   t["reshape"] = reshape_like;
   t["concat"] = concat;

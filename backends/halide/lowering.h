@@ -30,7 +30,9 @@ struct OutRef {
 };
 
 // An intermediate computed once for the whole kernel (padded inputs, per-channel
-// batch-norm scale); extents in its own physical order.
+// batch-norm scale and batch statistics); extents in its own physical order. A root may
+// have update definitions (explicit reductions): schedules vectorize them over the first
+// pure var and keep the reduction loops outside the vector.
 struct Root {
   Halide::Func f;
   std::vector<int64_t> extents;
@@ -74,10 +76,31 @@ const Lowering* find_lowering(const std::string& op);
 void register_nn_lowerings(std::map<std::string, Lowering>& t);
 void register_tensor_lowerings(std::map<std::string, Lowering>& t);
 void register_activation_lowerings(std::map<std::string, Lowering>& t);
+void register_gradient_lowerings(std::map<std::string, Lowering>& t);
+void register_training_lowerings(std::map<std::string, Lowering>& t);
+
+// Helpers shared by the lowerings (lower_common.cpp).
+// Input `i` padded with `value` outside its bounds, as a TensorRef.
+TensorRef padded_input(LowerContext& c, int i, float value, const char* name);
+// out = finish(init + sum over r of term), the reduction computed inside the output's loops.
+Lowered sum_reduction(LowerContext& c, const char* name, const Halide::RDom& r, Halide::Expr init, Halide::Expr term,
+                      const std::function<Halide::Expr(Halide::Expr)>& finish = nullptr);
+// f(ch) = sum over every axis but 1 of term(logical index) for a tensor of `shape`
+// (rank 2 or 4): the per-channel sums of batch norm, as a Root of the kernel.
+Root channel_sum(const char* name, const Shape& shape, const std::function<Halide::Expr(std::vector<Halide::Expr>)>& term);
+// Batch norm's batch mean and biased variance of input `i` (two roots appended to l).
+std::pair<Halide::Func, Halide::Func> batch_statistics(LowerContext& c, int i, Lowered& l);
+// An RDom over the axes of `shape` marked in `reduced` (the last axis innermost) and, per
+// axis, the RDom variable reading it (undefined for axes not reduced).
+std::pair<Halide::RDom, std::vector<Halide::Expr>> reduction_domain(const Shape& shape, const std::vector<bool>& reduced);
+// Row-major flat index of a logical index into `shape`.
+Halide::Expr flat_index(const Shape& shape, const std::vector<Halide::Expr>& logical);
 
 // Elementwise expression of an activation op applied to `x` (used by the activation
 // lowerings and, later, by fused epilogues).
 Halide::Expr activation_expr(const ir::Node& n, Halide::Expr x);
+// f'(x) of the activation activation_grad names (its attributes read from the node).
+Halide::Expr activation_derivative(const ir::Node& n, Halide::Expr x);
 
 void schedule_cpu(Lowered& l, const LowerContext& ctx);
 void schedule_cuda(Lowered& l, const LowerContext& ctx);

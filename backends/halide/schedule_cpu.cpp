@@ -65,7 +65,29 @@ static void schedule_roots(const Lowered& l, int natural) {
     root.f.compute_root();
     std::vector<Var> args = root.f.args();
     if (!root.vectorize || args.empty()) continue;
-    schedule_pointwise(root.f, args, root.extents, natural, {});
+    if (!root.f.has_update_definition()) {
+      schedule_pointwise(root.f, args, root.extents, natural, {});
+      continue;
+    }
+    // Explicit reductions (batch statistics, argmax): vectors over the first pure var,
+    // the reduction loops inside each vector's loop. The width divides the extent: with
+    // a shifted or guarded tail Halide 14 wrote the last vector over the first.
+    int w = natural;
+    while (w > 1 && root.extents[0] % w) w /= 2;
+    if (w >= 4) root.f.vectorize(args[0], w);
+    for (int u = 0; u < root.f.num_update_definitions(); ++u) {
+      Stage s = root.f.update(u);
+      if (w < 4) {
+        s.unscheduled();
+        continue;
+      }
+      Var uo, ui;
+      s.split(args[0], uo, ui, w).vectorize(ui);
+      std::vector<VarOrRVar> order{ui};
+      for (const auto& rv : s.get_schedule().rvars()) order.push_back(RVar(rv.var));
+      order.push_back(uo);
+      s.reorder(order);
+    }
   }
 }
 

@@ -25,8 +25,24 @@ void schedule_cuda(Lowered& l, const LowerContext& ctx) {
   for (Root root : l.roots) {
     root.f.compute_root();
     std::vector<Var> args = root.f.args();
-    if (args.empty()) root.f.gpu_single_thread();
-    else gpu_tile_all(root.f, args, 128);
+    if (args.empty()) {
+      root.f.gpu_single_thread();
+      for (int u = 0; u < root.f.num_update_definitions(); ++u) root.f.update(u).gpu_single_thread();
+      continue;
+    }
+    gpu_tile_all(root.f, args, 128);
+    // An explicit reduction: one thread per pure point, the reduction loop inside it.
+    for (int u = 0; u < root.f.num_update_definitions(); ++u) {
+      Stage s = root.f.update(u);
+      Var t = args[0];
+      for (size_t k = 1; k < args.size(); ++k) {
+        Var fused;
+        s.fuse(t, args[k], fused);
+        t = fused;
+      }
+      Var block, thread;
+      s.gpu_tile(t, block, thread, 128, TailStrategy::GuardWithIf);
+    }
   }
 }
 

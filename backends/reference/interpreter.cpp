@@ -11,6 +11,8 @@ static const std::map<std::string, Kernel>& table() {
     register_nn_kernels(m);
     register_tensor_kernels(m);
     register_activation_kernels(m);
+    register_gradient_kernels(m);
+    register_training_kernels(m);
     return m;
   }();
   return t;
@@ -68,6 +70,25 @@ void unravel(int64_t flat, const Shape& s, std::vector<int64_t>& idx) {
     idx[i] = flat % s[i];
     flat /= s[i];
   }
+}
+
+
+int64_t per_channel_count(const Shape& s) { return num_elements(s) / s[1]; }
+
+ChannelStats channel_stats(const HostTensor& x) {
+  int64_t C = x.shape[1];
+  ChannelStats st;
+  st.mean.assign(C, 0.0);
+  st.var.assign(C, 0.0);
+  double count = static_cast<double>(per_channel_count(x.shape));
+  for (int64_t i = 0; i < x.numel(); ++i) st.mean[channel_of(x.shape, i)] += x.data[i];
+  for (auto& m : st.mean) m /= count;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    double d = x.data[i] - st.mean[channel_of(x.shape, i)];
+    st.var[channel_of(x.shape, i)] += d * d;
+  }
+  for (auto& v : st.var) v /= count;
+  return st;
 }
 
 }  // namespace strata::reference

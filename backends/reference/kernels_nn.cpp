@@ -5,6 +5,7 @@
 
 #include "backends/reference/reference.h"
 #include "ir/op_registry.h"
+#include "ir/random.h"
 
 namespace strata::reference {
 
@@ -97,11 +98,12 @@ static HostTensor batch_norm(const ir::Node& n, const In& in) {
   const HostTensor& x = *in[0];
   HostTensor y(x.shape);
   double eps = n.attr_float("eps");
+  ChannelStats st = n.attr_int("training") ? channel_stats(x) : ChannelStats{*in[3], *in[4]};
   int64_t C = x.shape[1], inner = x.shape.size() == 4 ? x.shape[2] * x.shape[3] : 1;
   for (int64_t i = 0; i < x.numel(); ++i) {
     int64_t c = (i / inner) % C;
-    double inv = 1.0 / std::sqrt(double(in[4]->data[c]) + eps);
-    y.data[i] = static_cast<float>((x.data[i] - in[3]->data[c]) * inv * in[1]->data[c] + in[2]->data[c]);
+    double inv = 1.0 / std::sqrt(st.var[c] + eps);
+    y.data[i] = static_cast<float>((x.data[i] - st.mean[c]) * inv * in[1]->data[c] + in[2]->data[c]);
   }
   return y;
 }
@@ -174,6 +176,19 @@ static HostTensor lrn(const ir::Node& n, const In& in) {
   return y;
 }
 
+static HostTensor dropout(const ir::Node& n, const In& in) {
+  if (!n.attr_int("training")) return *in[0];  // inference: identity
+  const HostTensor& x = *in[0];
+  HostTensor y(x.shape);
+  float p = static_cast<float>(n.attr_float("p")), scale = 1.f / (1.f - p);
+  auto seed = static_cast<uint32_t>(in[1]->data[0]), salt = static_cast<uint32_t>(n.attr_int("salt"));
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    float u = ir::dropout_uniform(ir::dropout_hash(seed, salt, static_cast<uint32_t>(i)));
+    y.data[i] = u >= p ? x.data[i] * scale : 0.f;
+  }
+  return y;
+}
+
 void register_nn_kernels(std::map<std::string, Kernel>& t) {
   t["conv2d"] = conv2d;
   t["conv2d_backward_input"] = conv2d_backward_input;
@@ -184,7 +199,7 @@ void register_nn_kernels(std::map<std::string, Kernel>& t) {
   t["avg_pool2d"] = [](const ir::Node& n, const In& in) { return pool(n, in, false); };
   t["global_avg_pool"] = global_avg_pool;
   t["lrn"] = lrn;
-  t["dropout"] = [](const ir::Node&, const In& in) { return *in[0]; };  // inference: identity
+  t["dropout"] = dropout;
 }
 
 }  // namespace strata::reference

@@ -97,7 +97,63 @@ static HostTensor softmax(const ir::Node& n, const In& in, bool log) {
   return y;
 }
 
+static HostTensor slice(const ir::Node& n, const In& in) {
+  const HostTensor& x = *in[0];
+  const auto& b = n.attr_ints("starts");
+  HostTensor y(n.outputs[0]->type.shape);
+  auto xs = strides_of(x.shape);
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    unravel(i, y.shape, idx);
+    int64_t src = 0;
+    for (size_t d = 0; d < idx.size(); ++d) src += (idx[d] + b[d]) * xs[d];
+    y.data[i] = x.data[src];
+  }
+  return y;
+}
+
+static HostTensor reduce_sum(const ir::Node& n, const In& in) {
+  const HostTensor& x = *in[0];
+  std::vector<bool> reduced(x.shape.size(), false);
+  for (int64_t a : n.attr_ints("axes")) reduced[ir::normalize_axis(n, a, static_cast<int>(x.shape.size()))] = true;
+  // The output's flat index of each input element: its kept coordinates, row-major.
+  Shape kept;
+  for (size_t d = 0; d < x.shape.size(); ++d)
+    if (!reduced[d]) kept.push_back(x.shape[d]);
+  auto ks = strides_of(kept);
+  std::vector<double> acc(num_elements(n.outputs[0]->type.shape), 0.0);
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    unravel(i, x.shape, idx);
+    int64_t dst = 0, k = 0;
+    for (size_t d = 0; d < idx.size(); ++d)
+      if (!reduced[d]) dst += idx[d] * ks[k++];
+    acc[dst] += x.data[i];
+  }
+  return HostTensor(n.outputs[0]->type.shape, std::vector<float>(acc.begin(), acc.end()));
+}
+
+static HostTensor matmul(const ir::Node& n, const In& in) {
+  const HostTensor &a = *in[0], &b = *in[1];
+  bool ta = n.attr_int("trans_a") != 0, tb = n.attr_int("trans_b") != 0;
+  const Shape& os = n.outputs[0]->type.shape;
+  int64_t K = ta ? a.shape[0] : a.shape[1];
+  HostTensor y(os);
+  for (int64_t i = 0; i < os[0]; ++i)
+    for (int64_t j = 0; j < os[1]; ++j) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k)
+        acc += double(ta ? a.data[k * a.shape[1] + i] : a.data[i * a.shape[1] + k]) *
+               (tb ? b.data[j * b.shape[1] + k] : b.data[k * b.shape[1] + j]);
+      y.data[i * os[1] + j] = static_cast<float>(acc);
+    }
+  return y;
+}
+
 void register_tensor_kernels(std::map<std::string, Kernel>& t) {
+  t["slice"] = slice;
+  t["reduce_sum"] = reduce_sum;
+  t["matmul"] = matmul;
   t["flatten"] = reshape_like;
   t["reshape"] = reshape_like;
   t["concat"] = concat;

@@ -2,6 +2,7 @@
 // The reference backend: plain C++ loops for every op, written for clarity, never for
 // speed. It is the oracle every Halide kernel and every gradient is tested against.
 #include <functional>
+#include <map>
 #include <vector>
 
 #include "ir/graph.h"
@@ -24,6 +25,23 @@ NamedTensors run(const ir::Graph& g, const NamedTensors& inputs, const NamedTens
 void register_nn_kernels(std::map<std::string, Kernel>& t);
 void register_tensor_kernels(std::map<std::string, Kernel>& t);
 void register_activation_kernels(std::map<std::string, Kernel>& t);
+void register_gradient_kernels(std::map<std::string, Kernel>& t);
+void register_training_kernels(std::map<std::string, Kernel>& t);
+
+// Per-channel (axis 1) mean and biased variance over every other axis, as batch norm uses.
+struct ChannelStats {
+  std::vector<double> mean, var;
+  ChannelStats() = default;
+  ChannelStats(const HostTensor& m, const HostTensor& v) : mean(m.data.begin(), m.data.end()), var(v.data.begin(), v.data.end()) {}
+};
+ChannelStats channel_stats(const HostTensor& x);
+// Elements per channel (N * H * W) and the channel of flat index i.
+int64_t per_channel_count(const Shape& s);
+inline int64_t channel_of(const Shape& s, int64_t i) {
+  int64_t inner = 1;
+  for (size_t d = 2; d < s.size(); ++d) inner *= s[d];
+  return (i / inner) % s[1];
+}
 
 // NCHW index helper for the kernels.
 inline int64_t idx4(const Shape& s, int64_t n, int64_t c, int64_t h, int64_t w) {

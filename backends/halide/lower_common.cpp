@@ -1,0 +1,88 @@
+// Building blocks shared by the lowerings: padded inputs, reductions, batch statistics.
+#include "backends/halide/lowering.h"
+
+namespace strata::halide_backend {
+
+using namespace Halide;
+
+TensorRef padded_input(LowerContext& c, int i, float value, const char* name) {
+  const TensorRef& x = c.in[i];
+  Region bounds;
+  for (size_t k = 0; k < x.layout.size(); ++k) bounds.push_back({0, static_cast<int>(x.shape[x.layout[k]])});
+  Func p = BoundaryConditions::constant_exterior(c.params[i], value, bounds);
+  Func named(name);
+  std::vector<Var> v(x.layout.size());
+  named(v) = p(v);
+  return TensorRef{named, x.layout, x.shape};
+}
+
+Lowered sum_reduction(LowerContext& c, const char* name, const RDom& r, Expr init, Expr term,
+                      const std::function<Expr(Expr)>& finish) {
+  Func acc(name);
+  acc(c.out.vars) = init;
+  acc(c.out.vars) += term;
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = finish ? finish(acc(c.out.vars)) : acc(c.out.vars);
+  l.reductions.push_back({acc, r});
+  return l;
+}
+
+Root channel_sum(const char* name, const Shape& shape, const std::function<Expr(std::vector<Expr>)>& term) {
+  Var ch("ch");
+  Func f(name);
+  f(ch) = 0.f;
+  if (shape.size() == 4) {
+    // w innermost: contiguous in channels-last and in NCHW alike.
+    RDom r({{0, static_cast<int>(shape[3])}, {0, static_cast<int>(shape[2])}, {0, static_cast<int>(shape[0])}}, "r");
+    f(ch) += term({r.z, ch, r.y, r.x});
+  } else {
+    RDom r(0, static_cast<int>(shape[0]), "r");
+    f(ch) += term({r.x, ch});
+  }
+  return Root{f, {shape[1]}};
+}
+
+std::pair<Func, Func> batch_statistics(LowerContext& c, int i, Lowered& l) {
+  const TensorRef& x = c.in[i];
+  float count = static_cast<float>(num_elements(x.shape) / x.shape[1]);
+  Root sum = channel_sum("batch_sum", x.shape, [&](std::vector<Expr> L) { return x.at(L); });
+  Var ch("ch");
+  Func mean("batch_mean");
+  mean(ch) = sum.f(ch) / count;
+  // Two passes (mean, then squared deviations): exact enough where E[x^2] - E[x]^2 is not.
+  Root sq = channel_sum("batch_sqdev", x.shape, [&](std::vector<Expr> L) {
+    Expr d = x.at(L) - mean(L[1]);
+    return d * d;
+  });
+  Func var("batch_var");
+  var(ch) = sq.f(ch) / count;
+  l.roots.push_back(sum);
+  l.roots.push_back({mean, {x.shape[1]}});
+  l.roots.push_back(sq);
+  l.roots.push_back({var, {x.shape[1]}});
+  return {mean, var};
+}
+
+std::pair<RDom, std::vector<Expr>> reduction_domain(const Shape& shape, const std::vector<bool>& reduced) {
+  Region region;
+  std::vector<int> axes;
+  for (int d = static_cast<int>(shape.size()) - 1; d >= 0; --d)
+    if (reduced[d]) {
+      region.push_back({0, static_cast<int>(shape[d])});
+      axes.push_back(d);
+    }
+  if (region.empty()) region.push_back({0, 1});  // nothing to reduce: one iteration
+  RDom r(region, "r");
+  std::vector<Expr> idx(shape.size());
+  for (size_t k = 0; k < axes.size(); ++k) idx[axes[k]] = r[static_cast<int>(k)];
+  return {r, idx};
+}
+
+Expr flat_index(const Shape& shape, const std::vector<Expr>& L) {
+  Expr flat = 0;
+  for (size_t d = 0; d < shape.size(); ++d) flat = flat * static_cast<int>(shape[d]) + L[d];
+  return flat;
+}
+
+}  // namespace strata::halide_backend

@@ -1,0 +1,223 @@
+// Halide algorithms of the gradient ops. Like the forward lowerings they read inputs with
+// logical (NCHW) indices, so they are correct in any layout.
+#include <limits>
+
+#include "backends/halide/lowering.h"
+#include "ir/op_registry.h"
+
+namespace strata::halide_backend {
+
+using namespace Halide;
+
+static Lowered define_out(LowerContext& c, Expr e) {
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = e;
+  return l;
+}
+
+static Lowered activation_grad(LowerContext& c) {
+  auto L = c.out.logical();
+  return define_out(c, c.in[1].at(L) * activation_derivative(c.node, c.in[0].at(L)));
+}
+
+struct PoolGeometry {
+  std::vector<int64_t> k, s;
+  std::array<int64_t, 4> p;
+  int64_t H, W, OH, OW;
+};
+static PoolGeometry pool_geometry(const ir::Node& n, const Shape& x, const Shape& y) {
+  PoolGeometry g{n.attr_ints("kernel_size"), n.attr_ints("stride"), ir::conv_padding(n), x[2], x[3], y[2], y[3]};
+  if (g.s.empty()) g.s = g.k;
+  return g;
+}
+
+// The output windows that may contain input row iy (column ix): oy = (iy + pad) / stride - j
+// for j < ceil(kernel / stride); `valid` says the candidate exists.
+struct Candidates {
+  RDom r;
+  Expr oy, ox, valid;
+};
+static Candidates window_candidates(const PoolGeometry& g, Expr iy, Expr ix) {
+  int ny = static_cast<int>((g.k[0] + g.s[0] - 1) / g.s[0]), nx = static_cast<int>((g.k[1] + g.s[1] - 1) / g.s[1]);
+  RDom r({{0, nx}, {0, ny}}, "win");
+  Expr oy = (iy + static_cast<int>(g.p[0])) / static_cast<int>(g.s[0]) - r.y;
+  Expr ox = (ix + static_cast<int>(g.p[1])) / static_cast<int>(g.s[1]) - r.x;
+  Expr valid = oy >= 0 && oy < static_cast<int>(g.OH) && ox >= 0 && ox < static_cast<int>(g.OW);
+  return {r, clamp(oy, 0, static_cast<int>(g.OH - 1)), clamp(ox, 0, static_cast<int>(g.OW - 1)), valid};
+}
+
+// Each window's first maximum (as iy * W + ix) is found once, in a root vectorized over
+// channels; every input position then collects the gradient of the windows that chose it.
+static Lowered max_pool2d_backward(LowerContext& c) {
+  const TensorRef& dy = c.in[1];
+  PoolGeometry g = pool_geometry(c.node, c.in[0].shape, dy.shape);
+  TensorRef x = padded_input(c, 0, -std::numeric_limits<float>::infinity(), "x_padded");
+  Var vc("c"), vx("ox"), vy("oy"), vn("n");
+  Func am("argmax");
+  am(vc, vx, vy, vn) = Tuple(-1, Expr(-std::numeric_limits<float>::infinity()));
+  RDom r({{0, static_cast<int>(g.k[1])}, {0, static_cast<int>(g.k[0])}}, "r");
+  Expr iy = vy * static_cast<int>(g.s[0]) - static_cast<int>(g.p[0]) + r.y;
+  Expr ix = vx * static_cast<int>(g.s[1]) - static_cast<int>(g.p[1]) + r.x;
+  Expr inside = iy >= 0 && iy < static_cast<int>(g.H) && ix >= 0 && ix < static_cast<int>(g.W);
+  Expr v = x.at({vn, vc, iy, ix});
+  Expr better = inside && (am(vc, vx, vy, vn)[0] < 0 || v > am(vc, vx, vy, vn)[1]);
+  am(vc, vx, vy, vn) = Tuple(select(better, iy * static_cast<int>(g.W) + ix, am(vc, vx, vy, vn)[0]),
+                             select(better, v, am(vc, vx, vy, vn)[1]));
+  auto L = c.out.logical();  // n, c, iy, ix
+  Candidates w = window_candidates(g, L[2], L[3]);
+  Expr chosen = am(L[1], w.ox, w.oy, L[0])[0] == L[2] * static_cast<int>(g.W) + L[3];
+  Lowered l = sum_reduction(c, "dx", w.r, 0.f, select(w.valid && chosen, dy.at({L[0], L[1], w.oy, w.ox}), 0.f));
+  l.roots.push_back({am, {dy.shape[1], g.OW, g.OH, dy.shape[0]}});
+  return l;
+}
+
+static Lowered avg_pool2d_backward(LowerContext& c) {
+  const TensorRef& dy = c.in[0];
+  PoolGeometry g = pool_geometry(c.node, c.out.shape, dy.shape);
+  auto L = c.out.logical();
+  Candidates w = window_candidates(g, L[2], L[3]);
+  Expr y0 = w.oy * static_cast<int>(g.s[0]) - static_cast<int>(g.p[0]);
+  Expr x0 = w.ox * static_cast<int>(g.s[1]) - static_cast<int>(g.p[1]);
+  Expr y1 = min(y0 + static_cast<int>(g.k[0]), static_cast<int>(g.H + g.p[2]));
+  Expr x1 = min(x0 + static_cast<int>(g.k[1]), static_cast<int>(g.W + g.p[3]));
+  Expr count = c.node.attr_int("count_include_pad")
+                   ? (y1 - y0) * (x1 - x0)
+                   : (min(y1, static_cast<int>(g.H)) - max(y0, 0)) * (min(x1, static_cast<int>(g.W)) - max(x0, 0));
+  Expr covers = w.valid && y0 <= L[2] && L[2] < y1 && x0 <= L[3] && L[3] < x1;
+  return sum_reduction(c, "dx", w.r, 0.f, select(covers, dy.at({L[0], L[1], w.oy, w.ox}) / cast<float>(count), 0.f));
+}
+
+// See the reference kernel for the formula; the window sums are unrolled (size is small).
+static Lowered lrn_backward(LowerContext& c) {
+  int64_t size = c.node.attr_int("size");
+  float alpha = c.node.attr_float("alpha"), beta = c.node.attr_float("beta"), k = c.node.attr_float("k");
+  TensorRef x = padded_input(c, 0, 0.f, "x_padded");
+  const TensorRef& dy = c.in[1];
+  auto L = c.out.logical();
+  auto shifted = [&](std::vector<Expr> idx, int dc) {
+    idx[1] = idx[1] + dc;
+    return idx;
+  };
+  Func scale("lrn_scale");
+  Expr sq = 0.f;
+  for (int j = 0; j < size; ++j) {
+    Expr v = x.at(shifted(L, j - static_cast<int>(size / 2)));
+    sq += v * v;
+  }
+  scale(c.out.vars) = k + alpha / static_cast<float>(size) * sq;
+  TensorRef scale_ref{scale, c.out.layout, c.out.shape};
+  Func t("lrn_t");
+  t(c.out.vars) = dy.at(L) * c.in[0].at(L) * pow(scale_ref.at(L), -beta - 1.f);
+  Region bounds;
+  for (size_t d = 0; d < c.out.vars.size(); ++d) bounds.push_back({0, static_cast<int>(c.out.extent(static_cast<int>(d)))});
+  TensorRef t_ref{BoundaryConditions::constant_exterior(t, 0.f, bounds), c.out.layout, c.out.shape};
+  Expr acc = 0.f;
+  for (int j = -static_cast<int>((size - 1) / 2); j <= static_cast<int>(size / 2); ++j) acc += t_ref.at(shifted(L, j));
+  std::vector<int64_t> ext;
+  for (size_t d = 0; d < c.out.vars.size(); ++d) ext.push_back(c.out.extent(static_cast<int>(d)));
+  Lowered l = define_out(c, dy.at(L) * pow(scale_ref.at(L), -beta) -
+                                2.f * alpha * beta / static_cast<float>(size) * c.in[0].at(L) * acc);
+  l.roots.push_back({scale, ext});
+  l.roots.push_back({t, ext});
+  return l;
+}
+
+// Batch norm's backward pass; see the reference kernel for the formulas.
+static Lowered batch_norm_backward(LowerContext& c, bool weight) {
+  const TensorRef& x = c.in[0];
+  const TensorRef& dy = c.in.back();
+  bool training = c.node.attr_int("training") != 0;
+  float eps = c.node.attr_float("eps"), count = static_cast<float>(num_elements(x.shape) / x.shape[1]);
+  Lowered l;
+  Var ch("ch");
+  Func mean("mean"), var("var"), inv_std("inv_std");
+  if (training) {
+    std::tie(mean, var) = batch_statistics(c, 0, l);
+  } else {
+    mean(ch) = c.in[weight ? 1 : 2].at({ch});
+    var(ch) = c.in[weight ? 2 : 3].at({ch});
+  }
+  inv_std(ch) = 1.f / sqrt(var(ch) + eps);
+  l.roots.push_back({inv_std, {x.shape[1]}});
+  auto xhat = [&](const std::vector<Expr>& L) { return (x.at(L) - mean(L[1])) * inv_std(L[1]); };
+  if (weight) {
+    Lowered w;
+    std::vector<bool> reduced(x.shape.size(), true);
+    reduced[1] = false;
+    auto [r, idx] = reduction_domain(x.shape, reduced);
+    idx[1] = c.out.logical()[0];
+    w = sum_reduction(c, "dgamma", r, 0.f, dy.at(idx) * xhat(idx));
+    w.roots.insert(w.roots.begin(), l.roots.begin(), l.roots.end());
+    return w;
+  }
+  auto L = c.out.logical();
+  Expr g = c.in[1].at({L[1]}) * inv_std(L[1]);
+  if (!training) {
+    Lowered e = define_out(c, g * dy.at(L));
+    e.roots = l.roots;
+    return e;
+  }
+  Root sum_dy = channel_sum("sum_dy", x.shape, [&](std::vector<Expr> i) { return dy.at(i); });
+  Root sum_dy_xhat = channel_sum("sum_dy_xhat", x.shape, [&](std::vector<Expr> i) { return dy.at(i) * xhat(i); });
+  l.roots.push_back(sum_dy);
+  l.roots.push_back(sum_dy_xhat);
+  l.out = Func("out");
+  l.out(c.out.vars) = g * (dy.at(L) - sum_dy.f(L[1]) / count - xhat(L) * sum_dy_xhat.f(L[1]) / count);
+  return l;
+}
+
+static Lowered softmax_backward(LowerContext& c) {
+  auto L = c.out.logical();
+  int axis = ir::normalize_axis(c.node, c.node.attr_int("axis"), static_cast<int>(c.out.shape.size()));
+  bool log = c.node.attr_int("log") != 0;
+  std::vector<Var> rest;
+  std::vector<Expr> rest_args;
+  std::vector<int64_t> rest_ext;
+  for (size_t k = 0; k < c.out.vars.size(); ++k) {
+    if (c.out.layout[k] == axis) continue;
+    rest.push_back(c.out.vars[k]);
+    rest_args.push_back(c.out.vars[k]);
+    rest_ext.push_back(c.out.extent(static_cast<int>(k)));
+  }
+  RDom r(0, static_cast<int>(c.out.shape[axis]), "r");
+  std::vector<Expr> idx = L;
+  idx[axis] = r;
+  Expr term = log ? c.in[1].at(idx) : c.in[1].at(idx) * c.in[0].at(idx);
+  Func s("dot");
+  if (rest.empty()) s() = sum(term);
+  else s(rest) = sum(term);
+  Expr sv = rest.empty() ? s() : s(rest_args);
+  Expr y = c.in[0].at(L), dy = c.in[1].at(L);
+  Lowered l = define_out(c, log ? dy - exp(y) * sv : y * (dy - sv));
+  l.roots.push_back({s, rest_ext, false});
+  return l;
+}
+
+static Lowered prelu_backward(LowerContext& c) {
+  const TensorRef &x = c.in[0], &a = c.in[1], &dy = c.in[2];
+  bool shared = a.shape[0] == 1 || x.rank() < 2;
+  if (c.node.attr_string("wrt") == "input") {
+    auto L = c.out.logical();
+    Expr slope = shared ? a.at({Expr(0)}) : a.at({L[1]});
+    return define_out(c, select(x.at(L) > 0.f, dy.at(L), slope * dy.at(L)));
+  }
+  std::vector<bool> reduced(x.shape.size(), true);
+  if (!shared) reduced[1] = false;
+  auto [r, idx] = reduction_domain(x.shape, reduced);
+  if (!shared) idx[1] = c.out.logical()[0];
+  return sum_reduction(c, "dslope", r, 0.f, select(x.at(idx) <= 0.f, dy.at(idx) * x.at(idx), 0.f));
+}
+
+void register_gradient_lowerings(std::map<std::string, Lowering>& t) {
+  t["activation_grad"] = activation_grad;
+  t["max_pool2d_backward"] = max_pool2d_backward;
+  t["avg_pool2d_backward"] = avg_pool2d_backward;
+  t["lrn_backward"] = lrn_backward;
+  t["batch_norm_backward_input"] = [](LowerContext& c) { return batch_norm_backward(c, false); };
+  t["batch_norm_backward_weight"] = [](LowerContext& c) { return batch_norm_backward(c, true); };
+  t["softmax_backward"] = softmax_backward;
+  t["prelu_backward"] = prelu_backward;
+}
+
+}  // namespace strata::halide_backend
