@@ -126,6 +126,24 @@ Tensor sub(Tensor a, Tensor b, const std::string& name) { return binary("sub", a
 Tensor mul(Tensor a, Tensor b, const std::string& name) { return binary("mul", a, b, name); }
 Tensor div(Tensor a, Tensor b, const std::string& name) { return binary("div", a, b, name); }
 
+Tensor scalar(Tensor like, double v) {
+  return like.model().constant("scalar", HostTensor({1}, std::vector<float>{static_cast<float>(v)}));
+}
+
+Tensor cross_entropy(Tensor logits, Tensor target, double label_smoothing) {
+  return logits.model().apply("cross_entropy", {logits, target}, {{"label_smoothing", label_smoothing}},
+                              logits.model().layer_name("", "cross_entropy"));
+}
+
+Tensor binary_cross_entropy(Tensor input, Tensor target, bool from_logits) {
+  return input.model().apply("binary_cross_entropy", {input, target}, {{"from_logits", int64_t{from_logits}}},
+                             input.model().layer_name("", "binary_cross_entropy"));
+}
+
+Tensor mse_loss(Tensor input, Tensor target) {
+  return input.model().apply("mse_loss", {input, target}, {}, input.model().layer_name("", "mse_loss"));
+}
+
 Tensor softmax(Tensor x, int64_t axis) {
   return x.model().apply("softmax", {x}, {{"axis", axis}}, x.model().layer_name("", "softmax"));
 }

@@ -75,6 +75,22 @@ inline Tensor operator+(Tensor a, Tensor b) { return add(a, b); }
 inline Tensor operator-(Tensor a, Tensor b) { return sub(a, b); }
 inline Tensor operator*(Tensor a, Tensor b) { return mul(a, b); }
 inline Tensor operator/(Tensor a, Tensor b) { return div(a, b); }
+// A scalar operand becomes an f32[1] constant, broadcast.
+Tensor scalar(Tensor like, double v);
+inline Tensor operator+(Tensor a, double b) { return add(a, scalar(a, b)); }
+inline Tensor operator-(Tensor a, double b) { return sub(a, scalar(a, b)); }
+inline Tensor operator*(Tensor a, double b) { return mul(a, scalar(a, b)); }
+inline Tensor operator/(Tensor a, double b) { return div(a, scalar(a, b)); }
+inline Tensor operator+(double a, Tensor b) { return add(scalar(b, a), b); }
+inline Tensor operator-(double a, Tensor b) { return sub(scalar(b, a), b); }
+inline Tensor operator*(double a, Tensor b) { return mul(scalar(b, a), b); }
+inline Tensor operator/(double a, Tensor b) { return div(scalar(b, a), b); }
+
+// Losses (mean over the batch, as PyTorch's defaults). target: one-hot or class
+// probabilities for cross_entropy, shaped like the input for the others.
+Tensor cross_entropy(Tensor logits, Tensor target, double label_smoothing = 0.0);
+Tensor binary_cross_entropy(Tensor input, Tensor target, bool from_logits = false);
+Tensor mse_loss(Tensor input, Tensor target);
 
 Tensor softmax(Tensor x, int64_t axis = -1);
 Tensor log_softmax(Tensor x, int64_t axis = -1);

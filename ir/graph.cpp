@@ -37,6 +37,7 @@ Value* Graph::new_value(const std::string& name, TensorType type, ValueKind kind
   v->name = name;
   v->type = std::move(type);
   v->kind = kind;
+  by_name_[v->name] = v.get();
   values_.push_back(std::move(v));
   return values_.back().get();
 }
@@ -129,9 +130,8 @@ void Graph::add_output(const std::string& name, Value* v) {
 }
 
 Value* Graph::find_value(const std::string& name) const {
-  for (auto& v : values_)
-    if (v->name == name) return v.get();
-  return nullptr;
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
 }
 
 Value* Graph::value(const std::string& name) const {

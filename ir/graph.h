@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ir/attributes.h"
@@ -98,6 +99,7 @@ class Graph {
   Value* new_value(const std::string& name, TensorType type, ValueKind kind);
   std::string name_;
   std::vector<std::unique_ptr<Value>> values_;
+  std::unordered_map<std::string, Value*> by_name_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<Value*> inputs_, params_, constants_;
   std::vector<std::pair<std::string, Value*>> outputs_;

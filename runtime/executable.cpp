@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -38,6 +39,10 @@ struct Executable::Impl {
   bool params_set = false;
   // Reference backend state.
   NamedTensors ref_params;
+  NamedTensors ref_values;  // every node output of the last run
+  // Update pairs resolved: output value -> parameter value.
+  std::vector<std::pair<const ir::Value*, const ir::Value*>> updates;
+  std::set<std::string> update_outputs;
 };
 
 Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_unique<Impl>()) {
@@ -48,6 +53,21 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
   if (o.batch > 0) m.graph.set_batch_size(o.batch);
   ir::verify(m.graph, "compile");
   m.report.kernels = static_cast<int>(m.graph.nodes().size());
+  std::map<const ir::Value*, const ir::Value*> param_of_output;
+  for (auto& [out, param] : o.updates) {
+    const ir::Value* ov = nullptr;
+    for (auto& [name, v] : m.graph.outputs())
+      if (name == out) ov = v;
+    const ir::Value* pv = m.graph.find_value(param);
+    if (!ov) throw Error(fmt::format("update: model '{}' has no output '{}'", m.graph.name(), out));
+    if (!pv || pv->kind != ir::ValueKind::Parameter)
+      throw Error(fmt::format("update: '{}' is not a parameter of model '{}'", param, m.graph.name()));
+    if (ov->type != pv->type)
+      throw Error(fmt::format("update: output '{}' is {} but parameter '{}' is {}", out, ov->type.str(), param, pv->type.str()));
+    m.updates.push_back({ov, pv});
+    m.update_outputs.insert(out);
+    param_of_output[ov] = pv;
+  }
   if (o.backend == Backend::Reference) {
     m.report.distinct_kernels = m.report.kernels;
     return;
@@ -75,7 +95,10 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
   hb::reset_cache_stats();
   std::set<std::string> distinct;
   for (const auto& n : m.graph.nodes()) {
-    add_buffer(n->outputs[0], hb::default_layout(n->outputs[0]->type.rank()));
+    // A parameter's update is computed in the parameter's layout, so the two buffers swap.
+    auto upd = param_of_output.find(n->outputs[0]);
+    add_buffer(n->outputs[0], upd != param_of_output.end() ? m.layouts[m.buffer_of.at(upd->second)]
+                                                            : hb::default_layout(n->outputs[0]->type.rank()));
     Step s;
     std::vector<hb::Layout> in_layouts;
     for (const ir::Value* v : n->inputs) {
@@ -126,7 +149,13 @@ NamedTensors Executable::run(const NamedTensors& inputs) {
     for (const ir::Value* v : m.graph.inputs()) known |= v->name == name;
     if (!known) throw Error(fmt::format("model '{}' has no input named '{}'", m.graph.name(), name));
   }
-  if (m.opts.backend == Backend::Reference) return reference::run(m.graph, inputs, m.ref_params);
+  if (m.opts.backend == Backend::Reference) {
+    m.ref_values.clear();
+    NamedTensors all = reference::run(m.graph, inputs, m.ref_params, &m.ref_values);
+    for (auto& [ov, pv] : m.updates) m.ref_params[pv->name] = m.ref_values.at(ov->name);
+    for (const std::string& u : m.update_outputs) all.erase(u);
+    return all;
+  }
   for (const ir::Value* v : m.graph.inputs()) {
     auto it = inputs.find(v->name);
     if (it == inputs.end()) throw Error(fmt::format("missing input '{}' of type {}", v->name, v->type.str()));
@@ -142,14 +171,57 @@ NamedTensors Executable::run(const NamedTensors& inputs) {
     for (int i : s.inputs) ins.push_back(m.buffers[i].data());
     s.kernel->run(ins, m.buffers[s.output].data());
   }
+  for (auto& [ov, pv] : m.updates) std::swap(m.buffers[m.buffer_of.at(ov)], m.buffers[m.buffer_of.at(pv)]);
   NamedTensors out;
   for (auto& [name, v] : m.graph.outputs()) {
+    if (m.update_outputs.count(name)) continue;
     int b = m.buffer_of.at(v);
     HostTensor t(v->type.shape);
     hb::from_layout(m.buffers[b].data(), m.layouts[b], t);
     out[name] = std::move(t);
   }
   return out;
+}
+
+ParameterStore Executable::parameters() const {
+  const Impl& m = *impl_;
+  ParameterStore p;
+  for (const ir::Value* v : m.graph.parameters()) {
+    if (m.opts.backend == Backend::Reference) {
+      auto it = m.ref_params.find(v->name);
+      if (it != m.ref_params.end()) p.set(v->name, it->second);
+      continue;
+    }
+    int b = m.buffer_of.at(v);
+    HostTensor t(v->type.shape);
+    hb::from_layout(m.buffers[b].data(), m.layouts[b], t);
+    p.set(v->name, std::move(t));
+  }
+  return p;
+}
+
+std::string Executable::first_nonfinite() const {
+  const Impl& m = *impl_;
+  auto finite = [](const float* d, size_t n) {
+    for (size_t i = 0; i < n; ++i)
+      if (!std::isfinite(d[i])) return false;
+    return true;
+  };
+  for (const auto& n : m.graph.nodes()) {
+    const ir::Value* v = n->outputs[0];
+    if (m.opts.backend == Backend::Reference) {
+      auto it = m.ref_values.find(v->name);
+      if (it != m.ref_values.end() && !finite(it->second.ptr(), it->second.data.size())) return n->name();
+      continue;
+    }
+    // An update's buffer was swapped with its parameter's after the run.
+    const ir::Value* holder = v;
+    for (auto& [ov, pv] : m.updates)
+      if (ov == v) holder = pv;
+    const auto& buf = m.buffers[m.buffer_of.at(holder)];
+    if (!finite(buf.data(), buf.size())) return n->name();
+  }
+  return "";
 }
 
 }  // namespace strata::runtime

@@ -18,6 +18,10 @@ struct CompileOptions {
   Backend backend = Backend::Halide;
   halide_backend::Options halide;
   int64_t batch = 0;  // 0 keeps the graph's batch size
+  // State carried from one run to the next (a training step's new parameters, optimizer
+  // state and running statistics): after each run the output named first replaces the
+  // parameter named second, without leaving the executable. Such outputs are not returned.
+  std::vector<std::pair<std::string, std::string>> updates;
 };
 
 struct CompileReport {
@@ -37,6 +41,12 @@ class Executable {
   // Parameter values (checked against the graph); must be set before run().
   void set_parameters(const ParameterStore& p);
   NamedTensors run(const NamedTensors& inputs);
+
+  // The current parameter values (after any updates), NCHW.
+  ParameterStore parameters() const;
+  // The first node, in execution order, whose output of the last run holds a NaN or an
+  // infinity ("" when none): names where a diverging step went wrong.
+  std::string first_nonfinite() const;
 
   const ir::Graph& graph() const;
   const CompileReport& report() const;

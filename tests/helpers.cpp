@@ -50,7 +50,7 @@ Mismatch compare(const HostTensor& got, const HostTensor& want, double rtol, dou
 }
 
 double check_against_reference(const ir::Graph& g, const std::string& target, uint64_t seed, float lo, float hi,
-                               const std::string& schedule) {
+                               const std::string& schedule, double rtol, double atol) {
   auto params = random_parameters(g, seed);
   auto inputs = random_inputs(g, seed + 1000, lo, hi);
   runtime::CompileOptions ro;
@@ -65,7 +65,7 @@ double check_against_reference(const ir::Graph& g, const std::string& target, ui
   NamedTensors want = ref.run(inputs), got = hal.run(inputs);
   double worst = 0;
   for (auto& [name, w] : want) {
-    Mismatch m = compare(got.at(name), w);
+    Mismatch m = compare(got.at(name), w, rtol, atol);
     INFO("graph " << g.name() << ", output " << name << ", target " << target << ", schedule " << schedule << ": " << m.detail);
     CHECK(m.ok);
     for (size_t i = 0; i < w.data.size(); ++i) worst = std::max(worst, double(std::fabs(got.at(name).data[i] - w.data[i])));

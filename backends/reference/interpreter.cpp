@@ -33,7 +33,7 @@ HostTensor run_node(const ir::Node& n, const std::vector<const HostTensor*>& inp
   return out;
 }
 
-NamedTensors run(const ir::Graph& g, const NamedTensors& inputs, const NamedTensors& params) {
+NamedTensors run(const ir::Graph& g, const NamedTensors& inputs, const NamedTensors& params, NamedTensors* values) {
   std::map<const ir::Value*, const HostTensor*> env;
   std::vector<std::unique_ptr<HostTensor>> owned;
   auto bind = [&](const ir::Value* v, const NamedTensors& from, const char* what) {
@@ -52,6 +52,7 @@ NamedTensors run(const ir::Graph& g, const NamedTensors& inputs, const NamedTens
     for (const ir::Value* v : n->inputs) ins.push_back(env.at(v));
     owned.push_back(std::make_unique<HostTensor>(run_node(*n, ins)));
     env[n->outputs[0]] = owned.back().get();
+    if (values) (*values)[n->outputs[0]->name] = *owned.back();
   }
   NamedTensors out;
   for (auto& [name, v] : g.outputs()) out[name] = *env.at(v);

@@ -19,7 +19,9 @@ HostTensor run_node(const ir::Node& n, const std::vector<const HostTensor*>& inp
 
 // Runs the whole graph. Parameters are looked up by name; inputs by input name.
 // Throws strata::Error naming the missing or mis-shaped tensor.
-NamedTensors run(const ir::Graph& g, const NamedTensors& inputs, const NamedTensors& params);
+// With `values`, every node's output is also kept there, by value name.
+NamedTensors run(const ir::Graph& g, const NamedTensors& inputs, const NamedTensors& params,
+                 NamedTensors* values = nullptr);
 
 // Registration, one per family (each in its own file).
 void register_nn_kernels(std::map<std::string, Kernel>& t);
