@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -43,6 +44,7 @@ struct Executable::Impl {
   // Update pairs resolved: output value -> parameter value.
   std::vector<std::pair<const ir::Value*, const ir::Value*>> updates;
   std::set<std::string> update_outputs;
+  std::map<std::string, OpProfile> profile;
 };
 
 Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_unique<Impl>()) {
@@ -166,10 +168,22 @@ NamedTensors Executable::run(const NamedTensors& inputs) {
     hb::to_layout(it->second, m.layouts[b], m.buffers[b].data());
   }
   std::vector<const float*> ins;
-  for (const Step& s : m.steps) {
+  for (size_t k = 0; k < m.steps.size(); ++k) {
+    const Step& s = m.steps[k];
     ins.clear();
     for (int i : s.inputs) ins.push_back(m.buffers[i].data());
+    if (!m.opts.profile) {
+      s.kernel->run(ins, m.buffers[s.output].data());
+      continue;
+    }
+    auto t0 = std::chrono::steady_clock::now();
     s.kernel->run(ins, m.buffers[s.output].data());
+    const ir::Node& node = *m.graph.nodes()[k];
+    std::string key = getenv("STRATA_PROFILE_NODES") ? node.op + " " + node.name() + " " + node.outputs[0]->type.str() : node.op;
+    OpProfile& p = m.profile[key];
+    p.op = key;
+    p.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++p.calls;
   }
   for (auto& [ov, pv] : m.updates) std::swap(m.buffers[m.buffer_of.at(ov)], m.buffers[m.buffer_of.at(pv)]);
   NamedTensors out;
@@ -198,6 +212,29 @@ ParameterStore Executable::parameters() const {
     p.set(v->name, std::move(t));
   }
   return p;
+}
+
+std::vector<OpProfile> Executable::profile() const {
+  std::vector<OpProfile> v;
+  for (auto& [op, p] : impl_->profile) v.push_back(p);
+  std::sort(v.begin(), v.end(), [](const OpProfile& a, const OpProfile& b) { return a.seconds > b.seconds; });
+  return v;
+}
+
+bool Executable::parameters_finite() const {
+  const Impl& m = *impl_;
+  for (const ir::Value* v : m.graph.parameters()) {
+    if (m.opts.backend == Backend::Reference) {
+      auto it = m.ref_params.find(v->name);
+      if (it == m.ref_params.end()) continue;
+      for (float x : it->second.data)
+        if (!std::isfinite(x)) return false;
+      continue;
+    }
+    for (float x : m.buffers[m.buffer_of.at(v)])
+      if (!std::isfinite(x)) return false;
+  }
+  return true;
 }
 
 std::string Executable::first_nonfinite() const {

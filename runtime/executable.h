@@ -22,6 +22,14 @@ struct CompileOptions {
   // state and running statistics): after each run the output named first replaces the
   // parameter named second, without leaving the executable. Such outputs are not returned.
   std::vector<std::pair<std::string, std::string>> updates;
+  bool profile = false;  // time every kernel (see Executable::profile)
+};
+
+// Time spent per op kind over the runs so far (with CompileOptions::profile).
+struct OpProfile {
+  std::string op;
+  double seconds = 0;
+  int64_t calls = 0;
 };
 
 struct CompileReport {
@@ -47,6 +55,10 @@ class Executable {
   // The first node, in execution order, whose output of the last run holds a NaN or an
   // infinity ("" when none): names where a diverging step went wrong.
   std::string first_nonfinite() const;
+  // Whether every parameter (after the last run's updates) is finite: a cheap per-step check.
+  bool parameters_finite() const;
+
+  std::vector<OpProfile> profile() const;  // slowest first
 
   const ir::Graph& graph() const;
   const CompileReport& report() const;

@@ -60,8 +60,18 @@ GradCheckResult check_gradients(const ir::Graph& forward, const GradCheckOptions
   NamedTensors p = params.tensors();
   GradCheckResult res;
   std::mt19937_64 rng(o.seed + 7);
-  for (auto& [name, grad] : analytic) {
-    if (!name.starts_with("grad:")) continue;
+  std::vector<std::string> names;
+  for (auto& [name, grad] : analytic)
+    if (name.starts_with("grad:") && inputs.count(name.substr(5))) names.push_back(name);
+  std::vector<std::string> param_names;
+  for (auto& [name, grad] : analytic)
+    if (name.starts_with("grad:") && !inputs.count(name.substr(5))) param_names.push_back(name);
+  size_t want = o.max_tensors > 0 ? static_cast<size_t>(o.max_tensors) : names.size() + param_names.size();
+  size_t left = want > names.size() ? want - names.size() : 0;
+  for (size_t k = 0; k < param_names.size() && left > 0; ++k)
+    if (k % std::max<size_t>(1, param_names.size() / left) == 0 && names.size() < want) names.push_back(param_names[k]);
+  for (const std::string& name : names) {
+    const HostTensor& grad = analytic.at(name);
     std::string v = name.substr(5);
     bool is_input = inputs.count(v) > 0;
     NamedTensors& holder = is_input ? inputs : p;

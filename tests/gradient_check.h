@@ -19,6 +19,7 @@ struct GradCheckOptions {
   int samples = 6;            // coordinates checked per tensor
   uint64_t seed = 1;
   bool inputs = true;         // also differentiate with respect to the graph's inputs
+  int max_tensors = 0;        // > 0: check this many tensors (inputs first, then every k-th parameter)
 };
 
 struct GradCheckResult {

@@ -83,4 +83,16 @@ int64_t Args::get_int(const std::string& flag, int64_t min, int64_t max) const {
   }
 }
 
+double Args::get_double(const std::string& flag, double min, double max) const {
+  std::string v = get(flag);
+  try {
+    size_t used = 0;
+    double x = std::stod(v, &used);
+    if (used != v.size() || !(x >= min && x <= max)) throw std::out_of_range("");
+    return x;
+  } catch (const std::exception&) {
+    throw UsageError(fmt::format("strata {}: --{} must be a number in [{}, {}], got '{}'", cmd_->name, flag, min, max, v));
+  }
+}
+
 }  // namespace strata::cli

@@ -38,6 +38,7 @@ class Args {
   bool has(const std::string& flag) const { return values_.count(flag) > 0; }
   std::string get(const std::string& flag) const;  // value or default
   int64_t get_int(const std::string& flag, int64_t min, int64_t max) const;
+  double get_double(const std::string& flag, double min, double max) const;
 
  private:
   const Command* cmd_ = nullptr;

@@ -17,47 +17,15 @@
 #include "runtime/file_util.h"
 #include "runtime/idx.h"
 #include "runtime/npy.h"
-#include "tools/cli_args.h"
+#include "tools/common.h"
 
 using namespace strata;
+using namespace strata::tools;
 using cli::Args;
 using cli::Command;
 using cli::Flag;
 
 namespace {
-
-// A registered model name, or a text-IR file.
-ir::Graph load_model(const std::string& spec) {
-  if (const dsl::ModelEntry* e = dsl::find_model(spec)) {
-    dsl::Model m = e->build(e->default_classes);
-    return std::move(m.graph());
-  }
-  if (std::filesystem::exists(spec)) return ir::parse(runtime::read_binary_file(spec, "model file"), spec);
-  std::vector<std::string> names;
-  for (auto& e : dsl::model_registry()) names.push_back(e.name);
-  throw cli::UsageError(fmt::format("unknown model '{}': not a registered model ({}) nor a text-IR file", spec,
-                                    fmt::join(names, ", ")));
-}
-
-const Flag kTarget{"target", "TARGET", "Halide target: host, host-cuda, or any Halide target string", "host"};
-const Flag kBackend{"backend", "NAME", "halide or reference", "halide"};
-const Flag kSchedule{"schedule", "NAME", "manual, auto:Adams2019, auto:Li2018 or auto:Mullapudi2016", "manual"};
-const Flag kWeights{"weights", "FILE", "weights file (default: initialise from --seed)", ""};
-const Flag kSeed{"seed", "N", "seed for initial weights", "0"};
-const Flag kBatch{"batch", "N", "batch size", "1"};
-
-runtime::CompileOptions compile_options(const Args& a) {
-  runtime::CompileOptions o;
-  try {
-    o.backend = runtime::backend_from_name(a.get("backend"));
-    o.halide.target = a.get("target");
-    o.halide.schedule = a.get("schedule");
-    halide_backend::check_options(o.halide);
-  } catch (const Error& e) {
-    throw cli::UsageError(e.what());
-  }
-  return o;
-}
 
 runtime::ParameterStore weights_for(const ir::Graph& g, const Args& a) {
   if (!a.get("weights").empty()) return runtime::ParameterStore::load(a.get("weights"));
@@ -177,13 +145,8 @@ int cmd_demo(const Args& a) {
   return 0;
 }
 
-struct Subcommand {
-  Command cmd;
-  std::function<int(const Args&)> run;
-};
-
 std::vector<Subcommand> subcommands() {
-  return {
+  std::vector<Subcommand> all{
       {{"summary", "Per-layer table of a model: output shapes, parameters, multiply-adds.", {"MODEL"}, {kBatch}}, cmd_summary},
       {{"print", "Print a model's graph in the text IR.", {"MODEL"}, {kBatch}}, cmd_print},
       {{"dot", "Write a model's graph as Graphviz DOT.", {"MODEL"}, {{"output", "FILE", "write to FILE instead of stdout", ""}}},
@@ -202,6 +165,8 @@ std::vector<Subcommand> subcommands() {
          kSchedule, kSeed}},
        cmd_demo},
   };
+  for (auto& s : training_subcommands()) all.push_back(std::move(s));
+  return all;
 }
 
 void usage(FILE* f) {

@@ -46,12 +46,18 @@ static Lowered conv2d(LowerContext& c) {
 
 // dx[n, ci, iy, ix] = sum over (co in ci's group, ky, kx) of dy[n, co, oy, ox] * w[co, ci, ky, kx]
 // where iy = oy * stride + ky * dilation - pad: a transposed convolution of dy, reading dy
-// only where (iy + pad - ky * dilation) is a multiple of the stride.
+// only where (iy + pad - ky * dilation) is a multiple of the stride. It has the forward
+// convolution's shape (output channels ci, reduction over co and taps), so it takes the
+// forward convolution's register-tiled schedule; the weight is first copied with ci
+// innermost, the order that schedule reads it in.
 static Lowered conv2d_backward_input(LowerContext& c) {
   const TensorRef& w = c.in[1];
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = w.shape[1], cog = w.shape[0] / groups;
   TensorRef dy = padded_input(c, 0, 0.f, "dy_padded");
+  Var wi("ci"), wx("kx"), wy("ky"), wo("co");
+  Func wt("weight_t");
+  wt(wi, wx, wy, wo) = w.at({wo, wi, wy, wx});
   auto L = c.out.logical();  // n, ci, iy, ix
   RDom r({{0, static_cast<int>(cog)}, {0, static_cast<int>(w.shape[3])}, {0, static_cast<int>(w.shape[2])}}, "r");
   Expr g = L[1] / static_cast<int>(cig);
@@ -59,25 +65,56 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   Expr ny = L[2] + static_cast<int>(pad[0]) - r.z * static_cast<int>(dl[0]);
   Expr nx = L[3] + static_cast<int>(pad[1]) - r.y * static_cast<int>(dl[1]);
   Expr s0 = static_cast<int>(st[0]), s1 = static_cast<int>(st[1]);
-  Expr term = dy.at({L[0], co, ny / s0, nx / s1}) * w.at({co, L[1] - g * static_cast<int>(cig), r.z, r.y});
+  // ci % cig (not ci - g * cig) lets bounds inference see the weight's extent exactly.
+  Expr term = dy.at({L[0], co, ny / s0, nx / s1}) * wt(L[1] % static_cast<int>(cig), r.y, r.z, co);
   if (st[0] > 1 || st[1] > 1) term = select(ny % s0 == 0 && nx % s1 == 0, term, 0.f);
-  return sum_reduction(c, "dx", r, 0.f, term);
+  Func acc("dx");
+  acc(c.out.vars) = 0.f;
+  acc(c.out.vars) += term;
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = acc(c.out.vars);
+  l.reductions.push_back({acc, r});
+  std::vector<int64_t> dy_ext;
+  for (int a : dy.layout) dy_ext.push_back(dy.shape[a]);
+  l.roots.push_back({dy.f, dy_ext});
+  l.roots.push_back({wt, {cig, w.shape[3], w.shape[2], w.shape[0]}});
+  l.conv = ConvInfo{acc, r, c.params[1], dy.f, groups, w.shape[0], c.out.shape[1], false};
+  return l;
 }
 
-// dw[co, ci, ky, kx] = sum over (n, oy, ox) of dy[n, co, oy, ox] * x[n, g * cig + ci, iy, ix].
+// dw[co, ci, ky, kx] = sum over (n, oy, ox) of dy[n, co, oy, ox] * x[n, g * cig + ci, iy, ix]:
+// a matrix product of dy (co by positions) and the input's patches, accumulated in a root
+// with co innermost so the CPU schedule can keep a co-by-ci tile in registers.
 static Lowered conv2d_backward_weight(LowerContext& c) {
   const TensorRef& dy = c.in[1];
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = c.out.shape[1], cog = c.out.shape[0] / groups;
   bool padded = pad[0] || pad[1] || pad[2] || pad[3];
   TensorRef x = padded ? padded_input(c, 0, 0.f, "x_padded") : c.in[0];
-  auto L = c.out.logical();  // co, ci, ky, kx
   const Shape& ys = dy.shape;
   RDom r({{0, static_cast<int>(ys[3])}, {0, static_cast<int>(ys[2])}, {0, static_cast<int>(ys[0])}}, "r");
-  Expr ci = (L[0] / static_cast<int>(cog)) * static_cast<int>(cig) + L[1];
-  Expr iy = r.y * static_cast<int>(st[0]) + L[2] * static_cast<int>(dl[0]) - static_cast<int>(pad[0]);
-  Expr ix = r.x * static_cast<int>(st[1]) + L[3] * static_cast<int>(dl[1]) - static_cast<int>(pad[1]);
-  return sum_reduction(c, "dw", r, 0.f, dy.at({r.z, L[0], r.y, r.x}) * x.at({r.z, ci, iy, ix}));
+  WeightGradInfo info{Func("dw"), Func("dw_acc"), r, Var("co"), Var("ci"), Var("kx"), Var("ky"), c.out.shape[0], cig, groups,
+                      std::nullopt};
+  Expr ci = (info.co / static_cast<int>(cog)) * static_cast<int>(cig) + info.ci;
+  Expr iy = r.y * static_cast<int>(st[0]) + info.ky * static_cast<int>(dl[0]) - static_cast<int>(pad[0]);
+  Expr ix = r.x * static_cast<int>(st[1]) + info.kx * static_cast<int>(dl[1]) - static_cast<int>(pad[1]);
+  info.acc(info.co, info.ci, info.kx, info.ky) = 0.f;
+  info.acc(info.co, info.ci, info.kx, info.ky) += dy.at({r.z, info.co, r.y, r.x}) * x.at({r.z, ci, iy, ix});
+  info.tile(info.co, info.ci, info.kx, info.ky) = info.acc(info.co, info.ci, info.kx, info.ky);
+  auto L = c.out.logical();  // co, ci, ky, kx
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = info.tile(L[0], L[1], L[3], L[2]);
+  if (padded) {
+    info.padded = x.f;
+    std::vector<int64_t> ext;
+    for (int a : x.layout) ext.push_back(x.shape[a]);
+    l.roots.push_back({x.f, ext});
+  }
+  l.roots.push_back({info.tile, {c.out.shape[0], cig, c.out.shape[3], c.out.shape[2]}});
+  l.wgrad = info;
+  return l;
 }
 
 static Lowered linear(LowerContext& c) {

@@ -55,11 +55,22 @@ struct ConvInfo {
   bool filter_packed = false;  // filter in {0, 3, 2, 1}: output channel innermost
 };
 
+// conv2d_backward_weight's result tile(co, ci, kx, ky) (a root), the accumulator it reads
+// (computed per tile, in registers) and what their schedules need.
+struct WeightGradInfo {
+  Halide::Func tile, acc;
+  Halide::RDom r;  // (ox, oy, n)
+  Halide::Var co, ci, kx, ky;
+  int64_t out_channels = 1, in_channels_per_group = 1, groups = 1;
+  std::optional<Halide::Func> padded;  // zero-padded input, when padding > 0
+};
+
 struct Lowered {
   Halide::Func out;
   std::vector<Reduction> reductions;
   std::vector<Root> roots;
   std::optional<ConvInfo> conv;
+  std::optional<WeightGradInfo> wgrad;
 };
 
 struct LowerContext {

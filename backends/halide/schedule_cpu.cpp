@@ -125,36 +125,40 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
   if (vec > 1 && depthwise) {
     // Memory-bound: walk each row once, all channels of a pixel block together, and pad
     // the three input rows a row needs instead of copying the whole padded image first.
+    // Rows of every image are the parallel tasks (a batch is not a serial outer loop).
+    Var row("row");
     out.split(c, co, cii, vec).split(x, xo, xi, tile_h).reorder(cii, xi, co, xo, y, n).vectorize(cii).unroll(xi);
-    out.parallel(y);
+    out.fuse(y, n, row).parallel(row);
     conv.compute_at(out, co).vectorize(c, vec).unroll(x);
     conv.update().reorder(c, x, r.x, r.y, r.z, y, n).vectorize(c, vec).unroll(x).unroll(r.y).unroll(r.z);
     if (ci.padded) {
       Func p = *ci.padded;
       const auto& pv = p.args();
-      p.compute_at(out, y).vectorize(pv[0], vec);
+      p.compute_at(out, row).vectorize(pv[0], vec);
     }
     return;
   }
   if (vec > 1) {
-    // Rows and channel tiles are both parallel work: a 7x7 layer has only 7 rows for 2 cores.
-    Var task("task");
+    // Rows, channel tiles and images are all parallel work: a 7x7 layer has only 7 rows
+    // for 2 cores, and a training batch must not be a serial loop of small parallel ones.
+    Var task("task"), task_n("task_n");
     out.split(c, co, cii, vec * tile_w).split(x, xo, xi, tile_h).reorder(cii, xi, xo, y, co, n).vectorize(cii, vec).unroll(cii).unroll(xi);
-    out.fuse(y, co, task).parallel(task);
+    out.fuse(y, co, task).fuse(task, n, task_n).parallel(task_n);
     conv.compute_at(out, xo).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
     conv.update().reorder(c, x, y, r.x, r.y, r.z, n).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
     if (ci.in_channels / ci.groups >= 2) conv.update().unroll(r.x, 2);
   } else {
     // Few output channels (e.g. LeNet's 6): vectorize across columns instead.
     int xv = pick_vec(W, natural);
+    Var row("row");
     if (xv > 1) {
-      out.split(x, xo, xi, xv).vectorize(xi).parallel(y);
+      out.split(x, xo, xi, xv).vectorize(xi).fuse(y, n, row).parallel(row);
       conv.compute_at(out, xo).vectorize(x, xv);
       Var uo, ui;
       conv.update().split(x, uo, ui, xv, TailStrategy::GuardWithIf).vectorize(ui).reorder(ui, c, r.x, r.y, r.z);
     } else {
-      out.parallel(y);
-      conv.compute_at(out, y);
+      out.fuse(y, n, row).parallel(row);
+      conv.compute_at(out, row);
     }
   }
   if (ci.padded) {
@@ -163,8 +167,36 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     const auto& pv = p.args();
     int pw = pick_vec(ctx.in[0].shape[1], natural);
     if (pw > 1) p.vectorize(pv[0], pw);
-    p.parallel(pv[2]);
+    Var prow("prow");
+    p.fuse(pv[2], pv[3], prow).parallel(prow);
   }
+}
+
+// conv2d_backward_weight: each task owns a (vec x cw) output-channel by t input-channel
+// tile of one tap and accumulates it in registers over every output position.
+static void schedule_weight_grad(Lowered& l, int natural) {
+  WeightGradInfo& w = *l.wgrad;
+  Func tile = w.tile, acc = w.acc;
+  RDom r = w.r;
+  int vec = natural;
+  while (vec > 1 && w.out_channels % vec) vec /= 2;
+  tile.compute_root();
+  if (vec < 4) {  // few or odd output channels: plain loops
+    tile.parallel(w.ky);
+    acc.compute_at(tile, w.kx);
+    acc.update().reorder(w.co, w.ci, r.x, r.y, r.z);
+    return;
+  }
+  int cw = w.out_channels % (2 * vec) == 0 ? 2 : 1;
+  int t = 8;
+  while (t > 1 && w.in_channels_per_group % t) t /= 2;
+  if (cw * t > 16) t = 16 / cw;
+  Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), f1("f1"), f2("f2"), task("task");
+  tile.split(w.co, coo, coi, vec * cw).split(w.ci, cio, cii, t).reorder(coi, cii, coo, cio, w.kx, w.ky);
+  tile.vectorize(coi, vec).unroll(coi).unroll(cii);
+  tile.fuse(coo, cio, f1).fuse(f1, w.kx, f2).fuse(f2, w.ky, task).parallel(task);
+  acc.compute_at(tile, task).vectorize(w.co, vec).unroll(w.co).unroll(w.ci);
+  acc.update().reorder(w.co, w.ci, r.x, r.y, r.z).vectorize(w.co, vec).unroll(w.co).unroll(w.ci);
 }
 
 void schedule_cpu(Lowered& l, const LowerContext& ctx) {
@@ -178,6 +210,10 @@ void schedule_cpu(Lowered& l, const LowerContext& ctx) {
   std::vector<int64_t> ext;
   for (size_t k = 0; k < ctx.out.vars.size(); ++k) ext.push_back(ctx.out.extent(static_cast<int>(k)));
   schedule_pointwise(l.out, ctx.out.vars, ext, natural, l.reductions);
+  if (l.wgrad) {
+    schedule_weight_grad(l, natural);
+    std::erase_if(l.roots, [&](const Root& r) { return r.f.name() == l.wgrad->tile.name(); });
+  }
   schedule_roots(l, natural);
 }
 

@@ -30,7 +30,8 @@ void schedule_cuda(Lowered& l, const LowerContext& ctx) {
       for (int u = 0; u < root.f.num_update_definitions(); ++u) root.f.update(u).gpu_single_thread();
       continue;
     }
-    gpu_tile_all(root.f, args, 128);
+    Var root_thread = gpu_tile_all(root.f, args, 128);
+    if (l.wgrad && root.f.name() == l.wgrad->tile.name()) l.wgrad->acc.compute_at(root.f, root_thread);
     // An explicit reduction: one thread per pure point, the reduction loop inside it.
     for (int u = 0; u < root.f.num_update_definitions(); ++u) {
       Stage s = root.f.update(u);
