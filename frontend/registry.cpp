@@ -1,6 +1,7 @@
 #include "frontend/registry.h"
 
 #include "examples/examples.h"
+#include "frontend/zoo/zoo.h"
 
 namespace strata::dsl {
 
@@ -9,6 +10,11 @@ const std::vector<ModelEntry>& model_registry() {
       {"small_resnet", "ResNet for 28x28 grayscale (3 stages of basic blocks, 16/32/64 channels)",
        [](int k) { return examples::small_resnet(k); }, 10},
       {"lenet", "LeNet-5-style CNN for 28x28 grayscale", [](int k) { return examples::lenet(k); }, 10},
+      {"resnet18", "ResNet-18 (torchvision), 224x224", [](int k) { return zoo::resnet(18, {.num_classes = k}); }, 1000},
+      {"resnet34", "ResNet-34 (torchvision), 224x224", [](int k) { return zoo::resnet(34, {.num_classes = k}); }, 1000},
+      {"resnet50", "ResNet-50 (torchvision v1.5), 224x224", [](int k) { return zoo::resnet(50, {.num_classes = k}); }, 1000},
+      {"resnet101", "ResNet-101 (torchvision v1.5), 224x224", [](int k) { return zoo::resnet(101, {.num_classes = k}); }, 1000},
+      {"resnet152", "ResNet-152 (torchvision v1.5), 224x224", [](int k) { return zoo::resnet(152, {.num_classes = k}); }, 1000},
   };
   return models;
 }

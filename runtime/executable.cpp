@@ -81,12 +81,14 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     m.layouts.push_back(std::move(l));
   };
   for (const ir::Value* v : m.graph.inputs()) add_buffer(v, hb::default_layout(v->type.rank()));
-  // Weights take the layout their consumers want when all agree.
+  // Weights take the layout their consumers want when all that care agree (in a training
+  // step the conv's preference wins over its gradient ops and optimizer updates).
   auto weight_layout = [](const ir::Value* v) {
     std::set<hb::Layout> wanted;
     for (const ir::Node* u : v->users)
       for (size_t i = 0; i < u->inputs.size(); ++i)
-        if (u->inputs[i] == v) wanted.insert(hb::preferred_layout(*u, static_cast<int>(i)));
+        if (u->inputs[i] == v && hb::has_layout_preference(*u, static_cast<int>(i)))
+          wanted.insert(hb::preferred_layout(*u, static_cast<int>(i)));
     return wanted.size() == 1 ? *wanted.begin() : hb::default_layout(v->type.rank());
   };
   for (const ir::Value* v : m.graph.parameters()) add_buffer(v, weight_layout(v));
@@ -97,10 +99,15 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
   hb::reset_cache_stats();
   std::set<std::string> distinct;
   for (const auto& n : m.graph.nodes()) {
-    // A parameter's update is computed in the parameter's layout, so the two buffers swap.
+    // A parameter's update is computed in the parameter's layout, so the two buffers swap;
+    // a gradient consumed by an optimizer update is stored like its parameter.
     auto upd = param_of_output.find(n->outputs[0]);
-    add_buffer(n->outputs[0], upd != param_of_output.end() ? m.layouts[m.buffer_of.at(upd->second)]
-                                                            : hb::default_layout(n->outputs[0]->type.rank()));
+    hb::Layout layout = hb::default_layout(n->outputs[0]->type.rank());
+    if (upd != param_of_output.end()) layout = m.layouts[m.buffer_of.at(upd->second)];
+    for (const ir::Node* u : n->outputs[0]->users)
+      if (u->op == "optimizer_update" && u->inputs[1] == n->outputs[0] && m.buffer_of.count(u->inputs[0]))
+        layout = m.layouts[m.buffer_of.at(u->inputs[0])];
+    add_buffer(n->outputs[0], layout);
     Step s;
     std::vector<hb::Layout> in_layouts;
     for (const ir::Value* v : n->inputs) {

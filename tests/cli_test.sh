@@ -15,7 +15,7 @@ check() {  # check NAME WANT_RC PATTERN -- command...
   fi
 }
 check "top-level help" 0 "commands:" -- "$strata" --help
-for c in summary print dot run demo; do check "$c --help" 0 "usage: strata $c" -- "$strata" "$c" --help; done
+for c in summary print dot run demo train eval; do check "$c --help" 0 "usage: strata $c" -- "$strata" "$c" --help; done
 check "no command" 2 "usage" -- "$strata"
 check "unknown command" 2 "unknown command 'fly'" -- "$strata" fly
 check "unknown flag" 2 "unknown flag '--bogus'" -- "$strata" summary lenet --bogus
@@ -47,5 +47,19 @@ printf 'junk' > bad.npy
 check "run with a corrupt input" 1 "bad magic" -- "$strata" run lenet --input bad.npy --output z.npy
 check "run with corrupt weights" 1 "not a Strata weights file" -- "$strata" run lenet --input x.npy --output z.npy --weights bad.npy
 [ ! -e z.npy ] && pass=$((pass+1)) || { echo "FAIL: z.npy written after an error"; fail=$((fail+1)); }
+# Training and evaluation on a slice of Fashion-MNIST.
+check "train: unknown optimizer" 2 "unknown optimizer 'adagrad'" -- "$strata" train lenet --optimizer adagrad
+check "train: bad schedule" 2 "unknown learning-rate schedule 'linear'" -- "$strata" train lenet --schedule linear
+check "train: bad log name" 2 "--log must end in .csv or .jsonl" -- "$strata" train lenet --log m.txt
+check "train: bad lr" 2 "--lr must be a number" -- "$strata" train lenet --lr fast
+check "train lenet" 0 "test accuracy after 1 epoch" -- "$strata" train lenet --train-limit 256 --test-limit 100 --batch 32 --epochs 1 --checkpoint ck --log ck/m.jsonl
+for f in ck/weights.strataw ck/checkpoint.strataw ck/m.jsonl ck/curves.svg; do
+  [ -s "$f" ] && pass=$((pass+1)) || { echo "FAIL: $f not written"; fail=$((fail+1)); }
+done
+check "eval" 0 "accuracy [0-9.]+%" -- "$strata" eval lenet --weights ck/weights.strataw --limit 100
+check "eval needs weights" 2 "--weights FILE is required" -- "$strata" eval lenet
+check "run applies the stored normalisation" 0 "normalis" -- "$strata" run lenet --input x.npy --output yt.npy --weights ck/weights.strataw
+head -c 100 ck/checkpoint.strataw > ck/cut && mv ck/cut ck/checkpoint.strataw
+check "resume from a truncated checkpoint" 1 "corrupt or truncated" -- "$strata" train lenet --train-limit 256 --test-limit 100 --batch 32 --epochs 2 --checkpoint ck --resume
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -54,7 +54,8 @@ const std::vector<OpCase>& op_cases() {
                        ConvGrad{"3x3_stride2", {1, 16, 9, 9}, 32, 3, 2, 1, 1, 1},
                        ConvGrad{"dilated_groups", {2, 8, 10, 10}, 12, 3, 1, 2, 2, 2},
                        ConvGrad{"depthwise_stride2", {1, 32, 8, 8}, 32, 3, 2, 1, 1, 32},
-                       ConvGrad{"1x1_stride2_first_layer", {2, 3, 11, 11}, 16, 1, 2, 0, 1, 1}}) {
+                       ConvGrad{"1x1_stride2_first_layer", {2, 3, 11, 11}, 16, 1, 2, 0, 1, 1},
+                       ConvGrad{"7x7_stride2_stem", {2, 3, 13, 12}, 32, 7, 2, 3, 1, 1}}) {
       int64_t oh = (g.x[2] + 2 * g.pad - g.dilation * (g.k - 1) - 1) / g.stride + 1;
       int64_t ow = (g.x[3] + 2 * g.pad - g.dilation * (g.k - 1) - 1) / g.stride + 1;
       Shape w{g.out, g.x[1] / g.groups, g.k, g.k}, dy{g.x[0], g.out, oh, ow};

@@ -17,6 +17,7 @@
 #include "runtime/file_util.h"
 #include "runtime/idx.h"
 #include "runtime/npy.h"
+#include "runtime/trainer.h"
 #include "tools/common.h"
 
 using namespace strata;
@@ -71,6 +72,18 @@ int cmd_run(const Args& a) {
   auto params = weights_for(exe.graph(), a);
   if (a.get("weights").empty()) std::fprintf(stderr, "note: no --weights given; using initial weights (seed %s)\n", a.get("seed").c_str());
   exe.set_parameters(params);
+  // Weights written by `strata train` carry the input normalisation they were trained with.
+  runtime::Normalization norm = runtime::stored_normalization(params);
+  if (!norm.mean.empty()) {
+    if (static_cast<int64_t>(norm.mean.size()) != x.shape[1])
+      throw Error(fmt::format("strata run: the weights' normalisation has {} channels, the input {}", norm.mean.size(), x.shape[1]));
+    int64_t plane = x.numel() / (x.shape[0] * x.shape[1]);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      size_t c = static_cast<size_t>((i / plane) % x.shape[1]);
+      x.data[i] = (x.data[i] - norm.mean[c]) / norm.std[c];
+    }
+    std::fprintf(stderr, "note: inputs normalised with the weights' per-channel mean and std (from training)\n");
+  }
   auto t0 = std::chrono::steady_clock::now();
   NamedTensors out = exe.run({{in->name, x}});
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -18,6 +18,9 @@ Layout channels_last();               // {1, 3, 2, 0}: C innermost, then W, H, N
 Layout default_layout(int rank);      // channels_last for rank 4, row_major otherwise
 // The layout this backend wants for input `i` of node `n` (e.g. conv weights with the
 // output channel innermost, {0, 3, 2, 1}); default_layout when it has no preference.
+// Whether an op's input is read much faster in its preferred layout (conv and linear
+// weights); other consumers (gradient ops, optimizer updates) read any layout.
+bool has_layout_preference(const ir::Node& n, int input);
 Layout preferred_layout(const ir::Node& n, int i);
 std::string layout_str(const Layout& l);
 // Copies between a row-major (logical) HostTensor and a buffer in `layout`.

@@ -15,6 +15,10 @@ Layout channels_last() { return {1, 3, 2, 0}; }
 
 Layout default_layout(int rank) { return rank == 4 ? channels_last() : row_major(rank); }
 
+bool has_layout_preference(const ir::Node& n, int i) {
+  return (n.op == "conv2d" || n.op == "linear") && i == 1;
+}
+
 Layout preferred_layout(const ir::Node& n, int i) {
   // Weights with the output channel innermost: the conv and linear schedules vectorize
   // over output channels, so each filter tap is one dense vector load.

@@ -59,15 +59,24 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   Func wt("weight_t");
   wt(wi, wx, wy, wo) = w.at({wo, wi, wy, wx});
   auto L = c.out.logical();  // n, ci, iy, ix
-  RDom r({{0, static_cast<int>(cog)}, {0, static_cast<int>(w.shape[3])}, {0, static_cast<int>(w.shape[2])}}, "r");
+  int KH = static_cast<int>(w.shape[2]), KW = static_cast<int>(w.shape[3]);
+  int s0 = static_cast<int>(st[0]), s1 = static_cast<int>(st[1]);
+  bool phased = (s0 > 1 || s1 > 1) && dl[0] == 1 && dl[1] == 1;
+  // Strided, undilated: only taps with ky = (iy + pad) mod stride (mod stride) reach row iy,
+  // so the reduction visits ceil(K / stride) taps per axis instead of K.
+  int ry = phased ? (KH + s0 - 1) / s0 : KH, rx = phased ? (KW + s1 - 1) / s1 : KW;
+  RDom r({{0, static_cast<int>(cog)}, {0, rx}, {0, ry}}, "r");
   Expr g = L[1] / static_cast<int>(cig);
   Expr co = g * static_cast<int>(cog) + r.x;
-  Expr ny = L[2] + static_cast<int>(pad[0]) - r.z * static_cast<int>(dl[0]);
-  Expr nx = L[3] + static_cast<int>(pad[1]) - r.y * static_cast<int>(dl[1]);
-  Expr s0 = static_cast<int>(st[0]), s1 = static_cast<int>(st[1]);
+  Expr ky = phased ? (L[2] + static_cast<int>(pad[0])) % s0 + r.z * s0 : Expr(r.z);
+  Expr kx = phased ? (L[3] + static_cast<int>(pad[1])) % s1 + r.y * s1 : Expr(r.y);
+  Expr ny = L[2] + static_cast<int>(pad[0]) - ky * static_cast<int>(dl[0]);
+  Expr nx = L[3] + static_cast<int>(pad[1]) - kx * static_cast<int>(dl[1]);
   // ci % cig (not ci - g * cig) lets bounds inference see the weight's extent exactly.
-  Expr term = dy.at({L[0], co, ny / s0, nx / s1}) * wt(L[1] % static_cast<int>(cig), r.y, r.z, co);
-  if (st[0] > 1 || st[1] > 1) term = select(ny % s0 == 0 && nx % s1 == 0, term, 0.f);
+  Expr wv = wt(L[1] % static_cast<int>(cig), phased ? clamp(kx, 0, KW - 1) : kx, phased ? clamp(ky, 0, KH - 1) : ky, co);
+  Expr term = dy.at({L[0], co, ny / s0, nx / s1}) * wv;
+  if (phased) term = select(ky < KH && kx < KW, term, 0.f);
+  else if (s0 > 1 || s1 > 1) term = select(ny % s0 == 0 && nx % s1 == 0, term, 0.f);
   Func acc("dx");
   acc(c.out.vars) = 0.f;
   acc(c.out.vars) += term;
@@ -95,7 +104,7 @@ static Lowered conv2d_backward_weight(LowerContext& c) {
   const Shape& ys = dy.shape;
   RDom r({{0, static_cast<int>(ys[3])}, {0, static_cast<int>(ys[2])}, {0, static_cast<int>(ys[0])}}, "r");
   WeightGradInfo info{Func("dw"), Func("dw_acc"), r, Var("co"), Var("ci"), Var("kx"), Var("ky"), c.out.shape[0], cig, groups,
-                      std::nullopt};
+                      std::nullopt, c.out.shape[3]};
   Expr ci = (info.co / static_cast<int>(cog)) * static_cast<int>(cig) + info.ci;
   Expr iy = r.y * static_cast<int>(st[0]) + info.ky * static_cast<int>(dl[0]) - static_cast<int>(pad[0]);
   Expr ix = r.x * static_cast<int>(st[1]) + info.kx * static_cast<int>(dl[1]) - static_cast<int>(pad[1]);

@@ -63,6 +63,7 @@ struct WeightGradInfo {
   Halide::Var co, ci, kx, ky;
   int64_t out_channels = 1, in_channels_per_group = 1, groups = 1;
   std::optional<Halide::Func> padded;  // zero-padded input, when padding > 0
+  int64_t kernel_w = 1;
 };
 
 struct Lowered {

@@ -192,11 +192,23 @@ static void schedule_weight_grad(Lowered& l, int natural) {
   while (t > 1 && w.in_channels_per_group % t) t /= 2;
   if (cw * t > 16) t = 16 / cw;
   Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), f1("f1"), f2("f2"), task("task");
-  tile.split(w.co, coo, coi, vec * cw).split(w.ci, cio, cii, t).reorder(coi, cii, coo, cio, w.kx, w.ky);
-  tile.vectorize(coi, vec).unroll(coi).unroll(cii);
-  tile.fuse(coo, cio, f1).fuse(f1, w.kx, f2).fuse(f2, w.ky, task).parallel(task);
+  // With few input channels a tile also spans a row of taps, so each dy vector loaded
+  // feeds more accumulators (the RGB stem: 2 vectors x 1 channel x 7 taps).
+  bool taps = cw * t * w.kernel_w <= 24;
+  tile.split(w.co, coo, coi, vec * cw).split(w.ci, cio, cii, t);
+  if (taps) {
+    tile.reorder(coi, cii, w.kx, coo, cio, w.ky).vectorize(coi, vec).unroll(coi).unroll(cii).unroll(w.kx);
+    tile.fuse(coo, cio, f1).fuse(f1, w.ky, task).parallel(task);
+  } else {
+    tile.reorder(coi, cii, coo, cio, w.kx, w.ky).vectorize(coi, vec).unroll(coi).unroll(cii);
+    tile.fuse(coo, cio, f1).fuse(f1, w.kx, f2).fuse(f2, w.ky, task).parallel(task);
+  }
   acc.compute_at(tile, task).vectorize(w.co, vec).unroll(w.co).unroll(w.ci);
-  acc.update().reorder(w.co, w.ci, r.x, r.y, r.z).vectorize(w.co, vec).unroll(w.co).unroll(w.ci);
+  acc.update().reorder(w.co, w.ci, w.kx, r.x, r.y, r.z).vectorize(w.co, vec).unroll(w.co).unroll(w.ci);
+  if (taps) {
+    acc.unroll(w.kx);
+    acc.update().unroll(w.kx);
+  }
 }
 
 void schedule_cpu(Lowered& l, const LowerContext& ctx) {

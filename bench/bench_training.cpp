@@ -1,0 +1,44 @@
+// Training-step throughput: forward, loss, backward and optimizer update of one batch, as
+// compiled by passes::build_training_step (images/s). The small ResNet at batch 64 on
+// 28x28 and ResNet-18 at batch 8 on 224x224; bench/torch_train.py runs the same steps in
+// PyTorch for the side-by-side in bench/README.md.
+#include <benchmark/benchmark.h>
+
+#include "frontend/registry.h"
+#include "passes/training.h"
+#include "runtime/executable.h"
+
+using namespace strata;
+
+namespace {
+
+void BM_TrainStep(benchmark::State& state, std::string model, int64_t batch) {
+  const auto* e = dsl::find_model(model);
+  dsl::Model m = e->build(e->default_classes);
+  ir::Graph g = ir::clone(m.graph());
+  g.set_batch_size(batch);
+  passes::TrainingStep step = passes::build_training_step(g, {}, {.name = "momentum", .weight_decay = 5e-4});
+  runtime::CompileOptions o;
+  o.updates = step.updates;
+  runtime::Executable exe(step.graph, o);
+  exe.set_parameters(runtime::ParameterStore::initialize(step.graph, 0));
+  const ir::Value* in = g.inputs()[0];
+  int64_t classes = g.outputs()[0].second->type.shape[1];
+  HostTensor target({batch, classes});
+  for (int64_t i = 0; i < batch; ++i) target.data[i * classes + i % classes] = 1.f;
+  NamedTensors x{{in->name, HostTensor(in->type.shape, 0.5f)},
+                 {step.target_input, target},
+                 {step.hyper_input, HostTensor({2}, std::vector<float>{0.01f, 1.f})}};
+  exe.run(x);
+  for (auto _ : state) benchmark::DoNotOptimize(exe.run(x));
+  state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["compile_s"] = exe.report().seconds;
+  state.counters["kernels"] = exe.report().distinct_kernels;
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(BM_TrainStep, small_resnet_b64, std::string("small_resnet"), 64)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_TrainStep, resnet18_224_b8, std::string("resnet18"), 8)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5);
+
+BENCHMARK_MAIN();

@@ -1,0 +1,18 @@
+#pragma once
+// The model zoo: the architectures our users study, each a short DSL file that reads like
+// its paper's table, with parameter names following the reference implementation.
+#include <strata/dsl.h>
+
+namespace strata::zoo {
+
+struct ImageOptions {
+  int num_classes = 1000;
+  int64_t height = 224, width = 224, in_channels = 3;
+  double width_multiplier = 1.0;  // scales every layer's channels (reduced variants in tests)
+};
+
+// ResNet (He et al. 2015), torchvision's v1.5 layout (stride in the bottleneck's 3x3).
+// depth 18 or 34: basic blocks; 50, 101 or 152: bottleneck blocks.
+dsl::Model resnet(int depth, const ImageOptions& o = {});
+
+}  // namespace strata::zoo
