@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backends/reference/reference.h"
 #include "frontend/registry.h"
 #include "ir/text_format.h"
 #include "passes/training.h"
@@ -116,6 +117,39 @@ TEST_CASE("training step: clipping by global norm rescales every gradient", "[tr
     CHECK(p.at("fc1.weight").data[0] == Approx(-0.9).epsilon(1e-5));
     CHECK(p.at("fc1.weight").data[1] == Approx(-1.2).epsilon(1e-5));
     CHECK(p.at("fc1.bias").data[0] == Approx(-0.6).epsilon(1e-5));
+  }
+}
+
+// GoogLeNet-style auxiliary heads: the step's loss is the weighted sum of every head's loss.
+TEST_CASE("training step: weighted losses over several outputs", "[training]") {
+  Model m("two_heads");
+  Tensor x = m.input("x", {4, 6});
+  m.output("logits", linear(x, 3));
+  m.output("aux", linear(relu(x), 3));
+  passes::LossSpec loss{.label_smoothing = 0.1, .outputs = {{"logits", 1.0}, {"aux", 0.3}}};
+  passes::TrainingStep step = passes::build_training_step(m.graph(), loss, {.name = "sgd"});
+  runtime::ParameterStore ps = testing::random_parameters(m.graph(), 3);
+  NamedTensors in = testing::random_inputs(m.graph(), 4);
+  in["target"] = HostTensor({4, 3}, {1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0});
+  in["hyper"] = HostTensor({2}, {0.f, 1.f});
+  // Each head's loss on its own, from the forward model plus one cross_entropy.
+  auto head_loss = [&](const std::string& head) {
+    ir::Graph g = ir::clone(m.graph());
+    ir::Value* t = g.add_input("target", TensorType{DataType::f32, {4, 3}});
+    ir::Value* out = nullptr;
+    for (auto& [n, v] : g.outputs())
+      if (n == head) out = v;
+    g.add_output("l", g.add_node("cross_entropy", {out, t}, {{"label_smoothing", 0.1}})->outputs[0]);
+    return double(reference::run(g, {{"x", in.at("x")}, {"target", in.at("target")}}, ps.tensors()).at("l").data[0]);
+  };
+  for (auto b : backends()) {
+    runtime::CompileOptions o;
+    o.backend = b;
+    o.updates = step.updates;
+    runtime::Executable exe(step.graph, o);
+    exe.set_parameters(ps);
+    INFO(backend_name(b));
+    CHECK(exe.run(in).at("loss").data[0] == Approx(head_loss("logits") + 0.3 * head_loss("aux")).epsilon(1e-5));
   }
 }
 

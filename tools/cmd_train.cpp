@@ -28,6 +28,7 @@ static int cmd_train(const Args& a) {
   o.optimizer.clip_norm = a.get_double("clip-norm", 0, 1e9);
   o.optimizer.clip_value = a.get_double("clip-value", 0, 1e9);
   o.loss.label_smoothing = a.get_double("label-smoothing", 0, 1);
+  double aux = a.get_double("aux-weight", 0, 1e3);
   o.schedule.kind = a.get("schedule");
   o.schedule.base_lr = a.get_double("lr", 0, 1e3);
   o.schedule.warmup_epochs = a.get_double("warmup", 0, 1e4);
@@ -52,6 +53,10 @@ static int cmd_train(const Args& a) {
     throw cli::UsageError("strata train: --log must end in .csv or .jsonl");
   if (!o.plot_path.empty() && !o.plot_path.ends_with(".svg")) throw cli::UsageError("strata train: --plot must end in .svg");
   ir::Graph model = load_model(a.positional(0));
+  if (aux > 0) {  // every output after the first is an auxiliary head (GoogLeNet: 0.3)
+    o.loss.outputs.push_back({model.outputs().at(0).first, 1.0});
+    for (size_t i = 1; i < model.outputs().size(); ++i) o.loss.outputs.push_back({model.outputs()[i].first, aux});
+  }
 
   fmt::print(stderr, "compiling the training step of {} (batch {}, {} optimizer)...\n", model.name(), o.batch,
              o.optimizer.name);
@@ -122,6 +127,7 @@ std::vector<Subcommand> training_subcommands() {
          {"step-size", "N", "step schedule: epochs between decays", "30"},
          {"gamma", "X", "step schedule: decay factor", "0.1"},
          {"label-smoothing", "X", "cross-entropy label smoothing", "0"},
+         {"aux-weight", "X", "loss weight of every output after the first (auxiliary heads; 0: first output only)", "0"},
          {"crop-padding", "N", "augmentation: random crop from the image zero-padded by N", "0"},
          {"flip", "", "augmentation: random horizontal flips", ""},
          {"train-limit", "N", "use the first N training images (0: all)", "0"},
