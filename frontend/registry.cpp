@@ -15,6 +15,8 @@ const std::vector<ModelEntry>& model_registry() {
       {"resnet50", "ResNet-50 (torchvision v1.5), 224x224", [](int k) { return zoo::resnet(50, {.num_classes = k}); }, 1000},
       {"resnet101", "ResNet-101 (torchvision v1.5), 224x224", [](int k) { return zoo::resnet(101, {.num_classes = k}); }, 1000},
       {"resnet152", "ResNet-152 (torchvision v1.5), 224x224", [](int k) { return zoo::resnet(152, {.num_classes = k}); }, 1000},
+      {"plain18", "ResNet-18 without shortcuts (He et al. 2015, plain net), 224x224", [](int k) { return zoo::plain(18, {.num_classes = k}); }, 1000},
+      {"plain34", "ResNet-34 without shortcuts (He et al. 2015, plain net), 224x224", [](int k) { return zoo::plain(34, {.num_classes = k}); }, 1000},
   };
   return models;
 }

@@ -15,7 +15,7 @@ check() {  # check NAME WANT_RC PATTERN -- command...
   fi
 }
 check "top-level help" 0 "commands:" -- "$strata" --help
-for c in summary print dot run demo train eval; do check "$c --help" 0 "usage: strata $c" -- "$strata" "$c" --help; done
+for c in summary print dot run demo train eval zoo; do check "$c --help" 0 "usage: strata $c" -- "$strata" "$c" --help; done
 check "no command" 2 "usage" -- "$strata"
 check "unknown command" 2 "unknown command 'fly'" -- "$strata" fly
 check "unknown flag" 2 "unknown flag '--bogus'" -- "$strata" summary lenet --bogus
@@ -26,6 +26,7 @@ check "bad target" 2 "bad Halide target" -- "$strata" run lenet --input x.npy --
 check "bad backend" 2 "unknown backend" -- "$strata" run lenet --input x.npy --output y.npy --backend tpu
 check "summary" 0 "Total params: 61,706" -- "$strata" summary lenet
 check "summary batch" 0 "\[4, 10\]" -- "$strata" summary lenet --batch 4
+check "zoo lists resnet50 with torchvision's count" 0 "resnet50 +25557032 " -- "$strata" zoo
 check "print" 0 "^graph small_resnet" -- "$strata" print small_resnet
 "$strata" print lenet > lenet.ir
 check "summary of a text-IR file" 0 "Total params: 61,706" -- "$strata" summary lenet.ir

@@ -26,6 +26,20 @@ TEST_CASE("ResNets: torchvision's parameter counts and names", "[zoo]") {
   CHECK(r50.graph().value("layer2.0.conv2.weight")->type.shape == Shape{128, 128, 3, 3});
 }
 
+TEST_CASE("plain nets are the ResNets without shortcuts", "[zoo]") {
+  for (int depth : {18, 34}) {
+    INFO("plain" << depth);
+    Model p = zoo::plain(depth), r = zoo::resnet(depth);
+    int64_t projections = 0;  // the 1x1 downsample convs and their batch norms
+    for (const ir::Value* v : r.graph().parameters())
+      if (v->trainable && v->name.find("downsample") != std::string::npos) projections += v->type.numel();
+    CHECK(model_stats(p.graph()).trainable_params == model_stats(r.graph()).trainable_params - projections);
+    int adds = 0;
+    for (const auto& n : p.graph().nodes()) adds += n->op == "add";
+    CHECK(adds == 0);
+  }
+}
+
 TEST_CASE("ResNets: multiply-adds within 5% of the published figures", "[zoo]") {
   // He et al. 2015, Table 1 ("FLOPs", counted as multiply-adds): 1.8 and 3.6 x 10^9 for
   // ResNet-18/34. The bottleneck nets are torchvision's v1.5 (stride on the 3x3), which costs
@@ -48,4 +62,5 @@ TEST_CASE("reduced ResNets on Halide equal the reference backend", "[zoo][halide
 
 TEST_CASE("zoo constructors refuse what they cannot build", "[zoo][errors]") {
   CHECK_THROWS_WITH(zoo::resnet(20), Catch::Contains("depth 20"));
+  CHECK_THROWS_WITH(zoo::plain(20), Catch::Contains("depth 20"));
 }

@@ -40,6 +40,21 @@ int cmd_summary(const Args& a) {
   return 0;
 }
 
+// Every registered model: trainable parameters (a plain integer, as the reference
+// implementations count them), multiply-adds of one image, default input size.
+int cmd_zoo(const Args&) {
+  std::printf("%-14s %14s %16s  %-14s %s\n", "model", "parameters", "multiply-adds", "input", "description");
+  for (const auto& e : dsl::model_registry()) {
+    dsl::Model m = e.build(e.default_classes);
+    dsl::ModelStats st = dsl::model_stats(m.graph());
+    const Shape& in = m.graph().inputs()[0]->type.shape;
+    std::string input = fmt::format("{}x{}x{}", in[1], in[2], in[3]);
+    std::printf("%-14s %14lld %16lld  %-14s %s\n", e.name.c_str(), static_cast<long long>(st.trainable_params),
+                static_cast<long long>(st.macs), input.c_str(), e.description.c_str());
+  }
+  return 0;
+}
+
 int cmd_print(const Args& a) {
   ir::Graph g = load_model(a.positional(0));
   g.set_batch_size(a.get_int("batch", 1, 1 << 20));
@@ -162,6 +177,7 @@ std::vector<Subcommand> subcommands() {
   std::vector<Subcommand> all{
       {{"summary", "Per-layer table of a model: output shapes, parameters, multiply-adds.", {"MODEL"}, {kBatch}}, cmd_summary},
       {{"print", "Print a model's graph in the text IR.", {"MODEL"}, {kBatch}}, cmd_print},
+      {{"zoo", "List the registered models: parameters, multiply-adds, input size.", {}, {}}, cmd_zoo},
       {{"dot", "Write a model's graph as Graphviz DOT.", {"MODEL"}, {{"output", "FILE", "write to FILE instead of stdout", ""}}},
        cmd_dot},
       {{"run",

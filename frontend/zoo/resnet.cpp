@@ -17,23 +17,25 @@ static Tensor downsample(Tensor x, int64_t out_channels, int64_t stride) {
 }
 
 // Fig. 2 left: two 3x3 convolutions.
-static Tensor basic_block(Tensor x, int64_t planes, int64_t stride) {
+static Tensor basic_block(Tensor x, int64_t planes, int64_t stride, bool shortcuts) {
   Tensor y = relu(batch_norm(conv2d(x, planes, 3, {.stride = stride, .padding = 1, .bias = false})));
   y = batch_norm(conv2d(y, planes, 3, {.padding = 1, .bias = false}));
+  if (!shortcuts) return relu(y);
   Tensor shortcut = stride != 1 || x.channels() != planes ? downsample(x, planes, stride) : x;
   return relu(y + shortcut);
 }
 
 // Fig. 5 right: 1x1 reduce, 3x3, 1x1 expand by 4.
-static Tensor bottleneck(Tensor x, int64_t planes, int64_t stride) {
+static Tensor bottleneck(Tensor x, int64_t planes, int64_t stride, bool shortcuts) {
   Tensor y = relu(batch_norm(conv2d(x, planes, 1, {.bias = false})));
   y = relu(batch_norm(conv2d(y, planes, 3, {.stride = stride, .padding = 1, .bias = false})));
   y = batch_norm(conv2d(y, planes * 4, 1, {.bias = false}));
+  if (!shortcuts) return relu(y);
   Tensor shortcut = stride != 1 || x.channels() != planes * 4 ? downsample(x, planes * 4, stride) : x;
   return relu(y + shortcut);
 }
 
-Model resnet(int depth, const ImageOptions& o) {
+static Model build(int depth, const ImageOptions& o, bool shortcuts) {
   std::vector<int> blocks;
   bool basic = depth < 50;
   switch (depth) {
@@ -42,10 +44,10 @@ Model resnet(int depth, const ImageOptions& o) {
     case 50: blocks = {3, 4, 6, 3}; break;
     case 101: blocks = {3, 4, 23, 3}; break;
     case 152: blocks = {3, 8, 36, 3}; break;
-    default: throw Error(fmt::format("resnet: depth {} is not one of 18, 34, 50, 101, 152", depth));
+    default: throw Error(fmt::format("resnet / plain: depth {} is not one of 18, 34, 50, 101, 152", depth));
   }
   auto width = [&](int64_t c) { return std::max<int64_t>(1, std::llround(c * o.width_multiplier)); };
-  Model m(fmt::format("resnet{}", depth));
+  Model m(fmt::format("{}{}", shortcuts ? "resnet" : "plain", depth));
   Tensor x = m.input("image", {kBatch, o.in_channels, o.height, o.width});
   x = relu(batch_norm(conv2d(x, width(64), 7, {.stride = 2, .padding = 3, .bias = false})));
   x = max_pool2d(x, 3, {.stride = 2, .padding = 1});
@@ -54,11 +56,15 @@ Model resnet(int depth, const ImageOptions& o) {
     for (int b = 0; b < blocks[stage]; ++b) {
       auto block = m.scope(std::to_string(b));
       int64_t stride = b == 0 && stage > 0 ? 2 : 1;
-      x = basic ? basic_block(x, width(64 << stage), stride) : bottleneck(x, width(64 << stage), stride);
+      x = basic ? basic_block(x, width(64 << stage), stride, shortcuts)
+                : bottleneck(x, width(64 << stage), stride, shortcuts);
     }
   }
   m.output("logits", linear(flatten(global_avg_pool(x)), o.num_classes, {.name = "fc"}));
   return m;
 }
+
+Model resnet(int depth, const ImageOptions& o) { return build(depth, o, true); }
+Model plain(int depth, const ImageOptions& o) { return build(depth, o, false); }
 
 }  // namespace strata::zoo

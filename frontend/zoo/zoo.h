@@ -14,5 +14,8 @@ struct ImageOptions {
 // ResNet (He et al. 2015), torchvision's v1.5 layout (stride in the bottleneck's 3x3).
 // depth 18 or 34: basic blocks; 50, 101 or 152: bottleneck blocks.
 dsl::Model resnet(int depth, const ImageOptions& o = {});
+// The paper's "plain" counterparts (Sec. 4.1): the same stacks without shortcut
+// connections (so without the 1x1 projections), for the vanishing-gradient comparison.
+dsl::Model plain(int depth, const ImageOptions& o = {});
 
 }  // namespace strata::zoo
