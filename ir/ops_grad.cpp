@@ -83,6 +83,26 @@ static std::vector<TensorType> infer_prelu_backward(const Node& n) {
   shape_error(n, fmt::format("wrt must be \"input\" or \"slope\", got \"{}\"", wrt));
 }
 
+// The forward pad of input_shape must give grad_output's shape.
+static std::vector<TensorType> infer_pad_backward(const Node& n) {
+  Shape x = n.attr_ints("input_shape");
+  const auto& p = n.attr_ints("pads");
+  const Shape& dy = n.inputs[0]->type.shape;
+  if (x.size() != dy.size() || p.size() != 2 * x.size())
+    shape_error(n, fmt::format("input_shape {} and pads {} do not fit grad_output {}", shape_str(x), attr_str(n.attrs.at("pads")),
+                               shape_str(dy)));
+  const std::string& mode = n.attr_string("mode");
+  if (mode != "reflect" && mode != "edge") shape_error(n, fmt::format("mode must be \"reflect\" or \"edge\", got \"{}\"", mode));
+  for (size_t d = 0; d < x.size(); ++d) {
+    if (p[d] < 0 || p[d + x.size()] < 0 || x[d] + p[d] + p[d + x.size()] != dy[d])
+      shape_error(n, fmt::format("padding {} by {} does not give grad_output {}", shape_str(x), attr_str(n.attrs.at("pads")),
+                                 shape_str(dy)));
+    if (mode == "reflect" && (p[d] >= x[d] || p[d + x.size()] >= x[d]))
+      shape_error(n, fmt::format("reflect padding of dimension {} must be smaller than its size {}", d, x[d]));
+  }
+  return {TensorType{DataType::f32, x}};
+}
+
 void register_gradient_ops(std::vector<OpDef>& t) {
   const Ints zero4{0, 0, 0, 0};
   t.push_back({"activation_grad", {"x", "grad_output"},
@@ -122,6 +142,12 @@ void register_gradient_ops(std::vector<OpDef>& t) {
                {{"axis", AttrKind::Int, int64_t{-1}}, {"log", AttrKind::Int, int64_t{0}}}, infer_softmax_backward,
                nullptr, OpClass::Other,
                "gradient of softmax (log = 0) or log_softmax (log = 1) from its output y"});
+  t.push_back({"pad_backward", {"grad_output"},
+               {{"pads", AttrKind::Ints, Ints{}}, {"mode", AttrKind::String, std::string("reflect")},
+                {"input_shape", AttrKind::Ints, Ints{}}},
+               infer_pad_backward, nullptr, OpClass::Other,
+               "gradient of pad in reflect or edge mode: each input element sums grad_output over the positions "
+               "that copied it (constant mode's gradient is a slice)"});
   t.push_back({"prelu_backward", {"x", "slope", "grad_output"}, {{"wrt", AttrKind::String, std::string("input")}},
                infer_prelu_backward, nullptr, OpClass::Other,
                "gradient of prelu with respect to x (wrt = \"input\") or its slope (wrt = \"slope\")"});

@@ -145,7 +145,7 @@ void register_nn_gradients(std::map<std::string, GradEntry>& t) {
   // Ops a training step is built from, never differentiated themselves.
   for (const char* op : {"conv2d_backward_input", "conv2d_backward_weight", "activation_grad", "max_pool2d_backward",
                          "avg_pool2d_backward", "lrn_backward", "batch_norm_backward_input",
-                         "batch_norm_backward_weight", "softmax_backward", "prelu_backward", "cross_entropy_backward",
+                         "batch_norm_backward_weight", "softmax_backward", "prelu_backward", "pad_backward", "cross_entropy_backward",
                          "binary_cross_entropy_backward"})
     t[op] = {nullptr, "it is a gradient op (second derivatives are not supported)"};
   t["batch_norm_running_stats"] = {nullptr, "it updates running statistics, a side computation of training"};

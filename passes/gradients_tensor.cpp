@@ -29,14 +29,13 @@ static Values concat(GradContext& c) {
   return d;
 }
 
-// Constant padding: the gradient is the unpadded window of dy.
+// Constant padding: the gradient is the unpadded window of dy; reflect and edge padding
+// also route the copies' gradients back to their sources (pad_backward).
 static Values pad(GradContext& c) {
-  if (c.node.attr_string("mode") != "constant")
-    throw Error(fmt::format("autodiff: node '{}' (pad): mode \"{}\" is not differentiable in this version (only "
-                            "\"constant\")",
-                            c.node.name(), c.node.attr_string("mode")));
   const Shape& xs = c.x(0)->type.shape;
   const auto& p = c.node.attr_ints("pads");
+  if (c.node.attr_string("mode") != "constant")
+    return {c.op("pad_backward", {c.dy}, {{"pads", p}, {"mode", c.node.attrs.at("mode")}, {"input_shape", xs}}, "input")};
   Ints starts(xs.size()), ends(xs.size());
   for (size_t d = 0; d < xs.size(); ++d) {
     starts[d] = p[d];

@@ -77,6 +77,10 @@ void add_training_op_cases(std::vector<OpCase>& c) {
   c.push_back(op_case("softmax_backward", "softmax_backward", {{3, 10}, {3, 10}}, {}, 0.f, 1.f));
   c.push_back(op_case("log_softmax_backward_channels", "softmax_backward", {{2, 5, 3, 3}, {2, 5, 3, 3}},
                       {{"axis", 1}, {"log", 1}}, -3, 0));
+  c.push_back(op_case("pad_backward_reflect", "pad_backward", {{1, 2, 8, 9}},
+                      {{"pads", Ints{0, 0, 2, 1, 0, 0, 1, 3}}, {"mode", std::string("reflect")}, {"input_shape", Ints{1, 2, 5, 5}}}));
+  c.push_back(op_case("pad_backward_edge", "pad_backward", {{2, 4, 8}},
+                      {{"pads", Ints{0, 1, 2, 1, 0, 2}}, {"mode", std::string("edge")}, {"input_shape", Ints{1, 3, 4}}}));
   c.push_back(op_case("prelu_backward_input", "prelu_backward", {{2, 6, 4, 4}, {6}, {2, 6, 4, 4}}, {}));
   c.push_back(op_case("prelu_backward_slope_per_channel", "prelu_backward", {{2, 6, 4, 4}, {6}, {2, 6, 4, 4}},
                       {{"wrt", std::string("slope")}}));

@@ -209,6 +209,40 @@ static Lowered prelu_backward(LowerContext& c) {
   return sum_reduction(c, "dslope", r, 0.f, select(x.at(idx) <= 0.f, dy.at(idx) * x.at(idx), 0.f));
 }
 
+// dx[i] sums dy over the positions that copied element i: per dimension, its own position
+// i + before and every padding position (at most before + after of them) whose source is i.
+static Lowered pad_backward(LowerContext& c) {
+  const Shape& xs = c.out.shape;
+  const auto& p = c.node.attr_ints("pads");
+  bool reflect = c.node.attr_string("mode") == "reflect";
+  size_t rank = xs.size();
+  Region region;
+  std::vector<int> dims;
+  for (int d = static_cast<int>(rank) - 1; d >= 0; --d)
+    if (p[d] + p[d + rank] > 0) {
+      region.push_back({0, static_cast<int>(1 + p[d] + p[d + rank])});
+      dims.push_back(d);
+    }
+  if (region.empty()) region.push_back({0, 1});
+  RDom r(region, "cand");
+  auto L = c.out.logical();
+  std::vector<Expr> j(L.begin(), L.end());
+  Expr hit = Internal::const_true();
+  for (size_t k = 0; k < dims.size(); ++k) {
+    int d = dims[k];
+    int before = static_cast<int>(p[d]), e = static_cast<int>(xs[d]);
+    // Candidate 0 is the element's own position; candidate m >= 1 the m-th padding position.
+    Expr m = r[static_cast<int>(k)];
+    Expr pad_pos = select(m <= before, m - 1, e + m - 1);  // output index of padding position m
+    Expr jd = select(m == 0, L[d] + before, pad_pos);
+    Expr i = jd - before;
+    Expr src = reflect ? select(i < 0, -i, select(i >= e, 2 * (e - 1) - i, i)) : clamp(i, 0, e - 1);
+    hit = hit && src == L[d];
+    j[d] = clamp(jd, 0, static_cast<int>(c.in[0].shape[d]) - 1);
+  }
+  return sum_reduction(c, "dx", r, 0.f, select(hit, c.in[0].at(j), 0.f));
+}
+
 void register_gradient_lowerings(std::map<std::string, Lowering>& t) {
   t["activation_grad"] = activation_grad;
   t["max_pool2d_backward"] = max_pool2d_backward;
@@ -218,6 +252,7 @@ void register_gradient_lowerings(std::map<std::string, Lowering>& t) {
   t["batch_norm_backward_weight"] = [](LowerContext& c) { return batch_norm_backward(c, true); };
   t["softmax_backward"] = softmax_backward;
   t["prelu_backward"] = prelu_backward;
+  t["pad_backward"] = pad_backward;
 }
 
 }  // namespace strata::halide_backend

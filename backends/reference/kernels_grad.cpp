@@ -2,6 +2,7 @@
 // gradients are tested against, itself tested against finite differences.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -220,6 +221,30 @@ static HostTensor prelu_backward(const ir::Node& n, const In& in) {
   return HostTensor(a.shape, std::vector<float>(da.begin(), da.end()));
 }
 
+// Where output index j of one padded dimension reads from (the forward pad's rule).
+static int64_t pad_source(int64_t j, int64_t before, int64_t extent, bool reflect) {
+  int64_t i = j - before;
+  if (reflect) return i < 0 ? -i : i >= extent ? 2 * (extent - 1) - i : i;
+  return std::clamp<int64_t>(i, 0, extent - 1);
+}
+
+static HostTensor pad_backward(const ir::Node& n, const In& in) {
+  const HostTensor& dy = *in[0];
+  Shape xs = n.attr_ints("input_shape");
+  const auto& p = n.attr_ints("pads");
+  bool reflect = n.attr_string("mode") == "reflect";
+  std::vector<double> dx(num_elements(xs), 0.0);
+  auto st = strides_of(xs);
+  std::vector<int64_t> idx;
+  for (int64_t j = 0; j < dy.numel(); ++j) {
+    unravel(j, dy.shape, idx);
+    int64_t at = 0;
+    for (size_t d = 0; d < xs.size(); ++d) at += pad_source(idx[d], p[d], xs[d], reflect) * st[d];
+    dx[at] += dy.data[j];
+  }
+  return HostTensor(xs, std::vector<float>(dx.begin(), dx.end()));
+}
+
 void register_gradient_kernels(std::map<std::string, Kernel>& t) {
   t["activation_grad"] = activation_grad;
   t["max_pool2d_backward"] = max_pool2d_backward;
@@ -229,6 +254,7 @@ void register_gradient_kernels(std::map<std::string, Kernel>& t) {
   t["batch_norm_backward_weight"] = [](const ir::Node& n, const In& in) { return batch_norm_backward(n, in, true); };
   t["softmax_backward"] = softmax_backward;
   t["prelu_backward"] = prelu_backward;
+  t["pad_backward"] = pad_backward;
 }
 
 }  // namespace strata::reference
