@@ -3,6 +3,8 @@
 // the reference backend.
 #include <strata/dsl.h>
 
+#include <tuple>
+
 #include "frontend/summary.h"
 #include "frontend/zoo/zoo.h"
 #include "tests/helpers.h"
@@ -24,6 +26,25 @@ TEST_CASE("ResNets: torchvision's parameter counts and names", "[zoo]") {
                            "layer4.2.bn3.bias", "fc.weight"})
     CHECK(r50.graph().find_value(name));
   CHECK(r50.graph().value("layer2.0.conv2.weight")->type.shape == Shape{128, 128, 3, 3});
+}
+
+TEST_CASE("VGGs: torchvision's parameter counts and names", "[zoo]") {
+  // torchvision.models.vggNN() and vggNN_bn(): sum(p.numel() for p in model.parameters()).
+  std::vector<std::tuple<int, bool, int64_t>> counts{{11, false, 132863336}, {13, false, 133047848},
+                                                     {16, false, 138357544}, {19, false, 143667240},
+                                                     {11, true, 132868840},  {13, true, 133053736},
+                                                     {16, true, 138365992},  {19, true, 143678248}};
+  for (auto [depth, bn, params] : counts) {
+    INFO("vgg" << depth << (bn ? "_bn" : ""));
+    CHECK(model_stats(zoo::vgg(depth, bn).graph()).trainable_params == params);
+  }
+  Model v = zoo::vgg(16, true);
+  for (const char* name : {"features.0.weight", "features.1.running_var", "features.41.weight", "classifier.0.weight",
+                           "classifier.6.bias"})
+    CHECK(v.graph().find_value(name));
+  // Simonyan and Zisserman report 15.5 G multiply-adds for VGG-16 (and 19.6 for VGG-19).
+  CHECK(std::abs(model_stats(zoo::vgg(16, false).graph()).macs - 15.5e9) / 15.5e9 < 0.05);
+  CHECK(std::abs(model_stats(zoo::vgg(19, false).graph()).macs - 19.6e9) / 19.6e9 < 0.05);
 }
 
 TEST_CASE("plain nets are the ResNets without shortcuts", "[zoo]") {
@@ -52,15 +73,18 @@ TEST_CASE("ResNets: multiply-adds within 5% of the published figures", "[zoo]") 
   }
 }
 
-TEST_CASE("reduced ResNets on Halide equal the reference backend", "[zoo][halide]") {
+TEST_CASE("reduced ResNets and VGG on Halide equal the reference backend", "[zoo][halide]") {
   for (int depth : {18, 50}) {
     INFO("resnet" << depth);
     Model m = zoo::resnet(depth, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.125});
     testing::check_against_reference(m.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
   }
+  Model v = zoo::vgg(11, true, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.0625});
+  testing::check_against_reference(v.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
 }
 
 TEST_CASE("zoo constructors refuse what they cannot build", "[zoo][errors]") {
   CHECK_THROWS_WITH(zoo::resnet(20), Catch::Contains("depth 20"));
   CHECK_THROWS_WITH(zoo::plain(20), Catch::Contains("depth 20"));
+  CHECK_THROWS_WITH(zoo::vgg(12, false), Catch::Contains("depth 12"));
 }
