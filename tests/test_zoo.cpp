@@ -28,6 +28,17 @@ TEST_CASE("ResNets: torchvision's parameter counts and names", "[zoo]") {
   CHECK(r50.graph().value("layer2.0.conv2.weight")->type.shape == Shape{128, 128, 3, 3});
 }
 
+TEST_CASE("AlexNet: the paper's and torchvision's parameter counts", "[zoo]") {
+  CHECK(model_stats(zoo::alexnet(false).graph()).trainable_params == 61100840);  // torchvision.models.alexnet()
+  CHECK(model_stats(zoo::alexnet(true).graph()).trainable_params == 60965224);   // Caffe's bvlc_alexnet
+  Model p = zoo::alexnet(true);
+  int lrn = 0;
+  for (const auto& n : p.graph().nodes()) lrn += n->op == "lrn";
+  CHECK(lrn == 2);
+  CHECK(p.graph().find_value("features.4.weight"));  // conv2: conv, relu, lrn, pool before it
+  CHECK(zoo::alexnet(false).graph().find_value("classifier.4.weight"));
+}
+
 TEST_CASE("VGGs: torchvision's parameter counts and names", "[zoo]") {
   // torchvision.models.vggNN() and vggNN_bn(): sum(p.numel() for p in model.parameters()).
   std::vector<std::tuple<int, bool, int64_t>> counts{{11, false, 132863336}, {13, false, 133047848},
@@ -73,12 +84,14 @@ TEST_CASE("ResNets: multiply-adds within 5% of the published figures", "[zoo]") 
   }
 }
 
-TEST_CASE("reduced ResNets and VGG on Halide equal the reference backend", "[zoo][halide]") {
+TEST_CASE("reduced ResNets, AlexNet and VGG on Halide equal the reference backend", "[zoo][halide]") {
   for (int depth : {18, 50}) {
     INFO("resnet" << depth);
     Model m = zoo::resnet(depth, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.125});
     testing::check_against_reference(m.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
   }
+  Model a = zoo::alexnet(true, {.num_classes = 10, .height = 67, .width = 67, .width_multiplier = 0.0625});
+  testing::check_against_reference(a.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
   Model v = zoo::vgg(11, true, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.0625});
   testing::check_against_reference(v.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
 }

@@ -17,6 +17,8 @@ dsl::Model resnet(int depth, const ImageOptions& o = {});
 // The paper's "plain" counterparts (Sec. 4.1): the same stacks without shortcut
 // connections (so without the 1x1 projections), for the vanishing-gradient comparison.
 dsl::Model plain(int depth, const ImageOptions& o = {});
+// AlexNet: the paper's (LRN, two-GPU groups, 227x227) or torchvision's variant.
+dsl::Model alexnet(bool paper, const ImageOptions& o = {});
 // VGG 11, 13, 16 or 19 (configurations A, B, D, E), optionally with batch norm.
 dsl::Model vgg(int depth, bool batch_norm, const ImageOptions& o = {});
 
