@@ -17,6 +17,8 @@ const std::vector<ModelEntry>& model_registry() {
       {"resnet152", "ResNet-152 (torchvision v1.5), 224x224", [](int k) { return zoo::resnet(152, {.num_classes = k}); }, 1000},
       {"alexnet", "AlexNet (torchvision: no LRN, no groups), 224x224", [](int k) { return zoo::alexnet(false, {.num_classes = k}); }, 1000},
       {"alexnet_paper", "AlexNet as in Krizhevsky et al. 2012 (LRN, groups of 2), 227x227", [](int k) { return zoo::alexnet(true, {.num_classes = k}); }, 1000},
+      {"googlenet", "GoogLeNet / Inception v1 with its two auxiliary classifiers (torchvision), 224x224", [](int k) { return zoo::googlenet(true, {.num_classes = k}); }, 1000},
+      {"googlenet_noaux", "GoogLeNet / Inception v1 without auxiliary classifiers, 224x224", [](int k) { return zoo::googlenet(false, {.num_classes = k}); }, 1000},
       {"vgg11", "VGG-11 (torchvision), 224x224", [](int k) { return zoo::vgg(11, false, {.num_classes = k}); }, 1000},
       {"vgg11_bn", "VGG-11 with batch norm (torchvision), 224x224", [](int k) { return zoo::vgg(11, true, {.num_classes = k}); }, 1000},
       {"vgg13", "VGG-13 (torchvision), 224x224", [](int k) { return zoo::vgg(13, false, {.num_classes = k}); }, 1000},

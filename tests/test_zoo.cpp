@@ -7,6 +7,8 @@
 
 #include "frontend/summary.h"
 #include "frontend/zoo/zoo.h"
+#include "passes/training.h"
+#include "tests/gradient_check.h"
 #include "tests/helpers.h"
 
 using namespace strata;
@@ -37,6 +39,20 @@ TEST_CASE("AlexNet: the paper's and torchvision's parameter counts", "[zoo]") {
   CHECK(lrn == 2);
   CHECK(p.graph().find_value("features.4.weight"));  // conv2: conv, relu, lrn, pool before it
   CHECK(zoo::alexnet(false).graph().find_value("classifier.4.weight"));
+}
+
+TEST_CASE("GoogLeNet: torchvision's counts with and without the auxiliary classifiers", "[zoo]") {
+  // torchvision.models.googlenet(aux_logits=False / True, init_weights=True).
+  CHECK(model_stats(zoo::googlenet(false).graph()).trainable_params == 6624904);
+  Model g = zoo::googlenet(true);
+  CHECK(model_stats(g.graph()).trainable_params == 13004888);
+  REQUIRE(g.graph().outputs().size() == 3);
+  CHECK(g.graph().outputs()[1].first == "aux1");
+  for (const char* name : {"conv1.conv.weight", "conv1.bn.running_mean", "inception3a.branch2.1.conv.weight",
+                           "inception5b.branch4.1.bn.bias", "aux1.conv.conv.weight", "aux2.fc2.weight", "fc.weight"})
+    CHECK(g.graph().find_value(name));
+  // Szegedy et al. 2014: about 1.5 G multiply-adds (torchvision documents 1.50 GFLOPS).
+  CHECK(std::abs(model_stats(zoo::googlenet(false).graph()).macs - 1.50e9) / 1.50e9 < 0.05);
 }
 
 TEST_CASE("VGGs: torchvision's parameter counts and names", "[zoo]") {
@@ -84,7 +100,7 @@ TEST_CASE("ResNets: multiply-adds within 5% of the published figures", "[zoo]") 
   }
 }
 
-TEST_CASE("reduced ResNets, AlexNet and VGG on Halide equal the reference backend", "[zoo][halide]") {
+TEST_CASE("reduced ResNets, AlexNet, GoogLeNet and VGG on Halide equal the reference backend", "[zoo][halide]") {
   for (int depth : {18, 50}) {
     INFO("resnet" << depth);
     Model m = zoo::resnet(depth, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.125});
@@ -92,8 +108,28 @@ TEST_CASE("reduced ResNets, AlexNet and VGG on Halide equal the reference backen
   }
   Model a = zoo::alexnet(true, {.num_classes = 10, .height = 67, .width = 67, .width_multiplier = 0.0625});
   testing::check_against_reference(a.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
+  Model gn = zoo::googlenet(true, {.num_classes = 10, .height = 96, .width = 96, .width_multiplier = 0.0625});
+  testing::check_against_reference(gn.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
   Model v = zoo::vgg(11, true, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.0625});
   testing::check_against_reference(v.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
+}
+
+// One training step's gradients (batch norm and dropout in training form, every output in
+// the loss: GoogLeNet's auxiliary heads included) on Halide against the reference backend.
+TEST_CASE("reduced zoo models: training-step gradients on Halide equal the reference", "[zoo][halide][training]") {
+  std::vector<Model> models;
+  // 64x64 leaves layer4 2x2: batch statistics over 2 x 1 x 1 values would be ill-conditioned.
+  models.push_back(zoo::resnet(18, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.125}));
+  models.push_back(zoo::alexnet(true, {.num_classes = 10, .height = 67, .width = 67, .width_multiplier = 0.0625}));
+  models.push_back(zoo::googlenet(true, {.num_classes = 10, .height = 96, .width = 96, .width_multiplier = 0.0625}));
+  models.push_back(zoo::vgg(11, true, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.0625}));
+  for (Model& m : models) {
+    INFO(m.name());
+    ir::Graph g = ir::clone(m.graph());
+    g.set_batch_size(2);
+    ir::Graph grads = testing::gradient_graph(passes::training_forward(g), true, 3);
+    testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
+  }
 }
 
 TEST_CASE("zoo constructors refuse what they cannot build", "[zoo][errors]") {

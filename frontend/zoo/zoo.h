@@ -19,6 +19,8 @@ dsl::Model resnet(int depth, const ImageOptions& o = {});
 dsl::Model plain(int depth, const ImageOptions& o = {});
 // AlexNet: the paper's (LRN, two-GPU groups, 227x227) or torchvision's variant.
 dsl::Model alexnet(bool paper, const ImageOptions& o = {});
+// GoogLeNet (Inception v1), with or without its two auxiliary classifiers.
+dsl::Model googlenet(bool aux_logits = true, const ImageOptions& o = {});
 // VGG 11, 13, 16 or 19 (configurations A, B, D, E), optionally with batch norm.
 dsl::Model vgg(int depth, bool batch_norm, const ImageOptions& o = {});
 
