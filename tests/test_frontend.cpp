@@ -5,6 +5,7 @@
 #include "frontend/registry.h"
 #include "frontend/summary.h"
 #include "ir/error.h"
+#include "ir/verifier.h"
 #include "tests/helpers.h"
 
 using namespace strata;
@@ -73,8 +74,12 @@ TEST_CASE("DSL misuse raises clear errors", "[frontend][errors]") {
 TEST_CASE("registered models build and verify", "[frontend]") {
   REQUIRE(model_registry().size() >= 2);
   for (const auto& e : model_registry()) {
+    INFO(e.name);
     Model m = e.build(e.default_classes);
-    CHECK(m.graph().outputs().size() == 1);
+    REQUIRE(!m.graph().outputs().empty());  // GoogLeNet adds its auxiliary heads after "logits"
+    CHECK(m.graph().outputs()[0].first == "logits");
+    CHECK(m.graph().outputs()[0].second->type.shape == Shape{1, e.default_classes});
+    ir::verify(m.graph(), e.name);
   }
   CHECK(find_model("no_such_model") == nullptr);
 }
