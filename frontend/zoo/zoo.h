@@ -21,6 +21,8 @@ dsl::Model plain(int depth, const ImageOptions& o = {});
 dsl::Model alexnet(bool paper, const ImageOptions& o = {});
 // GoogLeNet (Inception v1), with or without its two auxiliary classifiers.
 dsl::Model googlenet(bool aux_logits = true, const ImageOptions& o = {});
+// MobileNet v2 (width multiplier alpha = ImageOptions::width_multiplier).
+dsl::Model mobilenet_v2(const ImageOptions& o = {});
 // VGG 11, 13, 16 or 19 (configurations A, B, D, E), optionally with batch norm.
 dsl::Model vgg(int depth, bool batch_norm, const ImageOptions& o = {});
 
