@@ -19,6 +19,7 @@ const std::vector<ModelEntry>& model_registry() {
       {"alexnet_paper", "AlexNet as in Krizhevsky et al. 2012 (LRN, groups of 2), 227x227", [](int k) { return zoo::alexnet(true, {.num_classes = k}); }, 1000},
       {"googlenet", "GoogLeNet / Inception v1 with its two auxiliary classifiers (torchvision), 224x224", [](int k) { return zoo::googlenet(true, {.num_classes = k}); }, 1000},
       {"googlenet_noaux", "GoogLeNet / Inception v1 without auxiliary classifiers, 224x224", [](int k) { return zoo::googlenet(false, {.num_classes = k}); }, 1000},
+      {"mobilenet_v1", "MobileNet v1, alpha 1, rho 1 (Keras Applications), 224x224", [](int k) { return zoo::mobilenet_v1(1.0, 1.0, {.num_classes = k}); }, 1000},
       {"mobilenet_v2", "MobileNet v2 (torchvision), 224x224", [](int k) { return zoo::mobilenet_v2({.num_classes = k}); }, 1000},
       {"vgg11", "VGG-11 (torchvision), 224x224", [](int k) { return zoo::vgg(11, false, {.num_classes = k}); }, 1000},
       {"vgg11_bn", "VGG-11 with batch norm (torchvision), 224x224", [](int k) { return zoo::vgg(11, true, {.num_classes = k}); }, 1000},

@@ -55,6 +55,26 @@ TEST_CASE("GoogLeNet: torchvision's counts with and without the auxiliary classi
   CHECK(std::abs(model_stats(zoo::googlenet(false).graph()).macs - 1.50e9) / 1.50e9 < 0.05);
 }
 
+TEST_CASE("MobileNet v1: Keras' trainable count, the paper's multiply-adds, alpha and rho", "[zoo]") {
+  Model m = zoo::mobilenet_v1();
+  // keras.applications.MobileNet(): 4,253,864 parameters of which 4,231,976 trainable (the
+  // rest are batch norm's moving statistics).
+  ModelStats s = model_stats(m.graph());
+  CHECK(s.trainable_params == 4231976);
+  CHECK(s.non_trainable_params == 4253864 - 4231976);
+  CHECK(std::abs(s.macs - 569e6) / 569e6 < 0.05);  // Howard et al. 2017, Table 8: 569 M
+  for (const char* name : {"conv1.weight", "conv_dw_1.weight", "conv_pw_13_bn.running_var", "conv_preds.bias"})
+    CHECK(m.graph().find_value(name));
+  // Tables 6 and 7: alpha 0.75 -> 325 M multiply-adds, alpha 0.5 -> 1.32 M parameters and
+  // 149 M multiply-adds; rho 160/224 -> 290 M.
+  CHECK(std::abs(model_stats(zoo::mobilenet_v1(0.5).graph()).trainable_params - 1.32e6) / 1.32e6 < 0.05);
+  CHECK(std::abs(model_stats(zoo::mobilenet_v1(0.5).graph()).macs - 149e6) / 149e6 < 0.05);
+  CHECK(std::abs(model_stats(zoo::mobilenet_v1(0.75).graph()).macs - 325e6) / 325e6 < 0.05);
+  CHECK(std::abs(model_stats(zoo::mobilenet_v1(1.0, 160.0 / 224).graph()).macs - 290e6) / 290e6 < 0.05);
+  Model r = zoo::mobilenet_v1(0.25, 1.0, {.num_classes = 10, .height = 64, .width = 64});
+  testing::check_against_reference(r.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
+}
+
 TEST_CASE("MobileNet v2: torchvision's count, names and multiply-adds", "[zoo]") {
   Model m = zoo::mobilenet_v2();
   CHECK(model_stats(m.graph()).trainable_params == 3504872);  // torchvision.models.mobilenet_v2()

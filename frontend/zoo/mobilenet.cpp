@@ -1,3 +1,7 @@
+// MobileNet v1 (Howard et al. 2017, Table 1) as Keras Applications builds it: depthwise
+// separable blocks with batch norm and ReLU6, stride-2 layers padded bottom/right only
+// (Keras' ZeroPadding2D then "valid"), width multiplier alpha and resolution multiplier rho;
+// names as Keras' layers (conv_dw_1, conv_pw_1_bn, conv_preds).
 // MobileNet v2 (Sandler et al. 2018, Table 2) as torchvision builds it: inverted residual
 // blocks (1x1 expansion, 3x3 depthwise, linear 1x1 projection), ReLU6, channels rounded to
 // multiples of 8 under the width multiplier. Names follow torchvision (features.N.conv.M).
@@ -35,6 +39,31 @@ static Tensor inverted_residual(Tensor x, int64_t out, int64_t stride, int64_t e
   y = conv2d(y, out, 1, {.bias = false, .name = std::to_string(i++)});  // linear bottleneck
   y = batch_norm(y, {.name = std::to_string(i++)});
   return stride == 1 && in == out ? x + y : y;
+}
+
+Model mobilenet_v1(double alpha, double rho, const ImageOptions& o) {
+  auto filters = [&](int64_t f) { return std::max<int64_t>(1, static_cast<int64_t>(f * alpha)); };
+  auto bn_relu6 = [](Tensor t, const std::string& name) { return relu6(batch_norm(t, {.eps = 1e-3, .name = name + "_bn"})); };
+  auto pads = [](int64_t stride) {
+    return stride == 2 ? std::array<int64_t, 4>{0, 0, 1, 1} : std::array<int64_t, 4>{1, 1, 1, 1};
+  };
+  Model m("mobilenet_v1");
+  int64_t h = std::llround(o.height * rho), w = std::llround(o.width * rho);
+  Tensor x = m.input("image", {kBatch, o.in_channels, h, w});
+  x = bn_relu6(conv2d(x, filters(32), 3, {.stride = 2, .pads = pads(2), .bias = false, .name = "conv1"}), "conv1");
+  const std::pair<int64_t, int64_t> blocks[] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1}, {512, 2},  {512, 1},
+                                                {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1}};
+  int id = 1;
+  for (auto [f, stride] : blocks) {
+    std::string dw = fmt::format("conv_dw_{}", id), pw = fmt::format("conv_pw_{}", id);
+    ++id;
+    x = bn_relu6(depthwise_conv2d(x, 3, {.stride = stride, .pads = pads(stride), .bias = false, .name = dw}), dw);
+    x = bn_relu6(conv2d(x, filters(f), 1, {.bias = false, .name = pw}), pw);
+  }
+  // Keras: global average pooling, dropout, a 1x1 convolution as the classifier.
+  x = dropout(global_avg_pool(x), 1e-3);
+  m.output("logits", flatten(conv2d(x, o.num_classes, 1, {.name = "conv_preds"})));
+  return m;
 }
 
 Model mobilenet_v2(const ImageOptions& o) {

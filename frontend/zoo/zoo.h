@@ -21,6 +21,8 @@ dsl::Model plain(int depth, const ImageOptions& o = {});
 dsl::Model alexnet(bool paper, const ImageOptions& o = {});
 // GoogLeNet (Inception v1), with or without its two auxiliary classifiers.
 dsl::Model googlenet(bool aux_logits = true, const ImageOptions& o = {});
+// MobileNet v1 with width multiplier alpha and resolution multiplier rho (Keras Applications).
+dsl::Model mobilenet_v1(double alpha = 1.0, double rho = 1.0, const ImageOptions& o = {});
 // MobileNet v2 (width multiplier alpha = ImageOptions::width_multiplier).
 dsl::Model mobilenet_v2(const ImageOptions& o = {});
 // VGG 11, 13, 16 or 19 (configurations A, B, D, E), optionally with batch norm.
