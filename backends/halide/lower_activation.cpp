@@ -89,10 +89,7 @@ Expr activation_derivative(const ir::Node& n, Expr x) {
 
 void register_activation_lowerings(std::map<std::string, Lowering>& t) {
   auto unary = [](LowerContext& c) {
-    Lowered l;
-    l.out = Func("out");
-    l.out(c.out.vars) = activation_expr(c.node, c.in[0].at(c.out.logical()));
-    return l;
+    return pointwise_output(c, activation_expr(c.node, c.in[0].at(c.out.logical())));
   };
   for (const char* op : {"identity", "binary_step", "sigmoid", "tanh", "arctan", "relu", "relu6", "leaky_relu", "elu",
                          "selu", "softplus", "silu", "gelu", "hard_sigmoid", "hard_swish"})
@@ -101,10 +98,7 @@ void register_activation_lowerings(std::map<std::string, Lowering>& t) {
     auto L = c.out.logical();
     Expr x = c.in[0].at(L);
     Expr slope = c.in[1].shape[0] == 1 ? c.in[1].at({Expr(0)}) : c.in[1].at({L[1]});
-    Lowered l;
-    l.out = Func("out");
-    l.out(c.out.vars) = select(x > 0.f, x, slope * x);
-    return l;
+    return pointwise_output(c, select(x > 0.f, x, slope * x));
   };
 }
 

@@ -16,6 +16,13 @@ TensorRef padded_input(LowerContext& c, int i, float value, const char* name) {
   return TensorRef{named, x.layout, x.shape};
 }
 
+Lowered pointwise_output(LowerContext& c, Expr e) {
+  Lowered l;
+  l.out = Func("out");
+  l.out(c.out.vars) = e;
+  return l;
+}
+
 Lowered sum_reduction(LowerContext& c, const char* name, const RDom& r, Expr init, Expr term,
                       const std::function<Expr(Expr)>& finish) {
   Func acc(name);

@@ -9,16 +9,9 @@ namespace strata::halide_backend {
 
 using namespace Halide;
 
-static Lowered define_out(LowerContext& c, Expr e) {
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = e;
-  return l;
-}
-
 static Lowered activation_grad(LowerContext& c) {
   auto L = c.out.logical();
-  return define_out(c, c.in[1].at(L) * activation_derivative(c.node, c.in[0].at(L)));
+  return pointwise_output(c, c.in[1].at(L) * activation_derivative(c.node, c.in[0].at(L)));
 }
 
 struct PoolGeometry {
@@ -116,7 +109,7 @@ static Lowered lrn_backward(LowerContext& c) {
   for (int j = -static_cast<int>((size - 1) / 2); j <= static_cast<int>(size / 2); ++j) acc += t_ref.at(shifted(L, j));
   std::vector<int64_t> ext;
   for (size_t d = 0; d < c.out.vars.size(); ++d) ext.push_back(c.out.extent(static_cast<int>(d)));
-  Lowered l = define_out(c, dy.at(L) * pow(scale_ref.at(L), -beta) -
+  Lowered l = pointwise_output(c, dy.at(L) * pow(scale_ref.at(L), -beta) -
                                 2.f * alpha * beta / static_cast<float>(size) * c.in[0].at(L) * acc);
   l.roots.push_back({scale, ext});
   l.roots.push_back({t, ext});
@@ -154,7 +147,7 @@ static Lowered batch_norm_backward(LowerContext& c, bool weight) {
   auto L = c.out.logical();
   Expr g = c.in[1].at({L[1]}) * inv_std(L[1]);
   if (!training) {
-    Lowered e = define_out(c, g * dy.at(L));
+    Lowered e = pointwise_output(c, g * dy.at(L));
     e.roots = l.roots;
     return e;
   }
@@ -189,7 +182,7 @@ static Lowered softmax_backward(LowerContext& c) {
   else s(rest) = sum(term);
   Expr sv = rest.empty() ? s() : s(rest_args);
   Expr y = c.in[0].at(L), dy = c.in[1].at(L);
-  Lowered l = define_out(c, log ? dy - exp(y) * sv : y * (dy - sv));
+  Lowered l = pointwise_output(c, log ? dy - exp(y) * sv : y * (dy - sv));
   l.roots.push_back({s, rest_ext, false});
   return l;
 }
@@ -200,7 +193,7 @@ static Lowered prelu_backward(LowerContext& c) {
   if (c.node.attr_string("wrt") == "input") {
     auto L = c.out.logical();
     Expr slope = shared ? a.at({Expr(0)}) : a.at({L[1]});
-    return define_out(c, select(x.at(L) > 0.f, dy.at(L), slope * dy.at(L)));
+    return pointwise_output(c, select(x.at(L) > 0.f, dy.at(L), slope * dy.at(L)));
   }
   std::vector<bool> reduced(x.shape.size(), true);
   if (!shared) reduced[1] = false;

@@ -217,10 +217,7 @@ static Lowered lrn(LowerContext& c) {
 }
 
 static Lowered copy_input(LowerContext& c) {
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = c.in[0].at(c.out.logical());
-  return l;
+  return pointwise_output(c, c.in[0].at(c.out.logical()));
 }
 
 // Training mode: the mask is ir/random.h's hash of (seed, salt, flat index), bit for bit.
@@ -242,10 +239,7 @@ static Lowered dropout(LowerContext& c) {
   auto L = c.out.logical();
   float scale = 1.f / (1.f - static_cast<float>(c.node.attr_float("p")));
   Expr keep = dropout_keep(c.node, c.in[1].at({Expr(0)}), flat_index(c.out.shape, L));
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = select(keep, c.in[0].at(L) * scale, 0.f);
-  return l;
+  return pointwise_output(c, select(keep, c.in[0].at(L) * scale, 0.f));
 }
 
 void register_nn_lowerings(std::map<std::string, Lowering>& t) {

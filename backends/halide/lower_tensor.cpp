@@ -19,10 +19,7 @@ static Lowered reshape_like(LowerContext& c) {
     idx[d] = clamp((flat / static_cast<int>(stride)) % static_cast<int>(is[d]), 0, static_cast<int>(is[d] - 1));
     stride *= is[d];
   }
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = c.in[0].at(idx);
-  return l;
+  return pointwise_output(c, c.in[0].at(idx));
 }
 
 static Lowered concat(LowerContext& c) {
@@ -42,10 +39,7 @@ static Lowered concat(LowerContext& c) {
   }
   result = parts.back().second;
   for (int i = static_cast<int>(parts.size()) - 2; i >= 0; --i) result = select(parts[i].first, parts[i].second, result);
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = result;
-  return l;
+  return pointwise_output(c, result);
 }
 
 static Lowered pad(LowerContext& c) {
@@ -64,10 +58,7 @@ static Lowered pad(LowerContext& c) {
     idx[d] = clamp(j, 0, e - 1);
   }
   Expr v = c.in[0].at(idx);
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = mode == "constant" ? select(inside, v, static_cast<float>(c.node.attr_float("value"))) : v;
-  return l;
+  return pointwise_output(c, mode == "constant" ? select(inside, v, static_cast<float>(c.node.attr_float("value"))) : v);
 }
 
 // NumPy broadcasting: right-aligned; size-1 dimensions read index 0.
@@ -81,10 +72,7 @@ static Expr broadcast_read(const TensorRef& t, const std::vector<Expr>& L) {
 static Lowering binary(std::function<Expr(Expr, Expr)> f) {
   return [f](LowerContext& c) {
     auto L = c.out.logical();
-    Lowered l;
-    l.out = Func("out");
-    l.out(c.out.vars) = f(broadcast_read(c.in[0], L), broadcast_read(c.in[1], L));
-    return l;
+    return pointwise_output(c, f(broadcast_read(c.in[0], L), broadcast_read(c.in[1], L)));
   };
 }
 
@@ -132,10 +120,7 @@ static Lowered slice(LowerContext& c) {
   auto L = c.out.logical();
   const auto& b = c.node.attr_ints("starts");
   for (size_t d = 0; d < L.size(); ++d) L[d] = L[d] + static_cast<int>(b[d]);
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = c.in[0].at(L);
-  return l;
+  return pointwise_output(c, c.in[0].at(L));
 }
 
 static Lowered reduce_sum(LowerContext& c) {

@@ -5,13 +5,6 @@ namespace strata::halide_backend {
 
 using namespace Halide;
 
-static Lowered define_out(LowerContext& c, Expr e) {
-  Lowered l;
-  l.out = Func("out");
-  l.out(c.out.vars) = e;
-  return l;
-}
-
 static Lowered running_stats(LowerContext& c) {
   Lowered l;
   auto [mean, var] = batch_statistics(c, 0, l);
@@ -65,7 +58,7 @@ static Lowered cross_entropy_backward(LowerContext& c) {
   RowTerms t = row_terms(c, roots);
   auto L = c.out.logical();
   Expr g = c.in[2].at({Expr(0)}) / static_cast<float>(c.in[0].shape[0]);
-  Lowered l = define_out(c, g * (exp(c.in[0].at(L) - t.lse(L[0])) * t.q_sum(L[0]) - t.q(L[0], L[1])));
+  Lowered l = pointwise_output(c, g * (exp(c.in[0].at(L) - t.lse(L[0])) * t.q_sum(L[0]) - t.q(L[0], L[1])));
   l.roots = roots.roots;
   return l;
 }
@@ -89,7 +82,7 @@ static Lowered bce_backward(LowerContext& c) {
   Expr x = c.in[0].at(L), t = c.in[1].at(L);
   Expr g = c.in[2].at({Expr(0)}) / static_cast<float>(num_elements(c.out.shape));
   Expr d = c.node.attr_int("from_logits") ? 1.f / (1.f + exp(-x)) - t : (x - t) / max(x * (1.f - x), 1e-12f);
-  return define_out(c, g * d);
+  return pointwise_output(c, g * d);
 }
 
 static Lowered optimizer_update(LowerContext& c) {
@@ -121,7 +114,7 @@ static Lowered optimizer_update(LowerContext& c) {
     Expr decayed = opt == "adamw" ? p * (1.f - lr * wd) : p;
     results = {decayed - lr * m_hat / (sqrt(v_hat) + eps), m, v};
   }
-  return define_out(c, results.at(n.attr_int("result")));
+  return pointwise_output(c, results.at(n.attr_int("result")));
 }
 
 void register_training_lowerings(std::map<std::string, Lowering>& t) {
@@ -137,7 +130,7 @@ void register_training_lowerings(std::map<std::string, Lowering>& t) {
   t["optimizer_update"] = optimizer_update;
   t["clip_grad_norm_scale"] = [](LowerContext& c) {
     float max_norm = c.node.attr_float("max_norm");
-    return define_out(c, min(1.f, max_norm / (sqrt(c.in[0].at({Expr(0)})) + 1e-6f)));
+    return pointwise_output(c, min(1.f, max_norm / (sqrt(c.in[0].at({Expr(0)})) + 1e-6f)));
   };
 }
 

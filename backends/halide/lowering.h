@@ -94,6 +94,8 @@ void register_training_lowerings(std::map<std::string, Lowering>& t);
 // Helpers shared by the lowerings (lower_common.cpp).
 // Input `i` padded with `value` outside its bounds, as a TensorRef.
 TensorRef padded_input(LowerContext& c, int i, float value, const char* name);
+// out = e at every output point (elementwise ops, data movement).
+Lowered pointwise_output(LowerContext& c, Halide::Expr e);
 // out = finish(init + sum over r of term), the reduction computed inside the output's loops.
 Lowered sum_reduction(LowerContext& c, const char* name, const Halide::RDom& r, Halide::Expr init, Halide::Expr term,
                       const std::function<Halide::Expr(Halide::Expr)>& finish = nullptr);

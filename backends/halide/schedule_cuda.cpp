@@ -7,7 +7,9 @@ namespace strata::halide_backend {
 
 using namespace Halide;
 
-static Var gpu_tile_all(Func f, const std::vector<Var>& vars, int threads) {
+// Works on a Func (its pure definition) or on one of its update Stages.
+template <typename F>
+static Var gpu_tile_all(F f, const std::vector<Var>& vars, int threads) {
   Var t = vars[0];
   for (size_t k = 1; k < vars.size(); ++k) {
     Var fused;
@@ -33,17 +35,7 @@ void schedule_cuda(Lowered& l, const LowerContext& ctx) {
     Var root_thread = gpu_tile_all(root.f, args, 128);
     if (l.wgrad && root.f.name() == l.wgrad->tile.name()) l.wgrad->acc.compute_at(root.f, root_thread);
     // An explicit reduction: one thread per pure point, the reduction loop inside it.
-    for (int u = 0; u < root.f.num_update_definitions(); ++u) {
-      Stage s = root.f.update(u);
-      Var t = args[0];
-      for (size_t k = 1; k < args.size(); ++k) {
-        Var fused;
-        s.fuse(t, args[k], fused);
-        t = fused;
-      }
-      Var block, thread;
-      s.gpu_tile(t, block, thread, 128, TailStrategy::GuardWithIf);
-    }
+    for (int u = 0; u < root.f.num_update_definitions(); ++u) gpu_tile_all(root.f.update(u), args, 128);
   }
 }
 
