@@ -194,6 +194,20 @@ EvalResult Trainer::evaluate_test() {
   return evaluate(*eval_exe_, test_, norm_);
 }
 
+void Trainer::write_curves(const std::string& plot_path) const {
+  Series tl{"train loss", {}, {}}, vl{"test loss", {}, {}}, ta{"train accuracy", {}, {}}, va{"test accuracy", {}, {}};
+  for (const EpochMetrics& m : history_) {
+    for (Series* s : {&tl, &vl, &ta, &va}) s->x.push_back(double(m.epoch));
+    tl.y.push_back(m.train_loss);
+    vl.y.push_back(m.test_loss);
+    ta.y.push_back(m.train_accuracy);
+    va.y.push_back(m.test_accuracy);
+  }
+  write_file_atomic(plot_path, line_chart_svg(fmt::format("{} on {}", model_.name(), train_.name), "epoch",
+                                              "loss / accuracy (fraction)", {tl, vl, ta, va}),
+                    "plot");
+}
+
 std::vector<EpochMetrics> Trainer::fit() {
   LoaderOptions lo;
   lo.batch_size = o_.batch;
@@ -219,7 +233,7 @@ std::vector<EpochMetrics> Trainer::fit() {
 
   std::vector<EpochMetrics> now;
   int64_t last = o_.stop_after > 0 ? std::min(o_.epochs, epoch_ + o_.stop_after) : o_.epochs;
-  for (; epoch_ < last; ++epoch_) {
+  while (epoch_ < last) {
     auto t0 = std::chrono::steady_clock::now();
     loader.start_epoch(epoch_);
     progress.begin_epoch(epoch_, o_.epochs, spe);
@@ -259,9 +273,9 @@ std::vector<EpochMetrics> Trainer::fit() {
                    test.loss, test.accuracy, seen / train_seconds, seconds_since(t0)};
     history_.push_back(m);
     now.push_back(m);
-    ++epoch_;
+    ++epoch_;  // epochs done: what the checkpoint records
     save_checkpoint();
-    --epoch_;
+    if (!plot_path.empty()) write_curves(plot_path);
     if (log)
       log->append({{"epoch", double(m.epoch)}, {"lr", m.lr}, {"train_loss", m.train_loss},
                    {"train_accuracy", m.train_accuracy}, {"test_loss", m.test_loss}, {"test_accuracy", m.test_accuracy},
@@ -270,19 +284,6 @@ std::vector<EpochMetrics> Trainer::fit() {
                                    "{:.0f} img/s  {}",
                                    m.epoch, o_.epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss,
                                    100 * m.test_accuracy, m.images_per_second, format_duration(m.seconds)));
-  }
-  if (!plot_path.empty() && !history_.empty()) {
-    Series tl{"train loss", {}, {}}, vl{"test loss", {}, {}}, ta{"train accuracy", {}, {}}, va{"test accuracy", {}, {}};
-    for (const EpochMetrics& m : history_) {
-      for (Series* s : {&tl, &vl, &ta, &va}) s->x.push_back(double(m.epoch));
-      tl.y.push_back(m.train_loss);
-      vl.y.push_back(m.test_loss);
-      ta.y.push_back(m.train_accuracy);
-      va.y.push_back(m.test_accuracy);
-    }
-    write_file_atomic(plot_path, line_chart_svg(fmt::format("{} on {}", model_.name(), train_.name), "epoch",
-                                                "loss / accuracy (fraction)", {tl, vl, ta, va}),
-                      "plot");
   }
   return now;
 }

@@ -71,6 +71,7 @@ class Trainer {
  private:
   void save_checkpoint() const;
   void load_checkpoint();
+  void write_curves(const std::string& plot_path) const;  // loss and accuracy so far, SVG
 
   ir::Graph model_;
   TrainerOptions o_;
