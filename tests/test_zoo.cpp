@@ -41,6 +41,24 @@ TEST_CASE("AlexNet: the paper's and torchvision's parameter counts", "[zoo]") {
   CHECK(zoo::alexnet(false).graph().find_value("classifier.4.weight"));
 }
 
+TEST_CASE("DenseNets: torchvision's counts, names and the paper's multiply-adds", "[zoo]") {
+  // torchvision.models.densenetNNN(): 7,978,856 / 14,149,480 / 20,013,928 parameters.
+  std::vector<std::pair<int, int64_t>> counts{{121, 7978856}, {169, 14149480}, {201, 20013928}};
+  for (auto [depth, params] : counts) {
+    INFO("densenet" << depth);
+    CHECK(model_stats(zoo::densenet(depth).graph()).trainable_params == params);
+  }
+  Model d = zoo::densenet(121);
+  for (const char* name : {"features.conv0.weight", "features.denseblock1.denselayer1.conv1.weight",
+                           "features.denseblock4.denselayer16.norm2.running_mean", "features.transition3.conv.weight",
+                           "features.norm5.bias", "classifier.weight"})
+    CHECK(d.graph().find_value(name));
+  // torchvision documents 2.83 GFLOPS (multiply-adds) for DenseNet-121.
+  CHECK(std::abs(model_stats(d.graph()).macs - 2.83e9) / 2.83e9 < 0.05);
+  Model r = zoo::densenet(121, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.125});
+  testing::check_against_reference(r.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
+}
+
 TEST_CASE("GoogLeNet: torchvision's counts with and without the auxiliary classifiers", "[zoo]") {
   // torchvision.models.googlenet(aux_logits=False / True, init_weights=True).
   CHECK(model_stats(zoo::googlenet(false).graph()).trainable_params == 6624904);
@@ -181,4 +199,5 @@ TEST_CASE("zoo constructors refuse what they cannot build", "[zoo][errors]") {
   CHECK_THROWS_WITH(zoo::resnet(20), Catch::Contains("depth 20"));
   CHECK_THROWS_WITH(zoo::plain(20), Catch::Contains("depth 20"));
   CHECK_THROWS_WITH(zoo::vgg(12, false), Catch::Contains("depth 12"));
+  CHECK_THROWS_WITH(zoo::densenet(100), Catch::Contains("depth 100"));
 }

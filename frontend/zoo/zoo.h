@@ -19,6 +19,8 @@ dsl::Model resnet(int depth, const ImageOptions& o = {});
 dsl::Model plain(int depth, const ImageOptions& o = {});
 // AlexNet: the paper's (LRN, two-GPU groups, 227x227) or torchvision's variant.
 dsl::Model alexnet(bool paper, const ImageOptions& o = {});
+// DenseNet-BC 121, 169 or 201 (growth rate 32, bottleneck 4x, compression 0.5).
+dsl::Model densenet(int depth, const ImageOptions& o = {});
 // GoogLeNet (Inception v1), with or without its two auxiliary classifiers.
 dsl::Model googlenet(bool aux_logits = true, const ImageOptions& o = {});
 // MobileNet v1 with width multiplier alpha and resolution multiplier rho (Keras Applications).
