@@ -86,6 +86,26 @@ std::pair<RDom, std::vector<Expr>> reduction_domain(const Shape& shape, const st
   return {r, idx};
 }
 
+OtherAxes other_axes(const LowerContext& c, int axis) {
+  OtherAxes o;
+  for (size_t k = 0; k < c.out.vars.size(); ++k) {
+    if (c.out.layout[k] == axis) continue;
+    o.vars.push_back(c.out.vars[k]);
+    o.extents.push_back(c.out.extent(static_cast<int>(k)));
+  }
+  return o;
+}
+
+void OtherAxes::define(Func f, Expr value) const {
+  if (vars.empty()) f() = value;
+  else f(vars) = value;
+}
+
+Expr OtherAxes::call(Func f) const {
+  if (vars.empty()) return f();
+  return f(std::vector<Expr>(vars.begin(), vars.end()));
+}
+
 Expr flat_index(const Shape& shape, const std::vector<Expr>& L) {
   Expr flat = 0;
   for (size_t d = 0; d < shape.size(); ++d) flat = flat * static_cast<int>(shape[d]) + L[d];

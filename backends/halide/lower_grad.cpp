@@ -164,26 +164,17 @@ static Lowered softmax_backward(LowerContext& c) {
   auto L = c.out.logical();
   int axis = ir::normalize_axis(c.node, c.node.attr_int("axis"), static_cast<int>(c.out.shape.size()));
   bool log = c.node.attr_int("log") != 0;
-  std::vector<Var> rest;
-  std::vector<Expr> rest_args;
-  std::vector<int64_t> rest_ext;
-  for (size_t k = 0; k < c.out.vars.size(); ++k) {
-    if (c.out.layout[k] == axis) continue;
-    rest.push_back(c.out.vars[k]);
-    rest_args.push_back(c.out.vars[k]);
-    rest_ext.push_back(c.out.extent(static_cast<int>(k)));
-  }
+  OtherAxes rest = other_axes(c, axis);
   RDom r(0, static_cast<int>(c.out.shape[axis]), "r");
   std::vector<Expr> idx = L;
   idx[axis] = r;
   Expr term = log ? c.in[1].at(idx) : c.in[1].at(idx) * c.in[0].at(idx);
   Func s("dot");
-  if (rest.empty()) s() = sum(term);
-  else s(rest) = sum(term);
-  Expr sv = rest.empty() ? s() : s(rest_args);
+  rest.define(s, sum(term));
+  Expr sv = rest.call(s);
   Expr y = c.in[0].at(L), dy = c.in[1].at(L);
   Lowered l = pointwise_output(c, log ? dy - exp(y) * sv : y * (dy - sv));
-  l.roots.push_back({s, rest_ext, false});
+  l.roots.push_back({s, rest.extents, false});
   return l;
 }
 

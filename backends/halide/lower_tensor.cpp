@@ -80,39 +80,21 @@ static Lowered softmax(LowerContext& c, bool log) {
   auto L = c.out.logical();
   int axis = ir::normalize_axis(c.node, c.node.attr_int("axis"), static_cast<int>(c.out.shape.size()));
   int len = static_cast<int>(c.out.shape[axis]);
-  // max and sum are functions of the other axes only.
-  std::vector<Var> rest;
-  std::vector<Expr> rest_args;
-  std::vector<int64_t> rest_ext;
-  for (size_t k = 0; k < c.out.vars.size(); ++k) {
-    if (c.out.layout[k] == axis) continue;
-    rest.push_back(c.out.vars[k]);
-    rest_ext.push_back(c.out.extent(static_cast<int>(k)));
-  }
-  for (auto& v : rest) rest_args.push_back(v);
+  OtherAxes rest = other_axes(c, axis);  // max and sum are functions of the other axes only
   RDom r(0, len, "r");
   auto at_r = [&](Expr j) {
     std::vector<Expr> idx(L.size());
     for (size_t d = 0; d < L.size(); ++d) idx[d] = static_cast<int>(d) == axis ? j : L[d];
     return c.in[0].at(idx);
   };
-  // Reductions are written with the output's vars, dropping the axis' var.
   Func mx("max"), sum("sum");
-  if (rest.empty()) {
-    mx() = maximum(at_r(r));
-    sum() = Halide::sum(exp(at_r(r) - mx()));
-  } else {
-    mx(rest) = maximum(at_r(r));
-    sum(rest) = Halide::sum(exp(at_r(r) - mx(rest)));
-  }
-  Expr m = rest.empty() ? mx() : mx(rest_args);
-  Expr s = rest.empty() ? sum() : sum(rest_args);
-  Lowered l;
-  l.out = Func("out");
+  rest.define(mx, maximum(at_r(r)));
+  rest.define(sum, Halide::sum(exp(at_r(r) - rest.call(mx))));
+  Expr m = rest.call(mx), s = rest.call(sum);
   Expr x = c.in[0].at(L);
-  l.out(c.out.vars) = log ? x - m - Halide::log(s) : exp(x - m) / s;
-  l.roots.push_back({mx, rest_ext, false});
-  l.roots.push_back({sum, rest_ext, false});
+  Lowered l = pointwise_output(c, log ? x - m - Halide::log(s) : exp(x - m) / s);
+  l.roots.push_back({mx, rest.extents, false});
+  l.roots.push_back({sum, rest.extents, false});
   return l;
 }
 

@@ -107,6 +107,15 @@ std::pair<Halide::Func, Halide::Func> batch_statistics(LowerContext& c, int i, L
 // An RDom over the axes of `shape` marked in `reduced` (the last axis innermost) and, per
 // axis, the RDom variable reading it (undefined for axes not reduced).
 std::pair<Halide::RDom, std::vector<Halide::Expr>> reduction_domain(const Shape& shape, const std::vector<bool>& reduced);
+// The output's vars except the one of a logical axis: Funcs of them hold reductions along
+// that axis (softmax's max and sums). A rank-1 output leaves none (a Func of no vars).
+struct OtherAxes {
+  std::vector<Halide::Var> vars;
+  std::vector<int64_t> extents;
+  void define(Halide::Func f, Halide::Expr value) const;  // f(vars) = value
+  Halide::Expr call(Halide::Func f) const;                 // f(vars)
+};
+OtherAxes other_axes(const LowerContext& c, int axis);
 // Row-major flat index of a logical index into `shape`.
 Halide::Expr flat_index(const Shape& shape, const std::vector<Halide::Expr>& logical);
 
