@@ -99,6 +99,11 @@ Tensor dropout(Tensor x, double p, const std::string& name) {
   return x.model().apply("dropout", {x}, {{"p", p}}, x.model().layer_name(name, "dropout"));
 }
 
+Tensor stochastic_depth(Tensor x, double p, const std::string& name) {
+  return x.model().apply("dropout", {x}, {{"p", p}, {"mode", std::string("row")}},
+                         x.model().layer_name(name, "stochastic_depth"));
+}
+
 Tensor flatten(Tensor x, int64_t start_dim, int64_t end_dim) {
   return x.model().apply("flatten", {x}, {{"start_dim", start_dim}, {"end_dim", end_dim}}, x.model().layer_name("", "flatten"));
 }

@@ -60,6 +60,10 @@ struct LrnOptions {
 };
 Tensor lrn(Tensor x, LrnOptions o = {});
 Tensor dropout(Tensor x, double p = 0.5, const std::string& name = "");
+// Stochastic depth (Huang et al. 2016; torchvision's StochasticDepth(p, "row")): in training,
+// drops a residual branch for a whole sample with probability p and scales survivors by
+// 1 / (1 - p); identity at inference.
+Tensor stochastic_depth(Tensor x, double p, const std::string& name = "");
 
 Tensor flatten(Tensor x, int64_t start_dim = 1, int64_t end_dim = -1);
 Tensor reshape(Tensor x, std::vector<int64_t> shape);

@@ -168,6 +168,9 @@ static std::vector<TensorType> infer_dropout(const Node& n) {
   if (n.attr_int("training") && n.inputs.size() < 2)
     shape_error(n, "training-mode dropout needs its seed input (the step's random seed, f32[1])");
   if (n.inputs.size() == 2 && n.inputs[1]->type.shape != Shape{1}) input_error(n, 1, "seed must be f32[1]");
+  const std::string& mode = n.attr_string("mode");
+  if (mode != "element" && mode != "row")
+    shape_error(n, fmt::format("mode must be \"element\" or \"row\", got \"{}\"", mode));
   return {n.inputs[0]->type};
 }
 
@@ -227,10 +230,13 @@ void register_nn_ops(std::vector<OpDef>& t) {
                infer_lrn, nullptr, OpClass::Other,
                "local response normalization across channels (AlexNet; PyTorch's LocalResponseNorm)"});
   t.push_back({"dropout", {"x", "seed?"},
-               {{"p", AttrKind::Float, 0.5}, {"training", AttrKind::Int, int64_t{0}}, {"salt", AttrKind::Int, int64_t{0}}},
+               {{"p", AttrKind::Float, 0.5}, {"training", AttrKind::Int, int64_t{0}}, {"salt", AttrKind::Int, int64_t{0}},
+                {"mode", AttrKind::String, std::string("element")}},
                infer_dropout, nullptr, OpClass::Other,
-               "identity at inference; with training = 1, zeroes each element with probability p and scales the "
-               "rest by 1 / (1 - p); the mask is a hash of (seed, salt, element index), so it is reproducible"});
+               "identity at inference; with training = 1, zeroes each element (mode \"element\") or each sample's "
+               "whole tensor (mode \"row\": stochastic depth, Huang et al. 2016, torchvision's StochasticDepth) with "
+               "probability p and scales the rest by 1 / (1 - p); the mask is a hash of (seed, salt, element or "
+               "sample index), so it is reproducible"});
 }
 
 }  // namespace strata::ir

@@ -73,6 +73,9 @@ void add_training_op_cases(std::vector<OpCase>& c) {
   // Dropout in training form: the mask is the same hash in both backends.
   c.push_back(op_case("dropout_training", "dropout", {{2, 6, 5, 5}}, {{"p", 0.3}, {"training", 1}, {"salt", 7}}, -1, 1,
                       {HostTensor({1}, std::vector<float>{12345.f})}));
+  c.push_back(op_case("stochastic_depth_training", "dropout", {{8, 3, 4, 5}},
+                      {{"p", 0.5}, {"training", 1}, {"salt", 3}, {"mode", std::string("row")}}, -1, 1,
+                      {HostTensor({1}, std::vector<float>{777.f})}));
   // Softmax gradients, PReLU's two gradients.
   c.push_back(op_case("softmax_backward", "softmax_backward", {{3, 10}, {3, 10}}, {}, 0.f, 1.f));
   c.push_back(op_case("log_softmax_backward_channels", "softmax_backward", {{2, 5, 3, 3}, {2, 5, 3, 3}},

@@ -81,6 +81,24 @@ TEST_CASE("pooling gradients, with ceil_mode and both divisor rules", "[autodiff
 TEST_CASE("lrn and dropout (training mask) gradients", "[autodiff]") {
   check(unary("lrn", {2, 7, 3, 3}, [](Tensor x) { return lrn(x, {.size = 5, .alpha = 0.5, .beta = 0.75, .k = 2.0}); }));
   check_training(unary("dropout_training", {2, 3, 4, 4}, [](Tensor x) { return dropout(x * x, 0.4); }));
+  check_training(unary("stochastic_depth", {6, 2, 3, 3}, [](Tensor x) { return stochastic_depth(x * x, 0.5); }));
+}
+
+TEST_CASE("stochastic depth drops whole samples and scales the survivors", "[autodiff]") {
+  Model m = unary("sd", {16, 3, 4, 4}, [](Tensor x) { return stochastic_depth(x, 0.5); });
+  ir::Graph g = passes::training_forward(m.graph());
+  HostTensor x({16, 3, 4, 4});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data[i] = 1.f + static_cast<float>(i % 7);
+  HostTensor seed({1}, std::vector<float>{42.f});
+  auto y = reference::run(g, {{"x", x}, {"rng_seed", seed}}, {}).at("y");
+  int dropped = 0;
+  for (int64_t n = 0; n < 16; ++n) {
+    bool zero = y.data[n * 48] == 0.f;
+    dropped += zero;
+    for (int64_t i = n * 48; i < (n + 1) * 48; ++i) REQUIRE(y.data[i] == (zero ? 0.f : 2.f * x.data[i]));
+  }
+  CHECK(dropped > 0);
+  CHECK(dropped < 16);
 }
 
 TEST_CASE("every activation's gradient, prelu's slope included", "[autodiff]") {

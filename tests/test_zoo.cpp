@@ -39,6 +39,10 @@ TEST_CASE("AlexNet: the paper's and torchvision's parameter counts", "[zoo]") {
   CHECK(lrn == 2);
   CHECK(p.graph().find_value("features.4.weight"));  // conv2: conv, relu, lrn, pool before it
   CHECK(zoo::alexnet(false).graph().find_value("classifier.4.weight"));
+  // Multiply-adds: torchvision documents 0.71 GFLOPS for its AlexNet; the paper's network
+  // (227x227, LRN, groups) costs 724 M multiply-adds (Chen et al. 2016, Eyeriss, Table I).
+  CHECK(std::abs(model_stats(zoo::alexnet(false).graph()).macs - 0.71e9) / 0.71e9 < 0.05);
+  CHECK(std::abs(model_stats(p.graph()).macs - 724e6) / 724e6 < 0.05);
 }
 
 TEST_CASE("DenseNets: torchvision's counts, names and the paper's multiply-adds", "[zoo]") {
@@ -69,8 +73,86 @@ TEST_CASE("GoogLeNet: torchvision's counts with and without the auxiliary classi
   for (const char* name : {"conv1.conv.weight", "conv1.bn.running_mean", "inception3a.branch2.1.conv.weight",
                            "inception5b.branch4.1.bn.bias", "aux1.conv.conv.weight", "aux2.fc2.weight", "fc.weight"})
     CHECK(g.graph().find_value(name));
-  // Szegedy et al. 2014: about 1.5 G multiply-adds (torchvision documents 1.50 GFLOPS).
+  // Szegedy et al. 2014: about 1.5 G multiply-adds (torchvision documents 1.50 GFLOPS); the
+  // auxiliary heads add 0.6% (their cost is training-only).
   CHECK(std::abs(model_stats(zoo::googlenet(false).graph()).macs - 1.50e9) / 1.50e9 < 0.05);
+  CHECK(std::abs(model_stats(g.graph()).macs - 1.50e9) / 1.50e9 < 0.05);
+}
+
+TEST_CASE("Inception v3: torchvision's counts, names and multiply-adds", "[zoo]") {
+  // torchvision.models.inception_v3(aux_logits=True / False, init_weights=False).
+  Model m = zoo::inception_v3(true);
+  CHECK(model_stats(m.graph()).trainable_params == 27161264);
+  CHECK(model_stats(zoo::inception_v3(false).graph()).trainable_params == 23834568);
+  CHECK(m.graph().inputs()[0]->type.shape == Shape{1, 3, 299, 299});
+  REQUIRE(m.graph().outputs().size() == 2);
+  CHECK(m.graph().outputs()[1].first == "aux");
+  // Every name equals torchvision's (compared in full with named_parameters() and the batch
+  // norm buffers); a sample of the factorized and the auxiliary layers:
+  for (const char* name : {"Conv2d_1a_3x3.conv.weight", "Mixed_5b.branch5x5_2.bn.running_var",
+                           "Mixed_6e.branch7x7dbl_5.conv.weight", "Mixed_7c.branch3x3dbl_3b.conv.weight",
+                           "AuxLogits.conv1.conv.weight", "AuxLogits.fc.bias", "fc.weight"})
+    CHECK(m.graph().find_value(name));
+  CHECK(m.graph().value("Mixed_6b.branch7x7_2.conv.weight")->type.shape == Shape{128, 128, 1, 7});
+  // torchvision documents 5.71 GFLOPS (multiply-adds) at 299x299.
+  CHECK(std::abs(model_stats(m.graph()).macs - 5.71e9) / 5.71e9 < 0.05);
+}
+
+TEST_CASE("Xception: Keras' trainable count and the published multiply-adds", "[zoo]") {
+  // keras.applications.Xception(): 22,910,480 parameters of which 22,855,952 trainable (the
+  // other 54,528 are batch norm's moving statistics).
+  Model m = zoo::xception();
+  auto st = model_stats(m.graph());
+  CHECK(st.trainable_params == 22855952);
+  CHECK(m.graph().find_value("block2_sepconv1.depthwise.weight"));
+  CHECK(m.graph().value("block14_sepconv2.pointwise.weight")->type.shape == Shape{2048, 1536, 1, 1});
+  CHECK(m.graph().find_value("block12_sepconv3_bn.running_mean"));  // the eighth middle-flow block
+  // 8.4 G multiply-adds (Tan & Le 2019, Table 2).
+  CHECK(std::abs(st.macs - 8.4e9) / 8.4e9 < 0.05);
+}
+
+TEST_CASE("EfficientNet B0..B7: torchvision's counts, the paper's multiply-adds, compound scaling", "[zoo]") {
+  // torchvision.models.efficientnet_bN(); multiply-adds ("FLOPS") from Tan & Le 2019, Table 2.
+  const int64_t params[] = {5288548, 7794184, 9109994, 12233232, 19341616, 30389784, 43040704, 66347960};
+  const double macs[] = {0.39e9, 0.70e9, 1.0e9, 1.8e9, 4.2e9, 9.9e9, 19e9, 37e9};
+  const int64_t resolution[] = {224, 240, 260, 300, 380, 456, 528, 600};
+  for (int b = 0; b < 8; ++b) {
+    INFO("efficientnet_b" << b);
+    Model m = zoo::efficientnet(b);
+    auto st = model_stats(m.graph());
+    CHECK(st.trainable_params == params[b]);
+    CHECK(std::abs(st.macs - macs[b]) / macs[b] < 0.05);
+    CHECK(m.graph().inputs()[0]->type.shape[2] == resolution[b]);
+  }
+  Model b0 = zoo::efficientnet(0);
+  for (const char* name : {"features.0.0.weight", "features.1.0.block.1.fc1.weight", "features.2.0.block.0.1.running_mean",
+                           "features.6.3.block.3.0.weight", "features.8.1.bias", "classifier.1.weight"})
+    CHECK(b0.graph().find_value(name));
+  // Stochastic depth on the residual blocks only, its rate growing linearly with the block's
+  // index to 0.2 (the last residual one is block 14 of 16: 0.2 * 14 / 16).
+  std::vector<double> rates;
+  for (const auto& n : b0.graph().nodes())
+    if (n->op == "dropout" && n->attr_string("mode") == "row") rates.push_back(n->attr_float("p"));
+  REQUIRE(rates.size() == 9);  // 16 blocks, 7 of which change shape
+  CHECK(rates.back() == Approx(0.2 * 14 / 16));
+  CHECK(std::is_sorted(rates.begin(), rates.end()));
+  // Compound scaling: phi = 0 is B0; phi = 1 scales depth 1.2, width 1.1, resolution 1.15.
+  auto s1 = zoo::compound_scaling(1);
+  CHECK(s1.depth == Approx(1.2));
+  CHECK(s1.width == Approx(1.1));
+  CHECK(s1.resolution == 258);
+  CHECK(model_stats(zoo::efficientnet(zoo::compound_scaling(0), "phi0").graph()).trainable_params == params[0]);
+  // Layers per stage are ceil(layers * 1.2): 2+3+3+4+4+5+2 = 23 MBConv blocks (their
+  // depthwise convolutions counted). The ceil and the channel rounding make phi = 1 cost
+  // 2.6x B0 rather than the formula's alpha * beta^2 * gamma^2 = 1.92.
+  Model p1 = zoo::efficientnet(s1, "phi1");
+  int depthwise = 0;
+  for (const auto& n : p1.graph().nodes())
+    depthwise += n->op == "conv2d" && n->attr_int("groups") > 1;
+  CHECK(depthwise == 23);
+  double m0 = static_cast<double>(model_stats(b0.graph()).macs), m1 = static_cast<double>(model_stats(p1.graph()).macs);
+  CHECK(m1 / m0 > 1.92);
+  CHECK(m1 / m0 < 3.0);
 }
 
 TEST_CASE("MobileNet v1: Keras' trainable count, the paper's multiply-adds, alpha and rho", "[zoo]") {
@@ -195,7 +277,34 @@ TEST_CASE("reduced MobileNet v2: forward passes and gradients on Halide against 
   testing::check_against_reference(testing::gradient_graph(g, true, 3), "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
 }
 
+// Inception v3's auxiliary head needs the full 299x299 input (its 5x5 convolution reads the
+// pooled 17x17 grid), so that net is reduced in width only; the others in size too.
+TEST_CASE("reduced Inception v3, Xception and EfficientNet on Halide equal the reference backend", "[zoo][halide]") {
+  Model inc = zoo::inception_v3(true, {.num_classes = 10, .width_multiplier = 0.0625});
+  testing::check_against_reference(inc.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
+  Model xc = zoo::xception({.num_classes = 10, .height = 71, .width = 71, .width_multiplier = 0.125});
+  testing::check_against_reference(xc.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
+  Model ef = zoo::efficientnet(0, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.25});
+  testing::check_against_reference(ef.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
+}
+
+// EfficientNet's training step: squeeze-and-excitation, swish and stochastic depth (the same
+// per-sample mask on both backends) in the gradients.
+TEST_CASE("reduced EfficientNet and Xception: training-step gradients on Halide equal the reference", "[zoo][halide][training]") {
+  std::vector<Model> models;
+  models.push_back(zoo::efficientnet(0, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.25}));
+  models.push_back(zoo::xception({.num_classes = 10, .height = 71, .width = 71, .width_multiplier = 0.125}));
+  for (Model& m : models) {
+    INFO(m.name());
+    ir::Graph g = ir::clone(m.graph());
+    g.set_batch_size(2);
+    ir::Graph grads = testing::gradient_graph(passes::training_forward(g), true, 3);
+    testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
+  }
+}
+
 TEST_CASE("zoo constructors refuse what they cannot build", "[zoo][errors]") {
+  CHECK_THROWS_WITH(zoo::efficientnet(8), Catch::Contains("B8"));
   CHECK_THROWS_WITH(zoo::resnet(20), Catch::Contains("depth 20"));
   CHECK_THROWS_WITH(zoo::plain(20), Catch::Contains("depth 20"));
   CHECK_THROWS_WITH(zoo::vgg(12, false), Catch::Contains("depth 12"));

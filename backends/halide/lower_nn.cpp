@@ -238,7 +238,8 @@ static Lowered dropout(LowerContext& c) {
   if (!c.node.attr_int("training")) return copy_input(c);  // inference: identity
   auto L = c.out.logical();
   float scale = 1.f / (1.f - static_cast<float>(c.node.attr_float("p")));
-  Expr keep = dropout_keep(c.node, c.in[1].at({Expr(0)}), flat_index(c.out.shape, L));
+  Expr index = c.node.attr_string("mode") == "row" ? L[0] : flat_index(c.out.shape, L);  // row: one draw per sample
+  Expr keep = dropout_keep(c.node, c.in[1].at({Expr(0)}), index);
   return pointwise_output(c, select(keep, c.in[0].at(L) * scale, 0.f));
 }
 

@@ -182,8 +182,10 @@ static HostTensor dropout(const ir::Node& n, const In& in) {
   HostTensor y(x.shape);
   float p = static_cast<float>(n.attr_float("p")), scale = 1.f / (1.f - p);
   auto seed = static_cast<uint32_t>(in[1]->data[0]), salt = static_cast<uint32_t>(n.attr_int("salt"));
+  // "row" (stochastic depth): one draw per sample, indexed by the batch position.
+  int64_t per_draw = n.attr_string("mode") == "row" ? x.numel() / x.shape[0] : 1;
   for (int64_t i = 0; i < x.numel(); ++i) {
-    float u = ir::dropout_uniform(ir::dropout_hash(seed, salt, static_cast<uint32_t>(i)));
+    float u = ir::dropout_uniform(ir::dropout_hash(seed, salt, static_cast<uint32_t>(i / per_draw)));
     y.data[i] = u >= p ? x.data[i] * scale : 0.f;
   }
   return y;

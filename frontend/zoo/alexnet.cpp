@@ -12,12 +12,10 @@
 namespace strata::zoo {
 using namespace dsl;
 
-Model alexnet(bool paper, const ImageOptions& o_in) {
-  ImageOptions o = o_in;
-  if (paper && o.height == 224 && o.width == 224) o.height = o.width = 227;  // the paper's crop
+Model alexnet(bool paper, const ImageOptions& o) {
   auto width = [&](int64_t c) { return std::max<int64_t>(1, std::llround(c * o.width_multiplier)); };
   Model m(paper ? "alexnet_paper" : "alexnet");
-  Tensor x = m.input("image", {kBatch, o.in_channels, o.height, o.width});
+  Tensor x = m.input("image", o.input_shape(paper ? 227 : 224));  // 227: the paper's crop
   {
     auto features = m.scope("features");
     int i = 0;  // position in torchvision's nn.Sequential (and its equivalent for the paper's net)

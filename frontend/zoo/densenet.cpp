@@ -23,7 +23,7 @@ Model densenet(int depth, const ImageOptions& o) {
   auto width = [&](int64_t c) { return std::max<int64_t>(1, std::llround(c * o.width_multiplier)); };
   const int64_t growth = width(32), bottleneck = 4 * growth;
   Model m(fmt::format("densenet{}", depth));
-  Tensor x = m.input("image", {kBatch, o.in_channels, o.height, o.width});
+  Tensor x = m.input("image", o.input_shape(224));
   {
     auto features = m.scope("features");
     x = conv2d(x, width(64), 7, {.stride = 2, .padding = 3, .bias = false, .name = "conv0"});

@@ -58,7 +58,7 @@ struct Builder {
 Model googlenet(bool aux_logits, const ImageOptions& o) {
   Builder b{o.width_multiplier};
   Model m("googlenet");
-  Tensor x = m.input("image", {kBatch, o.in_channels, o.height, o.width});
+  Tensor x = m.input("image", o.input_shape(224));
   x = b.basic_conv(x, "conv1", 64, 7, 2, 3);
   x = max_pool2d(x, 3, {.stride = 2, .ceil_mode = true});
   x = b.basic_conv(x, "conv2", 64, 1);

@@ -14,8 +14,7 @@
 namespace strata::zoo {
 using namespace dsl;
 
-// torchvision's _make_divisible: round to a multiple of 8, never more than 10% down.
-static int64_t make_divisible(double v, int64_t divisor = 8) {
+int64_t make_divisible(double v, int64_t divisor) {
   int64_t r = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
   if (r < 0.9 * v) r += divisor;
   return r;
@@ -48,8 +47,9 @@ Model mobilenet_v1(double alpha, double rho, const ImageOptions& o) {
     return stride == 2 ? std::array<int64_t, 4>{0, 0, 1, 1} : std::array<int64_t, 4>{1, 1, 1, 1};
   };
   Model m("mobilenet_v1");
-  int64_t h = std::llround(o.height * rho), w = std::llround(o.width * rho);
-  Tensor x = m.input("image", {kBatch, o.in_channels, h, w});
+  Shape in = o.input_shape(224);
+  in[2] = std::llround(in[2] * rho), in[3] = std::llround(in[3] * rho);
+  Tensor x = m.input("image", in);
   x = bn_relu6(conv2d(x, filters(32), 3, {.stride = 2, .pads = pads(2), .bias = false, .name = "conv1"}), "conv1");
   const std::pair<int64_t, int64_t> blocks[] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1}, {512, 2},  {512, 1},
                                                 {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1}};
@@ -74,7 +74,7 @@ Model mobilenet_v2(const ImageOptions& o) {
                           {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   double w = o.width_multiplier;
   Model m("mobilenet_v2");
-  Tensor x = m.input("image", {kBatch, o.in_channels, o.height, o.width});
+  Tensor x = m.input("image", o.input_shape(224));
   int64_t last = make_divisible(1280 * std::max(1.0, w));
   {
     auto features = m.scope("features");

@@ -48,7 +48,7 @@ static Model build(int depth, const ImageOptions& o, bool shortcuts) {
   }
   auto width = [&](int64_t c) { return std::max<int64_t>(1, std::llround(c * o.width_multiplier)); };
   Model m(fmt::format("{}{}", shortcuts ? "resnet" : "plain", depth));
-  Tensor x = m.input("image", {kBatch, o.in_channels, o.height, o.width});
+  Tensor x = m.input("image", o.input_shape(224));
   x = relu(batch_norm(conv2d(x, width(64), 7, {.stride = 2, .padding = 3, .bias = false})));
   x = max_pool2d(x, 3, {.stride = 2, .padding = 1});
   for (int stage = 0; stage < 4; ++stage) {

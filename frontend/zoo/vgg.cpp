@@ -23,7 +23,7 @@ Model vgg(int depth, bool batch_norm_layers, const ImageOptions& o) {
   }
   auto width = [&](int64_t c) { return std::max<int64_t>(1, std::llround(c * o.width_multiplier)); };
   Model m(fmt::format("vgg{}{}", depth, batch_norm_layers ? "_bn" : ""));
-  Tensor x = m.input("image", {kBatch, o.in_channels, o.height, o.width});
+  Tensor x = m.input("image", o.input_shape(224));
   {
     auto features = m.scope("features");
     int index = 0;  // torchvision's position in nn.Sequential
