@@ -1,5 +1,9 @@
-// Whole-model inference of the example models: images/s at batch 1 and 64, and compile
-// time cold (empty kernel cache) and warm (kernels loaded from the disk cache).
+// Whole-model inference: every registered model (the examples and the whole zoo at full
+// size) in images/s, GFLOP/s (2 x multiply-adds) and percent of the machine's FMA peak
+// measured in the same run; compile time cold (empty kernel cache) and warm (kernels
+// loaded from the disk cache). Examples run at batch 1 and 64, zoo models at 1 and 8.
+// Everything takes about an hour on two cores: pick with --benchmark_filter, e.g.
+//   build/bench/bench_models --benchmark_filter='resnet50|mobilenet_v2'
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -7,12 +11,20 @@
 #include <filesystem>
 
 #include "backends/halide/halide_backend.h"
+#include "bench/peak.h"
 #include "frontend/registry.h"
+#include "frontend/summary.h"
 #include "runtime/executable.h"
 
 using namespace strata;
 
 namespace {
+
+void BM_Peak(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(bench::peaks());
+  state.counters["fma_peak_GFLOP/s"] = bench::peaks().fma;
+  state.counters["sgemm_GFLOP/s"] = bench::peaks().sgemm;
+}
 
 void BM_Inference(benchmark::State& state, std::string model, int64_t batch) {
   const auto* e = dsl::find_model(model);
@@ -25,7 +37,11 @@ void BM_Inference(benchmark::State& state, std::string model, int64_t batch) {
   NamedTensors x{{in->name, HostTensor(in->type.shape, 0.5f)}};
   exe.run(x);
   for (auto _ : state) benchmark::DoNotOptimize(exe.run(x));
+  double flops = 2.0 * static_cast<double>(dsl::model_stats(m.graph()).macs) * static_cast<double>(batch);
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["pct_of_fma_peak"] =
+      benchmark::Counter(100 * flops * 1e-9 / bench::peaks().fma, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // Cold: a fresh cache directory, nothing in memory. Warm: the same directory again.
@@ -55,18 +71,17 @@ void BM_Compile(benchmark::State& state, std::string model, bool warm) {
   std::filesystem::remove_all(dir);
 }
 
-std::string fmt_name(const char* model, int64_t batch) {
-  return std::string("inference/") + model + "/batch" + std::to_string(batch);
-}
-
 int register_all() {
-  for (const char* model : {"small_resnet", "lenet"}) {
-    for (int64_t b : {1, 64})
-      benchmark::RegisterBenchmark(fmt_name(model, b).c_str(), BM_Inference, model, b)->Unit(benchmark::kMillisecond)->UseRealTime();
-    benchmark::RegisterBenchmark((std::string("compile_cold/") + model).c_str(), BM_Compile, model, false)
+  benchmark::RegisterBenchmark("peak", BM_Peak)->Iterations(1);
+  for (const auto& e : dsl::model_registry()) {
+    bool example = e.default_classes != 1000;
+    for (int64_t b : {int64_t{1}, example ? int64_t{64} : int64_t{8}})
+      benchmark::RegisterBenchmark(("inference/" + e.name + "/batch" + std::to_string(b)).c_str(), BM_Inference, e.name, b)
+          ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(example ? 0.5 : 2.0);
+    benchmark::RegisterBenchmark(("compile_cold/" + e.name).c_str(), BM_Compile, e.name, false)
         ->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
-    benchmark::RegisterBenchmark((std::string("compile_warm/") + model).c_str(), BM_Compile, model, true)
-        ->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark(("compile_warm/" + e.name).c_str(), BM_Compile, e.name, true)
+        ->Iterations(example ? 3 : 1)->Unit(benchmark::kMillisecond)->UseRealTime();
   }
   return 0;
 }
