@@ -36,6 +36,10 @@ const OpDef& op_def(const std::string& op) {
 
 void complete_attrs(const OpDef& def, Node& n) {
   for (auto& [k, v] : n.attrs) {
+    if (is_annotation(k)) {  // pass-added, op-independent (fusion group, buffer slot)
+      if (attr_kind(v) != AttrKind::Int) shape_error(n, fmt::format("annotation '{}' must be an int", k));
+      continue;
+    }
     auto it = std::find_if(def.attrs.begin(), def.attrs.end(), [&](const AttrDef& a) { return a.name == k; });
     if (it == def.attrs.end()) {
       std::vector<std::string> names;

@@ -39,6 +39,10 @@ const std::vector<OpDef>& op_table();
 const OpDef& op_def(const std::string& op);  // throws strata::Error for unknown ops
 bool is_op(const std::string& op);
 
+// Attributes named "_..." are annotations that passes add to any op (MLIR's discardable
+// attributes): "_group" (fusion group, ir/fusion_group.h), "_buffer" (memory plan slot).
+// They never change what a node computes, and kernels are keyed without them.
+inline bool is_annotation(const std::string& attr) { return !attr.empty() && attr[0] == '_'; }
 // Fills attributes left out with their defaults; rejects unknown attributes and
 // attributes of the wrong kind (an int literal is accepted where a float is expected).
 void complete_attrs(const OpDef& def, Node& n);

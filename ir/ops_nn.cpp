@@ -174,6 +174,24 @@ static std::vector<TensorType> infer_dropout(const Node& n) {
   return {n.inputs[0]->type};
 }
 
+// bn-fold's ops: the folded weight keeps the weight's shape (output channels first), the
+// folded bias is one value per output channel.
+static std::vector<TensorType> infer_bn_fold_weight(const Node& n) {
+  const Shape& w = n.inputs[0]->type.shape;
+  if (w.size() < 2) input_error(n, 0, "weight must have the output channels first and rank >= 2");
+  for (int i : {1, 2})
+    if (n.inputs[i]->type.shape != Shape{w[0]}) input_error(n, i, fmt::format("must be [{}]", w[0]));
+  return {n.inputs[0]->type};
+}
+
+static std::vector<TensorType> infer_bn_fold_bias(const Node& n) {
+  const Shape& c = n.inputs[0]->type.shape;
+  if (c.size() != 1) input_error(n, 0, "must be rank 1 (one value per channel)");
+  for (size_t i = 1; i < n.inputs.size(); ++i)
+    if (n.inputs[i]->type.shape != c) input_error(n, static_cast<int>(i), fmt::format("must be [{}]", c[0]));
+  return {n.inputs[0]->type};
+}
+
 void register_nn_ops(std::vector<OpDef>& t) {
   const Ints one{1, 1}, zero4{0, 0, 0, 0};
   t.push_back({"conv2d", {"x", "weight", "bias?"},
@@ -229,6 +247,13 @@ void register_nn_ops(std::vector<OpDef>& t) {
                 {"beta", AttrKind::Float, 0.75}, {"k", AttrKind::Float, 1.0}},
                infer_lrn, nullptr, OpClass::Other,
                "local response normalization across channels (AlexNet; PyTorch's LocalResponseNorm)"});
+  t.push_back({"batch_norm_fold_weight", {"weight", "bn_weight", "running_var"}, {{"eps", AttrKind::Float, 1e-5}},
+               infer_bn_fold_weight, nullptr, OpClass::Other,
+               "weight * bn_weight / sqrt(running_var + eps) per output channel (axis 0): batch norm folded into "
+               "the conv2d or linear before it (bn-fold)"});
+  t.push_back({"batch_norm_fold_bias", {"bn_weight", "bn_bias", "running_mean", "running_var", "bias?"},
+               {{"eps", AttrKind::Float, 1e-5}}, infer_bn_fold_bias, nullptr, OpClass::Other,
+               "(bias - running_mean) * bn_weight / sqrt(running_var + eps) + bn_bias, bias 0 when absent (bn-fold)"});
   t.push_back({"dropout", {"x", "seed?"},
                {{"p", AttrKind::Float, 0.5}, {"training", AttrKind::Int, int64_t{0}}, {"salt", AttrKind::Int, int64_t{0}},
                 {"mode", AttrKind::String, std::string("element")}},

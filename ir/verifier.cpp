@@ -6,6 +6,7 @@
 #include <set>
 
 #include "ir/error.h"
+#include "ir/fusion_group.h"
 #include "ir/op_registry.h"
 
 namespace strata::ir {
@@ -59,6 +60,7 @@ static void check(const Graph& g) {
   if (g.outputs().empty()) throw Error(fmt::format("graph '{}' has no outputs", g.name()));
   for (auto& [name, v] : g.outputs())
     if (!defined.count(v)) throw Error(fmt::format("output '{}' refers to an undefined value", name));
+  verify_groups(g);
 }
 
 void verify(const Graph& g, const std::string& context) {

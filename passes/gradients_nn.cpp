@@ -151,6 +151,8 @@ void register_nn_gradients(std::map<std::string, GradEntry>& t) {
   t["batch_norm_running_stats"] = {nullptr, "it updates running statistics, a side computation of training"};
   t["optimizer_update"] = {nullptr, "it is an optimizer step"};
   t["clip_grad_norm_scale"] = {nullptr, "it rescales gradients"};
+  for (const char* op : {"batch_norm_fold_weight", "batch_norm_fold_bias"})
+    t[op] = {nullptr, "it folds inference batch norm into weights (bn-fold, an inference-only pass)"};
 }
 
 }  // namespace strata::passes

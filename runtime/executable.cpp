@@ -10,7 +10,9 @@
 
 #include "backends/reference/reference.h"
 #include "ir/error.h"
+#include "ir/fusion_group.h"
 #include "ir/verifier.h"
+#include "passes/memory_plan.h"
 
 namespace strata::runtime {
 
@@ -24,20 +26,24 @@ Backend backend_from_name(const std::string& s) {
 
 struct Step {
   std::shared_ptr<const hb::Kernel> kernel;
-  std::vector<int> inputs;  // buffer indices
-  int output;
+  std::vector<int> inputs;  // value slots
+  int output;               // value slot
+  const ir::Node* node;     // the node, or a fusion group's last member
+  bool is_static = false;   // reads only parameters: run when they change
 };
 
 struct Executable::Impl {
   ir::Graph graph;
   CompileOptions opts;
   CompileReport report;
-  // Halide backend state.
-  std::map<const ir::Value*, int> buffer_of;
-  std::vector<std::vector<float>> buffers;
+  // Halide backend state: every value has a layout and a storage; values the memory plan
+  // puts in one slot share a storage.
+  std::map<const ir::Value*, int> value_of;
+  std::vector<int> storage_of;
   std::vector<hb::Layout> layouts;
+  std::vector<std::vector<float>> storage;
   std::vector<Step> steps;
-  bool params_set = false;
+  bool params_set = false, params_changed = true;
   // Reference backend state.
   NamedTensors ref_params;
   NamedTensors ref_values;  // every node output of the last run
@@ -45,16 +51,34 @@ struct Executable::Impl {
   std::vector<std::pair<const ir::Value*, const ir::Value*>> updates;
   std::set<std::string> update_outputs;
   std::map<std::string, OpProfile> profile;
+
+  float* data(int value) { return storage[storage_of[value]].data(); }
+  const float* data(int value) const { return storage[storage_of[value]].data(); }
+  const std::vector<float>& buffer(const ir::Value* v) const { return storage[storage_of[value_of.at(v)]]; }
 };
+
+static passes::PassContext pass_context() {
+  passes::PassContext ctx;
+  ctx.evaluate = [](const ir::Node& n, const std::vector<const HostTensor*>& in) { return reference::run_node(n, in); };
+  return ctx;
+}
+
+// In place (an elementwise kernel writing over an input that dies there) is safe only when
+// no vector is computed twice: the CPU schedules split the innermost dimension by the
+// vector width and recompute a shifted last vector when it does not divide the extent.
+static bool in_place_safe(const ir::Value* v, const hb::Layout& out_layout, const hb::Layout& in_layout, bool gpu) {
+  return !gpu && out_layout == in_layout && v->type.shape[out_layout[0]] % 16 == 0;
+}
 
 Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_unique<Impl>()) {
   auto t0 = std::chrono::steady_clock::now();
   Impl& m = *impl_;
-  m.graph = ir::clone(g);
+  ir::Graph source = ir::clone(g);
+  if (o.batch > 0) source.set_batch_size(o.batch);
+  ir::verify(source, "compile");
+  m.graph = passes::run_pipeline(source, o.passes, pass_context(), &m.report.pass_timings);
+  ir::verify(m.graph, "after the pass pipeline");
   m.opts = o;
-  if (o.batch > 0) m.graph.set_batch_size(o.batch);
-  ir::verify(m.graph, "compile");
-  m.report.kernels = static_cast<int>(m.graph.nodes().size());
   std::map<const ir::Value*, const ir::Value*> param_of_output;
   for (auto& [out, param] : o.updates) {
     const ir::Value* ov = nullptr;
@@ -70,17 +94,29 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     m.update_outputs.insert(out);
     param_of_output[ov] = pv;
   }
+  passes::MemoryPlan plan = passes::annotated_plan(m.graph);  // empty without the memory-plan pass
   if (o.backend == Backend::Reference) {
-    m.report.distinct_kernels = m.report.kernels;
+    m.report.kernels = m.report.distinct_kernels = static_cast<int>(m.graph.nodes().size());
     return;
   }
   hb::check_options(o.halide);
-  auto add_buffer = [&](const ir::Value* v, hb::Layout l) {
-    m.buffer_of[v] = static_cast<int>(m.buffers.size());
-    m.buffers.emplace_back(v->type.numel());
+  bool gpu = o.halide.target.find("cuda") != std::string::npos;
+  std::map<int, int> storage_of_slot;
+  auto add_value = [&](const ir::Value* v, hb::Layout l, int slot = -1) {
+    m.value_of[v] = static_cast<int>(m.layouts.size());
     m.layouts.push_back(std::move(l));
+    int64_t n = v->type.numel();
+    if (slot >= 0 && storage_of_slot.count(slot)) {
+      int st = storage_of_slot[slot];
+      if (static_cast<int64_t>(m.storage[st].size()) < n) m.storage[st].resize(n);
+      m.storage_of.push_back(st);
+      return;
+    }
+    m.storage_of.push_back(static_cast<int>(m.storage.size()));
+    m.storage.emplace_back(n);
+    if (slot >= 0) storage_of_slot[slot] = m.storage_of.back();
   };
-  for (const ir::Value* v : m.graph.inputs()) add_buffer(v, hb::default_layout(v->type.rank()));
+  for (const ir::Value* v : m.graph.inputs()) add_value(v, hb::default_layout(v->type.rank()));
   // Weights take the layout their consumers want when all that care agree (in a training
   // step the conv's preference wins over its gradient ops and optimizer updates).
   auto weight_layout = [](const ir::Value* v) {
@@ -91,39 +127,71 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
           wanted.insert(hb::preferred_layout(*u, static_cast<int>(i)));
     return wanted.size() == 1 ? *wanted.begin() : hb::default_layout(v->type.rank());
   };
-  for (const ir::Value* v : m.graph.parameters()) add_buffer(v, weight_layout(v));
+  for (const ir::Value* v : m.graph.parameters()) add_value(v, weight_layout(v));
   for (const ir::Value* v : m.graph.constants()) {
-    add_buffer(v, weight_layout(v));
-    hb::to_layout(*v->data, m.layouts.back(), m.buffers.back().data());
+    add_value(v, weight_layout(v));
+    hb::to_layout(*v->data, m.layouts.back(), m.data(m.value_of.at(v)));
   }
   hb::reset_cache_stats();
   std::set<std::string> distinct;
-  for (const auto& n : m.graph.nodes()) {
+  const auto& nodes = m.graph.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const ir::Node* n = nodes[i].get();
+    int grp = ir::group_of(*n);
+    if (grp >= 0 && i + 1 < nodes.size() && ir::group_of(*nodes[i + 1]) == grp) continue;  // not the last member
+    hb::NodeGroup group{n};
+    if (grp >= 0)
+      for (size_t j = i; j-- > 0 && ir::group_of(*nodes[j]) == grp;) group.insert(group.begin(), nodes[j].get());
+    const ir::Value* out = n->outputs[0];
     // A parameter's update is computed in the parameter's layout, so the two buffers swap;
-    // a gradient consumed by an optimizer update is stored like its parameter.
-    auto upd = param_of_output.find(n->outputs[0]);
-    hb::Layout layout = hb::default_layout(n->outputs[0]->type.rank());
-    if (upd != param_of_output.end()) layout = m.layouts[m.buffer_of.at(upd->second)];
-    for (const ir::Node* u : n->outputs[0]->users)
-      if (u->op == "optimizer_update" && u->inputs[1] == n->outputs[0] && m.buffer_of.count(u->inputs[0]))
-        layout = m.layouts[m.buffer_of.at(u->inputs[0])];
-    add_buffer(n->outputs[0], layout);
+    // a gradient consumed by an optimizer update is stored like its parameter; a weight
+    // computed from parameters (bn-fold) is stored as its convolution wants it.
     Step s;
+    s.node = n;
+    s.is_static = passes::is_static(out);
+    hb::Layout layout = s.is_static ? weight_layout(out) : hb::default_layout(out->type.rank());
+    auto upd = param_of_output.find(out);
+    if (upd != param_of_output.end()) layout = m.layouts[m.value_of.at(upd->second)];
+    for (const ir::Node* u : out->users)
+      if (u->op == "optimizer_update" && u->inputs[1] == out && m.value_of.count(u->inputs[0]))
+        layout = m.layouts[m.value_of.at(u->inputs[0])];
     std::vector<hb::Layout> in_layouts;
-    for (const ir::Value* v : n->inputs) {
-      s.inputs.push_back(m.buffer_of.at(v));
-      in_layouts.push_back(m.layouts[m.buffer_of.at(v)]);
+    for (const ir::Value* v : ir::group_inputs(group)) {
+      s.inputs.push_back(m.value_of.at(v));
+      in_layouts.push_back(m.layouts[m.value_of.at(v)]);
     }
-    s.output = m.buffer_of.at(n->outputs[0]);
-    s.kernel = hb::get_kernel(*n, in_layouts, m.layouts[s.output], o.halide);
+    int slot = plan.slot.count(out) ? plan.slot.at(out) : -1;
+    // A slot shared with one of this kernel's inputs is an in-place write: keep it only
+    // where it is safe for this layout and target, else give the output its own storage.
+    for (size_t k = 0; k < s.inputs.size() && slot >= 0; ++k) {
+      const ir::Value* v = ir::group_inputs(group)[k];
+      if (!plan.slot.count(v) || plan.slot.at(v) != slot) continue;
+      if (!in_place_safe(out, layout, in_layouts[k], gpu)) slot = -1;
+    }
+    add_value(out, layout, slot);
+    s.output = m.value_of.at(out);
+    s.kernel = hb::get_kernel(group, in_layouts, layout, o.halide);
     distinct.insert(s.kernel->key());
+    m.report.fused_groups += group.size() > 1;
+    m.report.static_kernels += s.is_static;
     m.steps.push_back(std::move(s));
   }
   hb::CacheStats cs = hb::cache_stats();
+  m.report.kernels = static_cast<int>(m.steps.size());
   m.report.distinct_kernels = static_cast<int>(distinct.size());
   m.report.compiled = cs.compiled;
   m.report.loaded_from_disk = cs.disk_hits;
   m.report.reused_in_memory = cs.memory_hits;
+  for (const auto& n : m.graph.nodes())
+    if (passes::is_stored(n->outputs[0]) && !passes::is_static(n->outputs[0]))
+      m.report.activation_bytes_unplanned += 4 * n->outputs[0]->type.numel();
+  std::set<int> counted;
+  for (const auto& n : m.graph.nodes()) {
+    const ir::Value* v = n->outputs[0];
+    if (!m.value_of.count(v) || !passes::is_stored(v) || passes::is_static(v)) continue;
+    int st = m.storage_of[m.value_of.at(v)];
+    if (counted.insert(st).second) m.report.activation_bytes += 4 * static_cast<int64_t>(m.storage[st].size());
+  }
   m.report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -142,11 +210,12 @@ void Executable::set_parameters(const ParameterStore& p) {
     for (const ir::Value* v : m.graph.parameters()) m.ref_params[v->name] = p.at(v->name);
   } else {
     for (const ir::Value* v : m.graph.parameters()) {
-      int b = m.buffer_of.at(v);
-      hb::to_layout(p.at(v->name), m.layouts[b], m.buffers[b].data());
+      int b = m.value_of.at(v);
+      hb::to_layout(p.at(v->name), m.layouts[b], m.data(b));
     }
   }
   m.params_set = true;
+  m.params_changed = true;
 }
 
 NamedTensors Executable::run(const NamedTensors& inputs) {
@@ -171,34 +240,37 @@ NamedTensors Executable::run(const NamedTensors& inputs) {
     if (it->second.shape != v->type.shape)
       throw Error(fmt::format("input '{}' has shape {}, the compiled model expects {}", v->name,
                               shape_str(it->second.shape), v->type.str()));
-    int b = m.buffer_of.at(v);
-    hb::to_layout(it->second, m.layouts[b], m.buffers[b].data());
+    int b = m.value_of.at(v);
+    hb::to_layout(it->second, m.layouts[b], m.data(b));
   }
   std::vector<const float*> ins;
-  for (size_t k = 0; k < m.steps.size(); ++k) {
-    const Step& s = m.steps[k];
+  bool recompute_static = m.params_changed;
+  for (const Step& s : m.steps) {
+    if (s.is_static && !recompute_static) continue;
     ins.clear();
-    for (int i : s.inputs) ins.push_back(m.buffers[i].data());
+    for (int i : s.inputs) ins.push_back(m.data(i));
     if (!m.opts.profile) {
-      s.kernel->run(ins, m.buffers[s.output].data());
+      s.kernel->run(ins, m.data(s.output));
       continue;
     }
     auto t0 = std::chrono::steady_clock::now();
-    s.kernel->run(ins, m.buffers[s.output].data());
-    const ir::Node& node = *m.graph.nodes()[k];
-    std::string key = getenv("STRATA_PROFILE_NODES") ? node.op + " " + node.name() + " " + node.outputs[0]->type.str() : node.op;
+    s.kernel->run(ins, m.data(s.output));
+    const ir::Node& node = *s.node;
+    std::string op = ir::group_of(node) >= 0 ? "fused:" + node.op : node.op;
+    std::string key = getenv("STRATA_PROFILE_NODES") ? op + " " + node.name() + " " + node.outputs[0]->type.str() : op;
     OpProfile& p = m.profile[key];
     p.op = key;
     p.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ++p.calls;
   }
-  for (auto& [ov, pv] : m.updates) std::swap(m.buffers[m.buffer_of.at(ov)], m.buffers[m.buffer_of.at(pv)]);
+  m.params_changed = !m.updates.empty();  // static kernels read parameters an update may change
+  for (auto& [ov, pv] : m.updates) std::swap(m.storage_of[m.value_of.at(ov)], m.storage_of[m.value_of.at(pv)]);
   NamedTensors out;
   for (auto& [name, v] : m.graph.outputs()) {
     if (m.update_outputs.count(name)) continue;
-    int b = m.buffer_of.at(v);
+    int b = m.value_of.at(v);
     HostTensor t(v->type.shape);
-    hb::from_layout(m.buffers[b].data(), m.layouts[b], t);
+    hb::from_layout(m.data(b), m.layouts[b], t);
     out[name] = std::move(t);
   }
   return out;
@@ -213,9 +285,9 @@ ParameterStore Executable::parameters() const {
       if (it != m.ref_params.end()) p.set(v->name, it->second);
       continue;
     }
-    int b = m.buffer_of.at(v);
+    int b = m.value_of.at(v);
     HostTensor t(v->type.shape);
-    hb::from_layout(m.buffers[b].data(), m.layouts[b], t);
+    hb::from_layout(m.data(b), m.layouts[b], t);
     p.set(v->name, std::move(t));
   }
   return p;
@@ -238,7 +310,7 @@ bool Executable::parameters_finite() const {
         if (!std::isfinite(x)) return false;
       continue;
     }
-    for (float x : m.buffers[m.buffer_of.at(v)])
+    for (float x : m.buffer(v))
       if (!std::isfinite(x)) return false;
   }
   return true;
@@ -251,19 +323,26 @@ std::string Executable::first_nonfinite() const {
       if (!std::isfinite(d[i])) return false;
     return true;
   };
-  for (const auto& n : m.graph.nodes()) {
-    const ir::Value* v = n->outputs[0];
-    if (m.opts.backend == Backend::Reference) {
-      auto it = m.ref_values.find(v->name);
+  if (m.opts.backend == Backend::Reference) {
+    for (const auto& n : m.graph.nodes()) {
+      auto it = m.ref_values.find(n->outputs[0]->name);
       if (it != m.ref_values.end() && !finite(it->second.ptr(), it->second.data.size())) return n->name();
-      continue;
     }
-    // An update's buffer was swapped with its parameter's after the run.
-    const ir::Value* holder = v;
+    return "";
+  }
+  // Only values still in their storage can be checked: a slot the memory plan shares holds
+  // the last value written to it (fusion-group interiors are never stored).
+  std::map<int, const Step*> last_writer;
+  for (const Step& s : m.steps) last_writer[m.storage_of[s.output]] = &s;
+  for (const Step& s : m.steps) {
+    const ir::Value* v = s.node->outputs[0];
+    int st = m.storage_of[s.output];
+    // An update's storage was swapped with its parameter's after the run.
     for (auto& [ov, pv] : m.updates)
-      if (ov == v) holder = pv;
-    const auto& buf = m.buffers[m.buffer_of.at(holder)];
-    if (!finite(buf.data(), buf.size())) return n->name();
+      if (ov == v) st = m.storage_of[m.value_of.at(pv)];
+    if (last_writer[m.storage_of[s.output]] != &s) continue;
+    int64_t n = v->type.numel();
+    if (!finite(m.storage[st].data(), static_cast<size_t>(n))) return s.node->name();
   }
   return "";
 }

@@ -7,6 +7,7 @@
 
 #include "backends/halide/halide_backend.h"
 #include "ir/graph.h"
+#include "passes/pass_manager.h"
 #include "runtime/parameter_store.h"
 
 namespace strata::runtime {
@@ -23,6 +24,9 @@ struct CompileOptions {
   // parameter named second, without leaving the executable. Such outputs are not returned.
   std::vector<std::pair<std::string, std::string>> updates;
   bool profile = false;  // time every kernel (see Executable::profile)
+  // The pass pipeline run before compiling (passes/pass_manager.h): -O2 by default
+  // (cleanup, bn-fold, fusion, memory plan); -O0 compiles the graph as written.
+  passes::PipelineOptions passes;
 };
 
 // Time spent per op kind over the runs so far (with CompileOptions::profile).
@@ -33,8 +37,14 @@ struct OpProfile {
 };
 
 struct CompileReport {
-  int kernels = 0;           // nodes
+  int kernels = 0;           // kernels run per step (a fusion group is one; a static node too)
   int distinct_kernels = 0;  // after de-duplication by signature
+  int fused_groups = 0;      // fusion groups among the kernels
+  int static_kernels = 0;    // nodes reading only parameters: run when parameters change
+  // Activation memory (every stored node output, in bytes): with the memory plan's slots
+  // shared, and with one buffer per value as without it.
+  int64_t activation_bytes = 0, activation_bytes_unplanned = 0;
+  std::vector<passes::PassTiming> pass_timings;
   int compiled = 0, loaded_from_disk = 0, reused_in_memory = 0;
   double seconds = 0;
 };

@@ -55,6 +55,7 @@ double check_against_reference(const ir::Graph& g, const std::string& target, ui
   auto inputs = random_inputs(g, seed + 1000, lo, hi);
   runtime::CompileOptions ro;
   ro.backend = runtime::Backend::Reference;
+  ro.passes.pipeline = "-O0";  // the oracle runs the graph as written; Halide runs it fused (-O2)
   runtime::Executable ref(g, ro);
   ref.set_parameters(params);
   runtime::CompileOptions ho;

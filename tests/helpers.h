@@ -21,8 +21,9 @@ struct Mismatch {
 // |a - b| <= atol + rtol * |b| everywhere.
 Mismatch compare(const HostTensor& got, const HostTensor& want, double rtol = 1e-4, double atol = 1e-5);
 
-// Runs `g` on the reference backend and on the Halide backend with `target`; checks every
-// output with CHECK and returns the worst absolute difference.
+// Runs `g` as written on the reference backend and through the default pass pipeline (-O2:
+// folded, fused, memory-planned) on the Halide backend with `target`; checks every output
+// with CHECK and returns the worst absolute difference.
 double check_against_reference(const ir::Graph& g, const std::string& target = "host", uint64_t seed = 1,
                                float lo = -1.f, float hi = 1.f, const std::string& schedule = "manual",
                                double rtol = 1e-4, double atol = 1e-5);

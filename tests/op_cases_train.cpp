@@ -68,6 +68,11 @@ void add_training_op_cases(std::vector<OpCase>& c) {
                       {{"training", 0}}, 0.1f, 1.f));
   c.push_back(op_case("bn_backward_weight_training", "batch_norm_backward_weight", {{2, 5, 7, 7}, {5}, {5}, {2, 5, 7, 7}}, {}));
   c.push_back(op_case("bn_backward_weight_2d", "batch_norm_backward_weight", {{4, 12}, {12}, {12}, {4, 12}}, {}));
+  // bn-fold's ops (inputs in [0.1, 1]: running variances are positive).
+  c.push_back(op_case("bn_fold_conv_weight", "batch_norm_fold_weight", {{6, 3, 3, 3}, {6}, {6}}, {{"eps", 1e-3}}, 0.1f, 1.f));
+  c.push_back(op_case("bn_fold_linear_weight", "batch_norm_fold_weight", {{10, 7}, {10}, {10}}, {}, 0.1f, 1.f));
+  c.push_back(op_case("bn_fold_bias", "batch_norm_fold_bias", {{6}, {6}, {6}, {6}, {6}}, {}, 0.1f, 1.f));
+  c.push_back(op_case("bn_fold_no_bias", "batch_norm_fold_bias", {{6}, {6}, {6}, {6}}, {}, 0.1f, 1.f));
   c.push_back(op_case("bn_running_mean", "batch_norm_running_stats", {{2, 5, 7, 7}, {5}}, {{"stat", std::string("mean")}}));
   c.push_back(op_case("bn_running_var", "batch_norm_running_stats", {{4, 12}, {12}}, {{"stat", std::string("var")}, {"momentum", 0.3}}));
   // Dropout in training form: the mask is the same hash in both backends.

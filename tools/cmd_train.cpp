@@ -112,7 +112,7 @@ std::vector<Subcommand> training_subcommands() {
         "Train a model: one compiled static step (forward, loss, backward, update) per batch, evaluation after "
         "each epoch, atomic checkpoints.",
         {"MODEL"},
-        {data,
+        with_pass_flags({data,
          {"epochs", "N", "epochs to train", "1"},
          {"batch", "N", "batch size (the step is compiled for it)", "64"},
          {"lr", "X", "base learning rate", "0.1"},
@@ -142,13 +142,13 @@ std::vector<Subcommand> training_subcommands() {
          {"profile", "", "time every kernel of the step and print the time per op kind", ""},
          kTarget,
          kBackend,
-         {"halide-schedule", "NAME", "manual, auto:Adams2019, auto:Li2018 or auto:Mullapudi2016", "manual"}}},
+         {"halide-schedule", "NAME", "manual, auto:Adams2019, auto:Li2018 or auto:Mullapudi2016", "manual"}})},
        cmd_train},
       {{"eval",
         "Evaluate trained weights: accuracy and loss on a dataset split.",
         {"MODEL"},
-        {data, kWeights, {"split", "NAME", "test or train", "test"}, {"batch", "N", "batch size", "250"},
-         {"limit", "N", "use the first N images (0: all)", "0"}, kTarget, kBackend, kSchedule}},
+        with_pass_flags({data, kWeights, {"split", "NAME", "test or train", "test"}, {"batch", "N", "batch size", "250"},
+         {"limit", "N", "use the first N images (0: all)", "0"}, kTarget, kBackend, kSchedule})},
        cmd_eval},
   };
 }

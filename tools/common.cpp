@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <set>
+#include <sstream>
 
 #include "frontend/registry.h"
 #include "ir/error.h"
@@ -33,6 +35,46 @@ const cli::Flag kWeights{"weights", "FILE", "weights file (default: initialise f
 const cli::Flag kSeed{"seed", "N", "seed for initial weights", "0"};
 const cli::Flag kBatch{"batch", "N", "batch size", "1"};
 
+std::vector<cli::Flag> pass_flags(const std::string& default_pipeline) {
+  return {{"passes", "LIST", "pass pipeline: -O0 (as written), -O1 (cleanup), -O2 (fold, fuse, plan memory) or pass names "
+                             "separated by commas (`strata passes` lists them)",
+           default_pipeline},
+          {"disable-pass", "NAMES", "passes to leave out of the pipeline (commas)", ""},
+          {"print-after", "NAMES", "print the text IR after these passes (commas), to stderr", ""},
+          {"print-after-all", "", "print the text IR after every pass, to stderr", ""},
+          {"time-passes", "", "print each pass's time and node counts, to stderr", ""},
+          {"verify-each", "", "run the IR verifier after every pass (always on in debug builds)", ""}};
+}
+
+std::vector<cli::Flag> with_pass_flags(std::vector<cli::Flag> flags, const std::string& default_pipeline) {
+  for (auto& f : pass_flags(default_pipeline)) flags.push_back(f);
+  return flags;
+}
+
+static std::set<std::string> comma_set(const std::string& s) {
+  std::set<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.insert(item);
+  return out;
+}
+
+passes::PipelineOptions pipeline_options(const Args& a) {
+  passes::PipelineOptions o;
+  o.pipeline = a.get("passes");
+  o.disabled = comma_set(a.get("disable-pass"));
+  o.print_after = comma_set(a.get("print-after"));
+  o.print_after_all = a.has("print-after-all");
+  o.time_passes = a.has("time-passes");
+  o.verify_each = o.verify_each || a.has("verify-each");
+  try {
+    passes::expand_pipeline(o);  // unknown names and presets are usage errors
+  } catch (const Error& e) {
+    throw cli::UsageError(e.what());
+  }
+  return o;
+}
+
 runtime::CompileOptions compile_options(const Args& a, const std::string& schedule_flag) {
   runtime::CompileOptions o;
   try {
@@ -40,6 +82,7 @@ runtime::CompileOptions compile_options(const Args& a, const std::string& schedu
     o.halide.target = a.get("target");
     o.halide.schedule = a.get(schedule_flag);
     halide_backend::check_options(o.halide);
+    if (!a.get("passes").empty()) o.passes = pipeline_options(a);  // commands with the pass flags
   } catch (const Error& e) {
     throw cli::UsageError(e.what());
   }

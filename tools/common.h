@@ -14,8 +14,13 @@ namespace strata::tools {
 ir::Graph load_model(const std::string& spec);
 
 extern const cli::Flag kTarget, kBackend, kSchedule, kWeights, kSeed, kBatch;
+// The pass-pipeline flags (-O0/-O1/-O2 are spelled --passes=-ON by main()); `print` shows
+// the graph as written unless asked, so its --passes defaults to -O0.
+std::vector<cli::Flag> pass_flags(const std::string& default_pipeline = "-O2");
+std::vector<cli::Flag> with_pass_flags(std::vector<cli::Flag> flags, const std::string& default_pipeline = "-O2");
+passes::PipelineOptions pipeline_options(const cli::Args& a);
 
-// Backend, target and Halide schedule (read from `schedule_flag`) from the flags.
+// Backend, target, Halide schedule (read from `schedule_flag`) and pass pipeline from the flags.
 runtime::CompileOptions compile_options(const cli::Args& a, const std::string& schedule_flag = "schedule");
 
 struct Subcommand {
@@ -25,5 +30,7 @@ struct Subcommand {
 
 // `strata train` and `strata eval` (cmd_train.cpp).
 std::vector<Subcommand> training_subcommands();
+// `strata bench` (cmd_bench.cpp).
+Subcommand bench_subcommand();
 
 }  // namespace strata::tools

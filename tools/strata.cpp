@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "backends/reference/reference.h"
 #include "frontend/registry.h"
 #include "frontend/summary.h"
 #include "ir/error.h"
@@ -17,6 +18,7 @@
 #include "runtime/file_util.h"
 #include "runtime/idx.h"
 #include "runtime/npy.h"
+#include "passes/memory_plan.h"
 #include "runtime/trainer.h"
 #include "tools/common.h"
 
@@ -33,10 +35,35 @@ runtime::ParameterStore weights_for(const ir::Graph& g, const Args& a) {
   return runtime::ParameterStore::initialize(g, static_cast<uint64_t>(a.get_int("seed", 0, INT64_MAX)));
 }
 
-int cmd_summary(const Args& a) {
+// The model after the pass pipeline the flags ask for (-O0 by default: as written).
+ir::Graph transformed_model(const Args& a) {
   ir::Graph g = load_model(a.positional(0));
   g.set_batch_size(a.get_int("batch", 1, 1 << 20));
+  passes::PassContext ctx;
+  ctx.evaluate = [](const ir::Node& n, const std::vector<const HostTensor*>& in) { return reference::run_node(n, in); };
+  return passes::run_pipeline(g, pipeline_options(a), ctx);
+}
+
+int cmd_summary(const Args& a) {
+  ir::Graph g = transformed_model(a);
   std::fputs(dsl::summary(g).c_str(), stdout);
+  passes::MemoryPlan plan = passes::annotated_plan(g);
+  if (plan.slot.empty()) plan = passes::plan_memory(g);
+  std::printf("Activation memory: %.2f MiB with the memory plan (%zu slots), %.2f MiB with one buffer per value\n",
+              plan.peak_bytes / 1048576.0, plan.slot_floats.size(), plan.unplanned_bytes / 1048576.0);
+  if (plan.static_bytes)
+    std::printf("Computed from parameters once (folded weights): %.2f MiB\n", plan.static_bytes / 1048576.0);
+  return 0;
+}
+
+int cmd_passes(const Args&) {
+  std::printf("%-20s %s\n", "pass", "what it does");
+  for (const auto& p : passes::pass_registry()) std::printf("%-20s %s\n", p.name.c_str(), p.description.c_str());
+  std::printf("\npresets:\n");
+  for (const char* o : {"-O0", "-O1", "-O2"}) {
+    std::string list = passes::preset_pipeline(o);
+    std::printf("  %s  %s\n", o, list.empty() ? "(no passes: the graph as written, unfused)" : list.c_str());
+  }
   return 0;
 }
 
@@ -56,8 +83,7 @@ int cmd_zoo(const Args&) {
 }
 
 int cmd_print(const Args& a) {
-  ir::Graph g = load_model(a.positional(0));
-  g.set_batch_size(a.get_int("batch", 1, 1 << 20));
+  ir::Graph g = transformed_model(a);
   std::fputs(ir::print(g).c_str(), stdout);
   return 0;
 }
@@ -175,26 +201,32 @@ int cmd_demo(const Args& a) {
 
 std::vector<Subcommand> subcommands() {
   std::vector<Subcommand> all{
-      {{"summary", "Per-layer table of a model: output shapes, parameters, multiply-adds.", {"MODEL"}, {kBatch}}, cmd_summary},
-      {{"print", "Print a model's graph in the text IR.", {"MODEL"}, {kBatch}}, cmd_print},
+      {{"summary", "Per-layer table of a model: output shapes, parameters, multiply-adds, activation memory.", {"MODEL"},
+        with_pass_flags({kBatch}, "-O0")},
+       cmd_summary},
+      {{"print", "Print a model's graph in the text IR (after the passes asked for).", {"MODEL"},
+        with_pass_flags({kBatch}, "-O0")},
+       cmd_print},
+      {{"passes", "List the graph passes and the -O0/-O1/-O2 presets.", {}, {}}, cmd_passes},
       {{"zoo", "List the registered models: parameters, multiply-adds, input size.", {}, {}}, cmd_zoo},
       {{"dot", "Write a model's graph as Graphviz DOT.", {"MODEL"}, {{"output", "FILE", "write to FILE instead of stdout", ""}}},
        cmd_dot},
       {{"run",
         "Run inference: MODEL is a registered model or a text-IR file; the input's batch size sets the model's.",
         {"MODEL"},
-        {{"input", "FILE", "input tensor (.npy, float32, NCHW)", ""},
+        with_pass_flags({{"input", "FILE", "input tensor (.npy, float32, NCHW)", ""},
          {"output", "FILE", "where to write the output (.npy)", ""},
-         kTarget, kBackend, kSchedule, kWeights, kSeed}},
+         kTarget, kBackend, kSchedule, kWeights, kSeed})},
        cmd_run},
       {{"demo",
         "Compile the example models, print their summaries, and run inference on Fashion-MNIST test images.",
         {},
-        {{"images", "N", "number of test images", "512"}, {"batch", "N", "batch size", "64"}, kTarget, kBackend,
-         kSchedule, kSeed}},
+        with_pass_flags({{"images", "N", "number of test images", "512"}, {"batch", "N", "batch size", "64"}, kTarget,
+                         kBackend, kSchedule, kSeed})},
        cmd_demo},
   };
   for (auto& s : training_subcommands()) all.push_back(std::move(s));
+  all.push_back(bench_subcommand());
   return all;
 }
 
@@ -218,10 +250,14 @@ int main(int argc, char** argv) {
     usage(stdout);
     return 0;
   }
+  // -O0, -O1, -O2 (compiler spelling) are the --passes presets.
+  std::vector<std::string> rest(argv + 2, argv + argc);
+  for (std::string& r : rest)
+    if (r.size() == 3 && r.starts_with("-O") && std::isdigit(static_cast<unsigned char>(r[2]))) r = "--passes=" + r;
   for (auto& s : subcommands()) {
     if (s.cmd.name != name) continue;
     try {
-      auto args = Args::parse(s.cmd, std::vector<std::string>(argv + 2, argv + argc));
+      auto args = Args::parse(s.cmd, rest);
       if (!args) return 0;
       return s.run(*args);
     } catch (const cli::UsageError& e) {

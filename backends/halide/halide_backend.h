@@ -43,13 +43,20 @@ class Kernel {
   virtual const std::string& key() const = 0;
 };
 
-// Kernel for node `n` (inputs in `in_layouts`, output in `out_layout`): from the in-process
-// cache, the on-disk cache, or compiled now.
-std::shared_ptr<const Kernel> get_kernel(const ir::Node& n, const std::vector<Layout>& in_layouts,
+// One node, or a fusion group (anchor first, ir/fusion_group.h) compiled as one kernel.
+using NodeGroup = std::vector<const ir::Node*>;
+// Kernel for a group (inputs: ir::group_inputs(group) in `in_layouts`, output: the last
+// member's, in `out_layout`): from the in-process cache, the on-disk cache, or compiled now.
+std::shared_ptr<const Kernel> get_kernel(const NodeGroup& group, const std::vector<Layout>& in_layouts,
                                          const Layout& out_layout, const Options& o);
+inline std::shared_ptr<const Kernel> get_kernel(const ir::Node& n, const std::vector<Layout>& in_layouts,
+                                                const Layout& out_layout, const Options& o) {
+  return get_kernel(NodeGroup{&n}, in_layouts, out_layout, o);
+}
 // Compiles the node's pipeline to an object file only (CUDA code generation tests on
 // machines without a GPU). Throws on failure.
 void compile_only(const ir::Node& n, const Options& o, const std::string& object_path);
+void compile_only(const NodeGroup& group, const Options& o, const std::string& object_path);
 
 bool has_lowering(const std::string& op);
 bool gpu_available();  // a CUDA device answered

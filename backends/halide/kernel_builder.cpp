@@ -6,6 +6,7 @@
 #include <set>
 
 #include "ir/error.h"
+#include "ir/fusion_group.h"
 
 namespace strata::halide_backend {
 
@@ -75,36 +76,75 @@ static void constrain(Buf&& b, const Shape& shape, const Layout& layout) {
   }
 }
 
-BuiltPipeline build_pipeline(const ir::Node& n, const std::vector<Layout>& in_layouts, const Layout& out_layout,
-                             const Options& o) {
-  check_options(o);
+static Lowered lower_node(const Lowering& lower, LowerContext& ctx) {
+  try {
+    return lower(ctx);
+  } catch (const Halide::Error& e) {
+    throw Error(fmt::format("halide backend: lowering node '{}' ({}) failed: {}", ctx.node.name(), ctx.node.op, e.what()));
+  }
+}
+
+static const Lowering& lowering_of(const ir::Node& n) {
   const Lowering* lower = find_lowering(n.op);
   if (!lower) throw Error(fmt::format("halide backend: no lowering for op '{}' (node '{}')", n.op, n.name()));
-  if (in_layouts.size() != n.inputs.size()) throw Error("build_pipeline: one layout per input is needed");
+  return *lower;
+}
+
+// A fusion group (one node, or an anchor and its elementwise epilogue, ir/fusion_group.h)
+// becomes one pipeline: each member's output Func reads the previous member's in place of
+// a buffer, so only the last one is stored, and the anchor's schedule (a convolution's
+// register tiles, say) applies to the last Func with the epilogue computed per tile.
+BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
+                             const Options& o) {
+  check_options(o);
+  const ir::Node& anchor = *group.front();
+  std::vector<const ir::Value*> inputs = ir::group_inputs(group);
+  if (in_layouts.size() != inputs.size()) throw Error("build_pipeline: one layout per input is needed");
   Target target = parse_target(o.target);
-  const Shape& os = n.outputs[0]->type.shape;
+  const Shape& os = group.back()->outputs[0]->type.shape;
   if (out_layout.size() != os.size()) throw Error("build_pipeline: output layout rank mismatch");
 
   std::vector<ImageParam> params;
-  std::vector<TensorRef> refs;
-  for (size_t i = 0; i < n.inputs.size(); ++i) {
-    const Shape& s = n.inputs[i]->type.shape;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Shape& s = inputs[i]->type.shape;
     if (in_layouts[i].size() != s.size()) throw Error("build_pipeline: input layout rank mismatch");
     ImageParam p(Float(32), static_cast<int>(s.size()), fmt::format("in{}", i));
     constrain(p, s, in_layouts[i]);
     params.push_back(p);
-    refs.push_back(TensorRef{Func(p), in_layouts[i], s});
   }
   OutRef out;
   for (size_t k = 0; k < os.size(); ++k) out.vars.push_back(Var(fmt::format("d{}", k)));
   out.layout = out_layout;
   out.shape = os;
-  LowerContext ctx{n, refs, params, out, target};
-  Lowered l;
-  try {
-    l = (*lower)(ctx);
-  } catch (const Halide::Error& e) {
-    throw Error(fmt::format("halide backend: lowering node '{}' ({}) failed: {}", n.name(), n.op, e.what()));
+
+  size_t next = 0;  // next external input
+  auto external = [&](std::vector<TensorRef>& refs, std::vector<ImageParam>& ps, const ir::Value* v) {
+    refs.push_back(TensorRef{Func(params[next]), in_layouts[next], v->type.shape});
+    ps.push_back(params[next++]);
+  };
+  std::vector<TensorRef> refs;
+  std::vector<ImageParam> ps;
+  for (const ir::Value* v : anchor.inputs) external(refs, ps, v);
+  LowerContext ctx{anchor, refs, ps, out, target, group.size() == 1 ? "out" : "anchor"};
+  Lowered l = lower_node(lowering_of(anchor), ctx);
+  for (size_t k = 1; k < group.size(); ++k) {
+    const ir::Node& n = *group[k];
+    int chained = ir::chained_input(group, k);
+    std::vector<TensorRef> mrefs;
+    std::vector<ImageParam> mps;
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      if (static_cast<int>(i) != chained) {
+        external(mrefs, mps, n.inputs[i]);
+        continue;
+      }
+      mrefs.push_back(TensorRef{l.out, out_layout, os});
+      mps.emplace_back();
+    }
+    LowerContext mctx{n, mrefs, mps, out, target, k + 1 == group.size() ? "out" : fmt::format("epilogue{}", k)};
+    Lowered m = lower_node(lowering_of(n), mctx);
+    l.out = m.out;
+    l.reductions.insert(l.reductions.end(), m.reductions.begin(), m.reductions.end());
+    l.roots.insert(l.roots.end(), m.roots.begin(), m.roots.end());
   }
   constrain(l.out.output_buffer(), os, out_layout);
   Pipeline p(l.out);

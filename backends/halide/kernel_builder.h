@@ -1,5 +1,5 @@
 #pragma once
-// Builds the Halide pipeline of one node: ImageParams with static shapes and strides,
+// Builds the Halide pipeline of one node or fusion group: ImageParams with static shapes and strides,
 // the op's lowering, and its schedule (manual CPU/CUDA or an autoscheduler).
 #include "backends/halide/lowering.h"
 
@@ -12,7 +12,8 @@ struct BuiltPipeline {
 };
 
 Halide::Target parse_target(const std::string& s);  // throws strata::Error
-BuiltPipeline build_pipeline(const ir::Node& n, const std::vector<Layout>& in_layouts, const Layout& out_layout,
+// in_layouts: one per ir::group_inputs(group).
+BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
                              const Options& o);
 
 }  // namespace strata::halide_backend

@@ -19,6 +19,8 @@
 
 #include "backends/halide/kernel_builder.h"
 #include "ir/error.h"
+#include "ir/fusion_group.h"
+#include "ir/op_registry.h"
 
 extern char** environ;
 
@@ -27,7 +29,7 @@ namespace strata::halide_backend {
 namespace fs = std::filesystem;
 
 // Bump when a lowering or schedule changes, so stale kernels on disk are not reused.
-constexpr int kCodegenVersion = 5;
+constexpr int kCodegenVersion = 6;
 
 static std::mutex g_mu;
 static CacheStats g_stats;
@@ -184,12 +186,23 @@ static std::vector<halide_dimension_t> dims_of(const Shape& s, const Layout& lay
   return d;
 }
 
-static std::string kernel_key(const ir::Node& n, const std::vector<Layout>& in_layouts, const Layout& out_layout,
+// Everything the generated code depends on: each member's op and attributes (annotations
+// left out: they name groups and buffers, not computations), which input it chains on,
+// the external inputs' types and layouts, the output's, the target and the schedule.
+static std::string kernel_key(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
                               const Options& o) {
-  std::string k = fmt::format("v{}|{}|", kCodegenVersion, n.op);
-  for (auto& [name, a] : n.attrs) k += name + "=" + ir::attr_str(a) + ";";
-  for (size_t i = 0; i < n.inputs.size(); ++i) k += fmt::format("|{}@{}", n.inputs[i]->type.str(), layout_str(in_layouts[i]));
-  k += fmt::format("|->{}@{}|{}|{}", n.outputs[0]->type.str(), layout_str(out_layout), o.target, o.schedule);
+  std::string k = fmt::format("v{}", kCodegenVersion);
+  for (size_t m = 0; m < group.size(); ++m) {
+    const ir::Node& n = *group[m];
+    k += fmt::format("|{}", n.op);
+    if (m > 0) k += fmt::format("<{}", ir::chained_input(group, m));
+    k += "|";
+    for (auto& [name, a] : n.attrs)
+      if (!ir::is_annotation(name)) k += name + "=" + ir::attr_str(a) + ";";
+  }
+  auto inputs = ir::group_inputs(group);
+  for (size_t i = 0; i < inputs.size(); ++i) k += fmt::format("|{}@{}", inputs[i]->type.str(), layout_str(in_layouts[i]));
+  k += fmt::format("|->{}@{}|{}|{}", group.back()->outputs[0]->type.str(), layout_str(out_layout), o.target, o.schedule);
   return k;
 }
 
@@ -202,9 +215,9 @@ static void compile_object(BuiltPipeline b, const std::string& fn, const std::st
   }
 }
 
-std::shared_ptr<const Kernel> get_kernel(const ir::Node& n, const std::vector<Layout>& in_layouts,
+std::shared_ptr<const Kernel> get_kernel(const NodeGroup& group, const std::vector<Layout>& in_layouts,
                                          const Layout& out_layout, const Options& o) {
-  std::string key = kernel_key(n, in_layouts, out_layout, o);
+  std::string key = kernel_key(group, in_layouts, out_layout, o);
   {
     std::lock_guard<std::mutex> lock(g_mu);
     if (auto it = g_memory.find(key); it != g_memory.end()) {
@@ -220,7 +233,7 @@ std::shared_ptr<const Kernel> get_kernel(const ir::Node& n, const std::vector<La
   auto t0 = std::chrono::steady_clock::now();
   bool from_disk = o.use_disk_cache && fs::exists(so) && fs::exists(key_file) && read_file(key_file) == key;
   if (!from_disk) {
-    BuiltPipeline b = build_pipeline(n, in_layouts, out_layout, o);
+    BuiltPipeline b = build_pipeline(group, in_layouts, out_layout, o);
     std::string obj = fmt::format("{}/{}.{}.o", dir, hex, getpid());
     compile_object(b, fn, obj);
     std::string tmp = fmt::format("{}.tmp{}", so, getpid());
@@ -234,8 +247,9 @@ std::shared_ptr<const Kernel> get_kernel(const ir::Node& n, const std::vector<La
   auto entry = reinterpret_cast<int (*)(void**)>(dlsym(handle, (fn + "_argv").c_str()));
   if (!entry) throw Error(fmt::format("kernel library {} lacks {}_argv", so, fn));
   std::vector<std::vector<halide_dimension_t>> dims;
-  for (size_t i = 0; i < n.inputs.size(); ++i) dims.push_back(dims_of(n.inputs[i]->type.shape, in_layouts[i]));
-  dims.push_back(dims_of(n.outputs[0]->type.shape, out_layout));
+  auto inputs = ir::group_inputs(group);
+  for (size_t i = 0; i < inputs.size(); ++i) dims.push_back(dims_of(inputs[i]->type.shape, in_layouts[i]));
+  dims.push_back(dims_of(group.back()->outputs[0]->type.shape, out_layout));
   bool gpu = parse_target(o.target).has_gpu_feature();
   auto k = std::make_shared<SharedObjectKernel>(key, handle, entry, std::move(dims), gpu);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -252,11 +266,17 @@ void clear_memory_cache() {
   g_memory.clear();
 }
 
-void compile_only(const ir::Node& n, const Options& o, const std::string& object_path) {
+void compile_only(const NodeGroup& group, const Options& o, const std::string& object_path) {
   std::vector<Layout> in_layouts;
-  for (size_t i = 0; i < n.inputs.size(); ++i) in_layouts.push_back(preferred_layout(n, static_cast<int>(i)));
-  BuiltPipeline b = build_pipeline(n, in_layouts, default_layout(n.outputs[0]->type.rank()), o);
+  for (size_t i = 0; i < group[0]->inputs.size(); ++i) in_layouts.push_back(preferred_layout(*group[0], static_cast<int>(i)));
+  auto inputs = ir::group_inputs(group);
+  for (size_t i = in_layouts.size(); i < inputs.size(); ++i) in_layouts.push_back(default_layout(inputs[i]->type.rank()));
+  BuiltPipeline b = build_pipeline(group, in_layouts, default_layout(group.back()->outputs[0]->type.rank()), o);
   compile_object(b, "strata_compile_only", object_path);
+}
+
+void compile_only(const ir::Node& n, const Options& o, const std::string& object_path) {
+  compile_only(NodeGroup{&n}, o, object_path);
 }
 
 bool gpu_available() {

@@ -18,7 +18,7 @@ TensorRef padded_input(LowerContext& c, int i, float value, const char* name) {
 
 Lowered pointwise_output(LowerContext& c, Expr e) {
   Lowered l;
-  l.out = Func("out");
+  l.out = Func(c.out_name);
   l.out(c.out.vars) = e;
   return l;
 }
@@ -29,7 +29,7 @@ Lowered sum_reduction(LowerContext& c, const char* name, const RDom& r, Expr ini
   acc(c.out.vars) = init;
   acc(c.out.vars) += term;
   Lowered l;
-  l.out = Func("out");
+  l.out = Func(c.out_name);
   l.out(c.out.vars) = finish ? finish(acc(c.out.vars)) : acc(c.out.vars);
   l.reductions.push_back({acc, r});
   return l;

@@ -155,7 +155,7 @@ static Lowered batch_norm_backward(LowerContext& c, bool weight) {
   Root sum_dy_xhat = channel_sum("sum_dy_xhat", x.shape, [&](std::vector<Expr> i) { return dy.at(i) * xhat(i); });
   l.roots.push_back(sum_dy);
   l.roots.push_back(sum_dy_xhat);
-  l.out = Func("out");
+  l.out = Func(c.out_name);
   l.out(c.out.vars) = g * (dy.at(L) - sum_dy.f(L[1]) / count - xhat(L) * sum_dy_xhat.f(L[1]) / count);
   return l;
 }

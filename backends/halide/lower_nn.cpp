@@ -29,7 +29,7 @@ static Lowered conv2d(LowerContext& c) {
   conv(c.out.vars) += w.at({co, r.x, r.z, r.y}) * x.at({b, ci, iy, ix});
 
   Lowered l;
-  l.out = Func("out");
+  l.out = Func(c.out_name);
   l.out(c.out.vars) = conv(c.out.vars);
   l.reductions.push_back({conv, r});
   ConvInfo info{conv, r, c.params[1], std::nullopt, groups, c.in[0].shape[1], co_total,
@@ -81,7 +81,7 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   acc(c.out.vars) = 0.f;
   acc(c.out.vars) += term;
   Lowered l;
-  l.out = Func("out");
+  l.out = Func(c.out_name);
   l.out(c.out.vars) = acc(c.out.vars);
   l.reductions.push_back({acc, r});
   std::vector<int64_t> dy_ext;
@@ -113,7 +113,7 @@ static Lowered conv2d_backward_weight(LowerContext& c) {
   info.tile(info.co, info.ci, info.kx, info.ky) = info.acc(info.co, info.ci, info.kx, info.ky);
   auto L = c.out.logical();  // co, ci, ky, kx
   Lowered l;
-  l.out = Func("out");
+  l.out = Func(c.out_name);
   l.out(c.out.vars) = info.tile(L[0], L[1], L[3], L[2]);
   if (padded) {
     info.padded = x.f;
@@ -150,7 +150,7 @@ static Lowered batch_norm(LowerContext& c) {
   scale(ch) = c.in[1].at({ch}) / sqrt(var(ch) + eps);
   shift(ch) = c.in[2].at({ch}) - mean(ch) * scale(ch);
   auto L = c.out.logical();
-  l.out = Func("out");
+  l.out = Func(c.out_name);
   l.out(c.out.vars) = c.in[0].at(L) * scale(L[1]) + shift(L[1]);
   int64_t C = c.in[0].shape[1];
   l.roots.push_back({scale, {C}});
@@ -178,7 +178,7 @@ static Lowered pool(LowerContext& c, bool is_max) {
   Expr v = x.at({L[0], L[1], iy, ix});
   acc(c.out.vars) = is_max ? max(acc(c.out.vars), select(inside, v, acc(c.out.vars))) : acc(c.out.vars) + select(inside, v, 0.f);
   Lowered l;
-  l.out = Func("out");
+  l.out = Func(c.out_name);
   if (is_max) {
     l.out(c.out.vars) = acc(c.out.vars);
   } else {
@@ -220,6 +220,19 @@ static Lowered copy_input(LowerContext& c) {
   return pointwise_output(c, c.in[0].at(c.out.logical()));
 }
 
+static Lowered bn_fold_weight(LowerContext& c) {
+  auto L = c.out.logical();
+  Expr eps = static_cast<float>(c.node.attr_float("eps"));
+  return pointwise_output(c, c.in[0].at(L) * (c.in[1].at({L[0]}) / sqrt(c.in[2].at({L[0]}) + eps)));
+}
+
+static Lowered bn_fold_bias(LowerContext& c) {
+  Expr ch = c.out.logical()[0];
+  Expr scale = c.in[0].at({ch}) / sqrt(c.in[3].at({ch}) + static_cast<float>(c.node.attr_float("eps")));
+  Expr bias = c.in.size() > 4 ? c.in[4].at({ch}) : Expr(0.f);
+  return pointwise_output(c, (bias - c.in[2].at({ch})) * scale + c.in[1].at({ch}));
+}
+
 // Training mode: the mask is ir/random.h's hash of (seed, salt, flat index), bit for bit.
 static Expr dropout_keep(const ir::Node& n, Expr seed_f32, Expr flat) {
   auto u32 = [](uint32_t v) { return Internal::make_const(UInt(32), static_cast<uint64_t>(v)); };
@@ -254,6 +267,8 @@ void register_nn_lowerings(std::map<std::string, Lowering>& t) {
   t["global_avg_pool"] = global_avg_pool;
   t["lrn"] = lrn;
   t["dropout"] = dropout;
+  t["batch_norm_fold_weight"] = bn_fold_weight;
+  t["batch_norm_fold_bias"] = bn_fold_bias;
 }
 
 }  // namespace strata::halide_backend

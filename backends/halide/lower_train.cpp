@@ -12,7 +12,7 @@ static Lowered running_stats(LowerContext& c) {
   float count = static_cast<float>(num_elements(c.in[0].shape) / c.in[0].shape[1]);
   Expr ch = c.out.logical()[0];
   Expr batch = c.node.attr_string("stat") == "var" ? var(ch) * (count / (count - 1.f)) : mean(ch);
-  l.out = Func("out");
+  l.out = Func(c.out_name);
   l.out(c.out.vars) = (1.f - m) * c.in[1].at({ch}) + m * batch;
   return l;
 }

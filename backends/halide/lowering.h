@@ -77,9 +77,10 @@ struct Lowered {
 struct LowerContext {
   const ir::Node& node;
   std::vector<TensorRef> in;
-  std::vector<Halide::ImageParam> params;
+  std::vector<Halide::ImageParam> params;  // undefined for an input chained from a fusion-group member
   OutRef out;
   Halide::Target target;
+  std::string out_name = "out";  // the output Func's name (unique within a fused group)
 };
 
 using Lowering = std::function<Lowered(LowerContext&)>;

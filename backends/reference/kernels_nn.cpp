@@ -108,6 +108,27 @@ static HostTensor batch_norm(const ir::Node& n, const In& in) {
   return y;
 }
 
+static HostTensor bn_fold_weight(const ir::Node& n, const In& in) {
+  const HostTensor& w = *in[0];
+  HostTensor y(w.shape);
+  int64_t per_channel = w.numel() / w.shape[0];
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    int64_t c = i / per_channel;
+    y.data[i] = static_cast<float>(w.data[i] * (in[1]->data[c] / std::sqrt(double(in[2]->data[c]) + n.attr_float("eps"))));
+  }
+  return y;
+}
+
+static HostTensor bn_fold_bias(const ir::Node& n, const In& in) {
+  HostTensor y(in[0]->shape);
+  for (int64_t c = 0; c < y.numel(); ++c) {
+    double scale = in[0]->data[c] / std::sqrt(double(in[3]->data[c]) + n.attr_float("eps"));
+    double bias = in.size() > 4 ? in[4]->data[c] : 0.0;
+    y.data[c] = static_cast<float>((bias - in[2]->data[c]) * scale + in[1]->data[c]);
+  }
+  return y;
+}
+
 static HostTensor pool(const ir::Node& n, const In& in, bool is_max) {
   const HostTensor& x = *in[0];
   const Shape& os = n.outputs[0]->type.shape;
@@ -201,6 +222,8 @@ void register_nn_kernels(std::map<std::string, Kernel>& t) {
   t["avg_pool2d"] = [](const ir::Node& n, const In& in) { return pool(n, in, false); };
   t["global_avg_pool"] = global_avg_pool;
   t["lrn"] = lrn;
+  t["batch_norm_fold_weight"] = bn_fold_weight;
+  t["batch_norm_fold_bias"] = bn_fold_bias;
   t["dropout"] = dropout;
 }
 

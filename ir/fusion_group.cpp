@@ -1,0 +1,111 @@
+#include "ir/fusion_group.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "ir/error.h"
+#include "ir/op_registry.h"
+
+namespace strata::ir {
+
+int group_of(const Node& n) {
+  auto it = n.attrs.find(kGroupAttr);
+  return it == n.attrs.end() ? -1 : static_cast<int>(std::get<int64_t>(it->second));
+}
+
+bool is_elementwise(const Node& n) {
+  OpClass c = op_def(n.op).cls;
+  if (c == OpClass::Unary || c == OpClass::Binary) return true;
+  if (n.op == "batch_norm") return n.attr_int("training") == 0;
+  if (n.op == "dropout") return n.attr_int("training") == 0;
+  return false;
+}
+
+bool chainable_input(const Node& n, int input) {
+  if (!is_elementwise(n)) return false;
+  if ((n.op == "batch_norm" || n.op == "dropout") && input != 0) return false;
+  return n.inputs[input]->type == n.outputs[0]->type;
+}
+
+int chained_input(const std::vector<const Node*>& group, size_t k) {
+  for (size_t i = 0; i < group[k]->inputs.size(); ++i)
+    if (group[k]->inputs[i]->producer == group[k - 1]) return static_cast<int>(i);
+  throw Error(fmt::format("fusion group: node '{}' does not read the previous member", group[k]->name()));
+}
+
+std::vector<const Value*> group_inputs(const std::vector<const Node*>& group) {
+  std::vector<const Value*> ins(group[0]->inputs.begin(), group[0]->inputs.end());
+  for (size_t k = 1; k < group.size(); ++k) {
+    int chained = chained_input(group, k);
+    for (size_t i = 0; i < group[k]->inputs.size(); ++i)
+      if (static_cast<int>(i) != chained) ins.push_back(group[k]->inputs[i]);
+  }
+  return ins;
+}
+
+std::vector<std::vector<const Node*>> fusion_groups(const Graph& g) {
+  std::vector<std::vector<const Node*>> groups;
+  int current = -1;
+  for (const auto& n : g.nodes()) {
+    int id = group_of(*n);
+    if (id < 0) {
+      current = -1;
+      continue;
+    }
+    if (id != current) groups.emplace_back();
+    groups.back().push_back(n.get());
+    current = id;
+  }
+  return groups;
+}
+
+void verify_groups(const Graph& g) {
+  std::map<int, int> seen;  // group id -> how many runs of consecutive nodes carry it
+  for (const auto& grp : fusion_groups(g)) {
+    int id = group_of(*grp[0]);
+    if (++seen[id] > 1)
+      throw Error(fmt::format("fusion group {}: its nodes are not consecutive (node '{}' starts a second run)", id,
+                              grp[0]->name()));
+    std::vector<const Value*> outputs_of_graph;
+    for (auto& [name, v] : g.outputs()) outputs_of_graph.push_back(v);
+    for (size_t k = 0; k < grp.size(); ++k) {
+      const Node& n = *grp[k];
+      if (n.outputs.size() != 1)
+        throw Error(fmt::format("fusion group {}: node '{}' ({}) has {} outputs; members have one", id, n.name(), n.op,
+                                n.outputs.size()));
+      if (k > 0) {
+        if (!is_elementwise(n))
+          throw Error(fmt::format("fusion group {}: node '{}' ({}) follows the anchor but is not elementwise", id,
+                                  n.name(), n.op));
+        int chained = 0;
+        for (size_t i = 0; i < n.inputs.size(); ++i) {
+          const Node* p = n.inputs[i]->producer;
+          bool inside = p && std::find(grp.begin(), grp.begin() + static_cast<long>(k), p) != grp.begin() + static_cast<long>(k);
+          if (!inside) continue;
+          if (p != grp[k - 1] || !chainable_input(n, static_cast<int>(i)))
+            throw Error(fmt::format("fusion group {}: node '{}' ({}) reads %{} from inside the group other than as "
+                                    "its chained, same-shaped input",
+                                    id, n.name(), n.op, n.inputs[i]->name));
+          ++chained;
+        }
+        if (chained != 1)
+          throw Error(fmt::format("fusion group {}: node '{}' ({}) must read the previous member's output exactly once",
+                                  id, n.name(), n.op));
+      }
+      if (k + 1 < grp.size()) {
+        const Value* v = n.outputs[0];
+        for (const Node* u : v->users)
+          if (u != grp[k + 1])
+            throw Error(fmt::format("fusion group {}: %{} (inside the group) is also used by '{}'; only the last "
+                                    "member's output leaves a group",
+                                    id, v->name, u->name()));
+        if (std::count(outputs_of_graph.begin(), outputs_of_graph.end(), v))
+          throw Error(fmt::format("fusion group {}: %{} (inside the group) is a graph output", id, v->name));
+      }
+    }
+  }
+}
+
+}  // namespace strata::ir

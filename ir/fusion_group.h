@@ -1,0 +1,36 @@
+#pragma once
+// Fusion groups: consecutive nodes annotated with the same "_group" id that run as one
+// kernel. The first node is the anchor (any op: a convolution, a linear layer, a batch
+// norm, a pooling...); the rest are its elementwise epilogue, each reading the previous
+// member's output (shape unchanged) and otherwise only values from outside the group. No
+// member but the last has a use outside the group, so its output is never materialized.
+// The verifier checks these rules; the Halide backend lowers a group to one pipeline
+// whose schedule is the anchor's; the reference backend ignores the annotation.
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace strata::ir {
+
+inline constexpr const char* kGroupAttr = "_group";
+
+int group_of(const Node& n);  // -1 when the node is in no group
+// Elementwise in the sense of an epilogue: output shaped like the input it chains on
+// (activations, broadcasting arithmetic, eval-form batch norm, inference dropout).
+bool is_elementwise(const Node& n);
+// Which input of `n` an epilogue may chain through: those shaped like the output.
+bool chainable_input(const Node& n, int input);
+
+// A group's inputs from outside it, in kernel-argument order: the anchor's inputs, then
+// each later member's inputs but the one it chains on (a value may appear twice).
+std::vector<const Value*> group_inputs(const std::vector<const Node*>& group);
+// Which input of group[k] (k > 0) reads group[k - 1]'s output.
+int chained_input(const std::vector<const Node*>& group, size_t k);
+
+// Groups in node order (each a list of consecutive nodes, anchor first); nodes in no
+// group are not listed.
+std::vector<std::vector<const Node*>> fusion_groups(const Graph& g);
+// Throws strata::Error naming the group and node when a group breaks the rules above.
+void verify_groups(const Graph& g);
+
+}  // namespace strata::ir

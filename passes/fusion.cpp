@@ -1,0 +1,136 @@
+// Fusion passes: they mark fusion groups (ir/fusion_group.h) with the "_group" annotation
+// and move each group's members next to each other; the Halide backend compiles a group
+// as one kernel with the anchor's schedule and the epilogue computed per output tile.
+// One engine grows groups; the passes differ in which anchors and members they accept.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+
+#include "ir/fusion_group.h"
+#include "ir/op_registry.h"
+#include "passes/pass_manager.h"
+#include "passes/rewriter.h"
+
+namespace strata::passes {
+
+namespace {
+
+using Members = std::vector<const ir::Node*>;
+// May `n` join the group whose members so far are `group` (anchor first)?
+using Accept = std::function<bool(const Members& group, const ir::Node& n)>;
+
+bool is_activation(const ir::Node& n) { return ir::op_def(n.op).cls == ir::OpClass::Unary; }
+bool is_conv_or_linear(const ir::Node& n) { return n.op == "conv2d" || n.op == "linear"; }
+bool has_op(const Members& g, const std::string& op) {
+  return std::any_of(g.begin(), g.end(), [&](const ir::Node* m) { return m->op == op; });
+}
+
+ir::Graph grow_groups(const ir::Graph& g, const std::function<bool(const ir::Node&)>& anchor, const Accept& accept) {
+  std::vector<const ir::Value*> graph_outputs;
+  for (auto& [name, v] : g.outputs()) graph_outputs.push_back(v);
+  auto leaves_only_to = [&](const ir::Value* v, const ir::Node& n) {
+    return v->users.size() == 1 && v->users[0] == &n &&
+           std::find(graph_outputs.begin(), graph_outputs.end(), v) == graph_outputs.end();
+  };
+  // Existing groups first (earlier passes), then grow: a group's tail is its last member.
+  std::vector<Members> groups;
+  std::map<const ir::Node*, int> group_of;
+  for (const auto& grp : ir::fusion_groups(g)) {
+    for (const ir::Node* m : grp) group_of[m] = static_cast<int>(groups.size());
+    groups.push_back(grp);
+  }
+  for (const auto& up : g.nodes()) {
+    const ir::Node& n = *up;
+    if (group_of.count(&n) || !ir::is_elementwise(n) || n.outputs.size() != 1) continue;
+    // Candidates: chainable inputs produced by a group's tail or an ungrouped anchor,
+    // used by nothing else. The latest-produced wins (the other operand is stored anyway).
+    const ir::Node* best = nullptr;
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const ir::Value* v = n.inputs[i];
+      const ir::Node* p = v->producer;
+      if (!p || !ir::chainable_input(n, static_cast<int>(i)) || !leaves_only_to(v, n) || p->outputs.size() != 1) continue;
+      auto it = group_of.find(p);
+      if (it != group_of.end() ? groups[it->second].back() != p : !anchor(*p)) continue;
+      Members so_far = it != group_of.end() ? groups[it->second] : Members{p};
+      if (!accept(so_far, n)) continue;
+      if (!best || best->id < p->id) best = p;
+    }
+    if (!best) continue;
+    auto it = group_of.find(best);
+    int id = it != group_of.end() ? it->second : static_cast<int>(groups.size());
+    if (it == group_of.end()) {
+      groups.push_back({best});
+      group_of[best] = id;
+    }
+    groups[id].push_back(&n);
+    group_of[&n] = id;
+  }
+  // Rebuild with each group emitted where its last member stood (all of the group's
+  // outside inputs exist by then; its output's users come later), ids renumbered in order.
+  std::map<const ir::Node*, int> last_of;
+  for (size_t i = 0; i < groups.size(); ++i) last_of[groups[i].back()] = static_cast<int>(i);
+  Rewriter rw(g);
+  int next_id = 0;
+  for (const auto& up : g.nodes()) {
+    const ir::Node& n = *up;
+    auto gi = group_of.find(&n);
+    if (gi == group_of.end()) {
+      rw.copy(n);
+      continue;
+    }
+    auto li = last_of.find(&n);
+    if (li == last_of.end()) continue;  // emitted with its group's last member
+    const Members& members = groups[li->second];
+    if (members.size() == 1) {  // a lone anchor is no group
+      ir::AttrMap a = n.attrs;
+      a.erase(ir::kGroupAttr);
+      rw.copy(n, a);
+      continue;
+    }
+    int id = next_id++;
+    for (const ir::Node* m : members) {
+      ir::AttrMap a = m->attrs;
+      a[ir::kGroupAttr] = int64_t{id};
+      rw.copy(*m, a);
+    }
+  }
+  return rw.finish();
+}
+
+}  // namespace
+
+// conv2d / linear, then an eval-form batch norm (when bn-fold did not remove it), then
+// activations. Training-form batch norm needs the whole batch's statistics of the
+// convolution's output, so it cannot run inside the convolution's tiles: not fused.
+ir::Graph fuse_conv_bn_act(const ir::Graph& g, const PassContext&) {
+  return grow_groups(g, is_conv_or_linear, [](const Members& grp, const ir::Node& n) {
+    if (!is_conv_or_linear(*grp[0])) return false;
+    if (n.op == "batch_norm") return grp.size() == 1;
+    return is_activation(n) && std::all_of(grp.begin() + 1, grp.end(), [](const ir::Node* m) {
+             return m->op == "batch_norm" || is_activation(*m);
+           });
+  });
+}
+
+// add(shortcut, branch) where the branch comes from a convolution (bare or already with its
+// batch norm and activation fused), and the activation after the add.
+ir::Graph fold_residual_add(const ir::Graph& g, const PassContext&) {
+  return grow_groups(g, is_conv_or_linear, [](const Members& grp, const ir::Node& n) {
+    if (!is_conv_or_linear(*grp[0])) return false;
+    if (n.op == "add") return !has_op(grp, "add");
+    return is_activation(n) && grp.back()->op == "add";
+  });
+}
+
+// Any producer followed by elementwise ops: the ops join its kernel (one batch norm per
+// group: the lowerings name their per-channel Funcs).
+ir::Graph fuse_elementwise(const ir::Graph& g, const PassContext&) {
+  auto anchor = [](const ir::Node& n) { return n.outputs.size() == 1 && n.op != "optimizer_update"; };
+  return grow_groups(g, anchor, [](const Members& grp, const ir::Node& n) {
+    return !(n.op == "batch_norm" && has_op(grp, "batch_norm"));
+  });
+}
+
+}  // namespace strata::passes

@@ -1,0 +1,100 @@
+#include "passes/pass_manager.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <iostream>
+#include <sstream>
+
+#include "ir/error.h"
+#include "ir/text_format.h"
+#include "ir/verifier.h"
+
+namespace strata::passes {
+
+const std::vector<PassInfo>& pass_registry() {
+  static const std::vector<PassInfo> passes = {
+      {"shape-infer", "re-run every node's shape rule (after inputs changed)", shape_infer},
+      {"simplify", "drop nodes that compute their input (inference dropout, identity)", simplify},
+      {"constant-fold", "evaluate nodes whose inputs are all constants", constant_fold},
+      {"cse", "common-subexpression elimination: one node per (op, attributes, inputs)", eliminate_common_subexpressions},
+      {"dce", "dead-code elimination: drop nodes no output depends on, and unused constants", eliminate_dead_code},
+      {"fold-pad", "zero padding of H and W folded into the convolution that reads it", fold_pad},
+      {"bn-fold", "inference batch norm folded into the preceding conv2d or linear's weight and bias", fold_batch_norm},
+      {"fuse-conv-bn-act", "conv2d / linear + eval-form batch norm + activation as one fusion group", fuse_conv_bn_act},
+      {"fold-residual-add", "add(shortcut, branch) and an activation after it as the epilogue of the branch's conv",
+       fold_residual_add},
+      {"fuse-elementwise", "chains of elementwise ops fused into their producer", fuse_elementwise},
+      {"memory-plan", "buffer slots by liveness: reuse, elementwise ops in place (annotation _buffer)", plan_memory_pass},
+  };
+  return passes;
+}
+
+const PassInfo& find_pass(const std::string& name) {
+  std::vector<std::string> names;
+  for (const PassInfo& p : pass_registry()) {
+    if (p.name == name) return p;
+    names.push_back(p.name);
+  }
+  throw Error(fmt::format("unknown pass '{}' (passes: {})", name, fmt::join(names, ", ")));
+}
+
+std::string preset_pipeline(const std::string& preset) {
+  if (preset == "-O0") return "";
+  if (preset == "-O1") return "simplify,constant-fold,cse,dce";
+  if (preset == "-O2")
+    return "simplify,constant-fold,cse,dce,fold-pad,bn-fold,fuse-conv-bn-act,fold-residual-add,fuse-elementwise,"
+           "memory-plan";
+  throw Error(fmt::format("unknown optimization preset '{}' (expected -O0, -O1 or -O2)", preset));
+}
+
+std::vector<std::string> expand_pipeline(const PipelineOptions& o) {
+  std::string list = o.pipeline.starts_with("-O") ? preset_pipeline(o.pipeline) : o.pipeline;
+  for (const std::string& d : o.disabled) find_pass(d);  // a typo in --disable-pass is an error too
+  for (const std::string& d : o.print_after) find_pass(d);
+  std::vector<std::string> names;
+  std::stringstream ss(list);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (item.empty()) continue;
+    if (item.starts_with("-O")) throw Error(fmt::format("pipeline '{}': a preset cannot be mixed with pass names", list));
+    find_pass(item);
+    if (!o.disabled.count(item)) names.push_back(item);
+  }
+  return names;
+}
+
+ir::Graph run_pipeline(const ir::Graph& g, const PipelineOptions& o, const PassContext& ctx,
+                       std::vector<PassTiming>* timings) {
+  std::ostream& log = o.log ? *o.log : std::cerr;
+  std::vector<std::string> names = expand_pipeline(o);
+  ir::Graph cur = ir::clone(g);
+  std::vector<PassTiming> local;
+  for (const std::string& name : names) {
+    const PassInfo& p = find_pass(name);
+    auto t0 = std::chrono::steady_clock::now();
+    size_t before = cur.nodes().size();
+    ir::Graph next = p.run(cur, ctx);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (o.verify_each) {
+      try {
+        ir::verify(next);
+      } catch (const Error& e) {
+        throw Error(fmt::format("pass '{}' broke the IR: {}", name, e.what()));
+      }
+    }
+    local.push_back({name, secs, before, next.nodes().size()});
+    cur = std::move(next);
+    if (o.print_after_all || o.print_after.count(name)) log << "// after " << name << "\n" << ir::print(cur);
+  }
+  if (o.time_passes) {
+    double total = 0;
+    for (auto& t : local) total += t.seconds;
+    log << fmt::format("pass timing ({} passes, {:.3f} ms):\n", local.size(), total * 1e3);
+    for (auto& t : local)
+      log << fmt::format("  {:<20} {:9.3f} ms  nodes {} -> {}\n", t.pass, t.seconds * 1e3, t.nodes_before, t.nodes_after);
+  }
+  if (timings) *timings = std::move(local);
+  return cur;
+}
+
+}  // namespace strata::passes

@@ -1,0 +1,147 @@
+// `strata bench MODEL`: images/s of inference or of a training step, with the pass
+// pipeline the flags ask for; with --compare-fusion, unfused (-O0) and fused (-O2) built
+// from the same graph and weights and run interleaved, so machine noise hits both alike:
+// a table, a JSON file and an SVG bar chart (throughput and activation memory).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "ir/error.h"
+#include "passes/training.h"
+#include "runtime/file_util.h"
+#include "runtime/plot.h"
+#include "tools/common.h"
+
+namespace strata::tools {
+
+using cli::Args;
+
+namespace {
+
+// One compiled configuration and the inputs of its step.
+struct Bench {
+  std::string label;
+  runtime::Executable exe;
+  NamedTensors inputs;
+  std::vector<double> seconds;  // per timed run
+};
+
+Bench make_bench(const std::string& label, const ir::Graph& model, bool train, runtime::CompileOptions o) {
+  const ir::Value* in = model.inputs()[0];
+  NamedTensors inputs{{in->name, HostTensor(in->type.shape, 0.5f)}};
+  ir::Graph g = ir::clone(model);
+  if (train) {
+    passes::TrainingStep step = passes::build_training_step(model, {}, {.name = "momentum", .weight_decay = 5e-4});
+    int64_t batch = in->type.shape[0], classes = model.outputs()[0].second->type.shape[1];
+    HostTensor target({batch, classes});
+    for (int64_t i = 0; i < batch; ++i) target.data[i * classes + i % classes] = 1.f;
+    inputs[step.target_input] = target;
+    inputs[step.hyper_input] = HostTensor({2}, std::vector<float>{0.01f, 1.f});
+    if (!step.seed_input.empty()) inputs[step.seed_input] = HostTensor({1}, std::vector<float>{1.f});
+    o.updates = step.updates;
+    g = std::move(step.graph);
+  }
+  runtime::Executable exe(g, o);
+  exe.set_parameters(runtime::ParameterStore::initialize(exe.graph(), 0));
+  return Bench{label, std::move(exe), std::move(inputs), {}};
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+int cmd_bench(const Args& a) {
+  ir::Graph model = load_model(a.positional(0));
+  int64_t batch = a.get_int("batch", 1, 1 << 16);
+  model.set_batch_size(batch);
+  bool train = a.has("train"), compare = a.has("compare-fusion");
+  int64_t runs = a.get_int("runs", 1, 1 << 20), warmup = a.get_int("warmup", 0, 1 << 20);
+  runtime::CompileOptions base = compile_options(a);
+  if (base.backend != runtime::Backend::Halide) throw cli::UsageError("strata bench: --backend must be halide");
+  std::vector<Bench> benches;
+  auto t0 = std::chrono::steady_clock::now();
+  if (compare) {
+    for (const char* level : {"-O0", "-O2"}) {
+      runtime::CompileOptions o = base;
+      o.passes = passes::PipelineOptions{};
+      o.passes.pipeline = level;
+      benches.push_back(make_bench(std::string(level == std::string("-O0") ? "unfused (-O0)" : "fused (-O2)"), model,
+                                   train, o));
+    }
+  } else {
+    benches.push_back(make_bench(a.get("passes"), model, train, base));
+  }
+  double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // Interleaved: run k of every configuration, then run k + 1, so drifts in clock speed
+  // and neighbours' load are shared.
+  for (int64_t r = 0; r < warmup + runs; ++r)
+    for (Bench& b : benches) {
+      auto s = std::chrono::steady_clock::now();
+      b.exe.run(b.inputs);
+      double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count();
+      if (r >= warmup) b.seconds.push_back(dt);
+    }
+  std::string what = train ? "training step" : "inference";
+  fmt::print("{} {}, batch {}, target {}, {} timed runs each (median), compile {:.1f} s\n", model.name(), what, batch,
+             base.halide.target, runs, compile_s);
+  fmt::print("{:<16} {:>10} {:>12} {:>8} {:>8} {:>14}\n", "configuration", "ms/run", "images/s", "kernels", "fused",
+             "activation MiB");
+  std::string json = fmt::format("{{\n  \"model\": \"{}\", \"mode\": \"{}\", \"batch\": {}, \"target\": \"{}\", \"runs\": {},\n"
+                                 "  \"configurations\": [\n",
+                                 model.name(), train ? "train" : "inference", batch, base.halide.target, runs);
+  std::vector<runtime::BarGroup> speed, memory;
+  for (size_t i = 0; i < benches.size(); ++i) {
+    const Bench& b = benches[i];
+    double med = median(b.seconds), ips = batch / med;
+    const auto& r = b.exe.report();
+    double mib = r.activation_bytes / 1048576.0;
+    fmt::print("{:<16} {:>10.2f} {:>12.1f} {:>8} {:>8} {:>14.1f}\n", b.label, med * 1e3, ips, r.kernels, r.fused_groups, mib);
+    json += fmt::format("    {{\"name\": \"{}\", \"ms_per_run\": {:.4f}, \"images_per_s\": {:.3f}, \"kernels\": {}, "
+                        "\"fused_groups\": {}, \"activation_bytes\": {}, \"activation_bytes_unplanned\": {}}}{}\n",
+                        b.label, med * 1e3, ips, r.kernels, r.fused_groups, r.activation_bytes,
+                        r.activation_bytes_unplanned, i + 1 < benches.size() ? "," : "");
+    speed.push_back({b.label, {ips}});
+    memory.push_back({b.label, {mib}});
+  }
+  json += "  ]";
+  if (compare) {
+    double ratio = median(benches[0].seconds) / median(benches[1].seconds);
+    double mem = benches[0].exe.report().activation_bytes /
+                 std::max(1.0, static_cast<double>(benches[1].exe.report().activation_bytes));
+    fmt::print("fused / unfused: {:.2f}x images/s, {:.2f}x less activation memory\n", ratio, mem);
+    json += fmt::format(",\n  \"speedup\": {:.4f}, \"memory_ratio\": {:.4f}", ratio, mem);
+  }
+  json += "\n}\n";
+  std::string stem = a.get("output").empty() ? fmt::format("bench-{}", model.name()) : a.get("output");
+  runtime::write_file_atomic(stem + ".json", json, "benchmark JSON");
+  std::string title = fmt::format("{} {}, batch {}", model.name(), what, batch);
+  std::string svg_speed = runtime::bar_chart_svg(title + ": images/s", "images/s", {"images/s"}, speed);
+  std::string svg_mem = runtime::bar_chart_svg(title + ": activation memory", "MiB", {"MiB"}, memory);
+  runtime::write_file_atomic(stem + ".svg", svg_speed, "benchmark chart");
+  runtime::write_file_atomic(stem + ".memory.svg", svg_mem, "benchmark chart");
+  fmt::print("wrote {0}.json, {0}.svg, {0}.memory.svg\n", stem);
+  return 0;
+}
+
+}  // namespace
+
+Subcommand bench_subcommand() {
+  return {{"bench",
+           "Benchmark inference or a training step; --compare-fusion runs unfused (-O0) and fused (-O2) interleaved.",
+           {"MODEL"},
+           with_pass_flags({{"compare-fusion", "", "compare -O0 and -O2 in one interleaved run", ""},
+                            {"train", "", "benchmark a training step (cross-entropy, SGD momentum) instead of inference", ""},
+                            {"batch", "N", "batch size", "1"},
+                            {"runs", "N", "timed runs per configuration (the median is reported)", "10"},
+                            {"warmup", "N", "untimed runs first", "2"},
+                            {"output", "STEM", "write STEM.json, STEM.svg and STEM.memory.svg (default bench-MODEL)", ""},
+                            kTarget,
+                            kBackend,
+                            kSchedule})},
+          cmd_bench};
+}
+
+}  // namespace strata::tools
