@@ -15,11 +15,20 @@ int group_of(const Node& n) {
   return it == n.attrs.end() ? -1 : static_cast<int>(std::get<int64_t>(it->second));
 }
 
+bool is_prologue(const Node& n) {
+  auto it = n.attrs.find(kPrologueAttr);
+  return it != n.attrs.end() && std::get<int64_t>(it->second) != 0;
+}
+
+size_t anchor_index(const std::vector<const Node*>& group) { return is_prologue(*group[0]) ? 1 : 0; }
+
 bool is_elementwise(const Node& n) {
   OpClass c = op_def(n.op).cls;
   if (c == OpClass::Unary || c == OpClass::Binary) return true;
   if (n.op == "batch_norm") return n.attr_int("training") == 0;
   if (n.op == "dropout") return n.attr_int("training") == 0;
+  // Gradient ops that are elementwise: the derivative of an activation times dy.
+  if (n.op == "activation_grad") return true;
   return false;
 }
 
@@ -70,13 +79,23 @@ void verify_groups(const Graph& g) {
                               grp[0]->name()));
     std::vector<const Value*> outputs_of_graph;
     for (auto& [name, v] : g.outputs()) outputs_of_graph.push_back(v);
+    size_t anchor = anchor_index(grp);
     for (size_t k = 0; k < grp.size(); ++k) {
       const Node& n = *grp[k];
       if (n.outputs.size() != 1)
         throw Error(fmt::format("fusion group {}: node '{}' ({}) has {} outputs; members have one", id, n.name(), n.op,
                                 n.outputs.size()));
+      if (k > 0 && is_prologue(n))
+        throw Error(fmt::format("fusion group {}: node '{}' is marked a prologue but is not the group's first", id, n.name()));
+      if (k == 0 && anchor == 1) {
+        if (grp.size() < 2 || !is_elementwise(n) || grp[1]->op != "conv2d" || grp[1]->inputs[0] != n.outputs[0] ||
+            grp[1]->inputs[1] == n.outputs[0])
+          throw Error(fmt::format("fusion group {}: prologue '{}' ({}) must be elementwise and read by the convolution "
+                                  "after it as its input x only",
+                                  id, n.name(), n.op));
+      }
       if (k > 0) {
-        if (!is_elementwise(n))
+        if (k > anchor && !is_elementwise(n))
           throw Error(fmt::format("fusion group {}: node '{}' ({}) follows the anchor but is not elementwise", id,
                                   n.name(), n.op));
         int chained = 0;
@@ -84,7 +103,8 @@ void verify_groups(const Graph& g) {
           const Node* p = n.inputs[i]->producer;
           bool inside = p && std::find(grp.begin(), grp.begin() + static_cast<long>(k), p) != grp.begin() + static_cast<long>(k);
           if (!inside) continue;
-          if (p != grp[k - 1] || !chainable_input(n, static_cast<int>(i)))
+          bool chain_ok = k == anchor ? i == 0 : chainable_input(n, static_cast<int>(i));
+          if (p != grp[k - 1] || !chain_ok)
             throw Error(fmt::format("fusion group {}: node '{}' ({}) reads %{} from inside the group other than as "
                                     "its chained, same-shaped input",
                                     id, n.name(), n.op, n.inputs[i]->name));

@@ -1,9 +1,10 @@
 #pragma once
 // Fusion groups: consecutive nodes annotated with the same "_group" id that run as one
 // kernel. The first node is the anchor (any op: a convolution, a linear layer, a batch
-// norm, a pooling...); the rest are its elementwise epilogue, each reading the previous
-// member's output (shape unchanged) and otherwise only values from outside the group. No
-// member but the last has a use outside the group, so its output is never materialized.
+// norm, a pooling...), or a prologue and then the anchor; the rest are its elementwise
+// epilogue, each reading the previous member's output (shape unchanged) and otherwise only
+// values from outside the group. No member but the last has a use outside the group, so
+// its output is never materialized.
 // The verifier checks these rules; the Halide backend lowers a group to one pipeline
 // whose schedule is the anchor's; the reference backend ignores the annotation.
 #include <vector>
@@ -13,8 +14,15 @@
 namespace strata::ir {
 
 inline constexpr const char* kGroupAttr = "_group";
+// A prologue: an elementwise node whose only reader is a convolution's input x, computed
+// inside the convolution's loads (squeeze-and-excitation's channel scale, say). It comes
+// first in its group, marked "_prologue = 1", and the convolution is the anchor after it.
+inline constexpr const char* kPrologueAttr = "_prologue";
 
 int group_of(const Node& n);  // -1 when the node is in no group
+bool is_prologue(const Node& n);
+// The anchor's position in a group: 1 after a prologue, else 0.
+size_t anchor_index(const std::vector<const Node*>& group);
 // Elementwise in the sense of an epilogue: output shaped like the input it chains on
 // (activations, broadcasting arithmetic, eval-form batch norm, inference dropout).
 bool is_elementwise(const Node& n);

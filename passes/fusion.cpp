@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <set>
 
 #include "ir/fusion_group.h"
 #include "ir/op_registry.h"
@@ -23,6 +24,7 @@ using Accept = std::function<bool(const Members& group, const ir::Node& n)>;
 
 bool is_activation(const ir::Node& n) { return ir::op_def(n.op).cls == ir::OpClass::Unary; }
 bool is_conv_or_linear(const ir::Node& n) { return n.op == "conv2d" || n.op == "linear"; }
+const ir::Node& anchor_of(const Members& g) { return *g[ir::anchor_index(g)]; }
 bool has_op(const Members& g, const std::string& op) {
   return std::any_of(g.begin(), g.end(), [&](const ir::Node* m) { return m->op == op; });
 }
@@ -106,9 +108,9 @@ ir::Graph grow_groups(const ir::Graph& g, const std::function<bool(const ir::Nod
 // convolution's output, so it cannot run inside the convolution's tiles: not fused.
 ir::Graph fuse_conv_bn_act(const ir::Graph& g, const PassContext&) {
   return grow_groups(g, is_conv_or_linear, [](const Members& grp, const ir::Node& n) {
-    if (!is_conv_or_linear(*grp[0])) return false;
-    if (n.op == "batch_norm") return grp.size() == 1;
-    return is_activation(n) && std::all_of(grp.begin() + 1, grp.end(), [](const ir::Node* m) {
+    if (!is_conv_or_linear(anchor_of(grp))) return false;
+    if (n.op == "batch_norm") return grp.back() == &anchor_of(grp);
+    return is_activation(n) && std::all_of(grp.begin() + ir::anchor_index(grp) + 1, grp.end(), [](const ir::Node* m) {
              return m->op == "batch_norm" || is_activation(*m);
            });
   });
@@ -118,19 +120,67 @@ ir::Graph fuse_conv_bn_act(const ir::Graph& g, const PassContext&) {
 // batch norm and activation fused), and the activation after the add.
 ir::Graph fold_residual_add(const ir::Graph& g, const PassContext&) {
   return grow_groups(g, is_conv_or_linear, [](const Members& grp, const ir::Node& n) {
-    if (!is_conv_or_linear(*grp[0])) return false;
+    if (!is_conv_or_linear(anchor_of(grp))) return false;
     if (n.op == "add") return !has_op(grp, "add");
     return is_activation(n) && grp.back()->op == "add";
   });
 }
 
+// A convolution's input x made by an elementwise op read by nothing else (squeeze-and-
+// excitation's x * scale, with the scale broadcast over H and W) becomes the group's
+// prologue: computed inside the convolution's loads instead of stored and read back.
+static ir::Graph attach_prologues(const ir::Graph& g) {
+  std::map<const ir::Node*, const ir::Node*> prologue_of;  // anchor -> prologue
+  std::set<const ir::Node*> prologues;
+  int next_group = 0;
+  for (const auto& n : g.nodes()) next_group = std::max(next_group, ir::group_of(*n) + 1);
+  for (const auto& grp : ir::fusion_groups(g))
+    for (const ir::Node* m : grp)
+      if (ir::is_prologue(*m)) prologues.insert(m);
+  const auto& nodes = g.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const ir::Node& n = *nodes[i];
+    if (n.op != "conv2d") continue;
+    int grp = ir::group_of(n);
+    if (grp >= 0 && i > 0 && ir::group_of(*nodes[i - 1]) == grp) continue;  // in a group, but not its first: no anchor
+    const ir::Value* x = n.inputs[0];
+    const ir::Node* p = x->producer;
+    if (!p || ir::group_of(*p) >= 0 || !ir::is_elementwise(*p) || p->outputs.size() != 1 || x->users.size() != 1) continue;
+    bool is_output = false;
+    for (auto& [name, v] : g.outputs()) is_output |= v == x;
+    if (is_output || n.inputs[1] == x) continue;
+    prologue_of[&n] = p;
+    prologues.insert(p);
+  }
+  if (prologue_of.empty()) return ir::clone(g);
+  Rewriter rw(g);
+  for (const auto& up : g.nodes()) {
+    const ir::Node& n = *up;
+    auto it = prologue_of.find(&n);
+    if (it == prologue_of.end()) {
+      if (!prologues.count(&n) || ir::is_prologue(n)) rw.copy(n);  // new prologues are emitted with their anchor
+      continue;
+    }
+    int id = ir::group_of(n) >= 0 ? ir::group_of(n) : next_group++;
+    ir::AttrMap pa = it->second->attrs;
+    pa[ir::kGroupAttr] = int64_t{id};
+    pa[ir::kPrologueAttr] = int64_t{1};
+    rw.copy(*it->second, pa);
+    ir::AttrMap na = n.attrs;
+    na[ir::kGroupAttr] = int64_t{id};
+    rw.copy(n, na);
+  }
+  return rw.finish();
+}
+
 // Any producer followed by elementwise ops: the ops join its kernel (one batch norm per
-// group: the lowerings name their per-channel Funcs).
+// group: the lowerings name their per-channel Funcs); then prologues of convolutions.
 ir::Graph fuse_elementwise(const ir::Graph& g, const PassContext&) {
   auto anchor = [](const ir::Node& n) { return n.outputs.size() == 1 && n.op != "optimizer_update"; };
-  return grow_groups(g, anchor, [](const Members& grp, const ir::Node& n) {
+  ir::Graph grown = grow_groups(g, anchor, [](const Members& grp, const ir::Node& n) {
     return !(n.op == "batch_norm" && has_op(grp, "batch_norm"));
   });
+  return attach_prologues(grown);
 }
 
 }  // namespace strata::passes

@@ -89,10 +89,16 @@ static Values dropout(GradContext& c) {
 }
 
 // Elementwise activations: dy * f'(x) in one activation_grad op.
+// ReLU, ReLU6 and leaky ReLU (slope > 0) read their derivative off the output as well as
+// the input (y > 0 exactly where x > 0, 0 < y < 6 where 0 < x < 6, ties included), so the
+// rule reads y: the pre-activation then has no other reader and fusion can keep it in
+// registers (batch norm + ReLU, or add + ReLU, as one kernel in training).
 static Values activation(GradContext& c) {
   ir::AttrMap a{{"activation", c.node.op}};
   for (const auto& [k, v] : c.node.attrs) a[k] = v;
-  return {c.op("activation_grad", {c.x(0), c.dy}, a, "input")};
+  const std::string& op = c.node.op;
+  bool from_output = op == "relu" || op == "relu6" || (op == "leaky_relu" && c.node.attr_float("alpha") > 0);
+  return {c.op("activation_grad", {from_output ? c.y() : c.x(0), c.dy}, a, "input")};
 }
 
 static Values prelu(GradContext& c) {

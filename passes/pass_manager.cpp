@@ -12,8 +12,8 @@
 
 namespace strata::passes {
 
-const std::vector<PassInfo>& pass_registry() {
-  static const std::vector<PassInfo> passes = {
+static std::vector<PassInfo>& registry() {
+  static std::vector<PassInfo> passes = {
       {"shape-infer", "re-run every node's shape rule (after inputs changed)", shape_infer},
       {"simplify", "drop nodes that compute their input (inference dropout, identity)", simplify},
       {"constant-fold", "evaluate nodes whose inputs are all constants", constant_fold},
@@ -28,6 +28,14 @@ const std::vector<PassInfo>& pass_registry() {
       {"memory-plan", "buffer slots by liveness: reuse, elementwise ops in place (annotation _buffer)", plan_memory_pass},
   };
   return passes;
+}
+
+const std::vector<PassInfo>& pass_registry() { return registry(); }
+
+void register_pass(PassInfo p) {
+  for (const PassInfo& q : registry())
+    if (q.name == p.name) throw Error(fmt::format("a pass named '{}' is already registered", p.name));
+  registry().push_back(std::move(p));
 }
 
 const PassInfo& find_pass(const std::string& name) {

@@ -27,6 +27,8 @@ struct PassInfo {
   std::function<ir::Graph(const ir::Graph&, const PassContext&)> run;
 };
 const std::vector<PassInfo>& pass_registry();
+// Adds a pass (a user's own, or a test's): its name must be new.
+void register_pass(PassInfo p);
 const PassInfo& find_pass(const std::string& name);  // throws strata::Error listing the names
 
 #ifdef NDEBUG

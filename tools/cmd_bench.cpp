@@ -60,6 +60,7 @@ int cmd_bench(const Args& a) {
   bool train = a.has("train"), compare = a.has("compare-fusion");
   int64_t runs = a.get_int("runs", 1, 1 << 20), warmup = a.get_int("warmup", 0, 1 << 20);
   runtime::CompileOptions base = compile_options(a);
+  base.profile = a.has("profile");
   if (base.backend != runtime::Backend::Halide) throw cli::UsageError("strata bench: --backend must be halide");
   std::vector<Bench> benches;
   auto t0 = std::chrono::steady_clock::now();
@@ -107,6 +108,12 @@ int cmd_bench(const Args& a) {
     memory.push_back({b.label, {mib}});
   }
   json += "  ]";
+  if (base.profile)
+    for (const Bench& b : benches) {
+      fmt::print("{}: time per op kind over all runs (warm-up included)\n", b.label);
+      for (const auto& p : b.exe.profile())
+        fmt::print("  {:<40} {:9.2f} ms/run {:6} calls\n", p.op, p.seconds * 1e3 / (runs + warmup), p.calls);
+    }
   if (compare) {
     double ratio = median(benches[0].seconds) / median(benches[1].seconds);
     double mem = benches[0].exe.report().activation_bytes /
@@ -137,6 +144,7 @@ Subcommand bench_subcommand() {
                             {"batch", "N", "batch size", "1"},
                             {"runs", "N", "timed runs per configuration (the median is reported)", "10"},
                             {"warmup", "N", "untimed runs first", "2"},
+                            {"profile", "", "time every kernel and print the time per op kind", ""},
                             {"output", "STEM", "write STEM.json, STEM.svg and STEM.memory.svg (default bench-MODEL)", ""},
                             kTarget,
                             kBackend,

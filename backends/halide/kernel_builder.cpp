@@ -90,14 +90,16 @@ static const Lowering& lowering_of(const ir::Node& n) {
   return *lower;
 }
 
-// A fusion group (one node, or an anchor and its elementwise epilogue, ir/fusion_group.h)
-// becomes one pipeline: each member's output Func reads the previous member's in place of
-// a buffer, so only the last one is stored, and the anchor's schedule (a convolution's
-// register tiles, say) applies to the last Func with the epilogue computed per tile.
+// A fusion group (one node, or an anchor with an elementwise prologue and epilogue,
+// ir/fusion_group.h) becomes one pipeline: each member's output Func reads the previous
+// member's in place of a buffer, so only the last one is stored, and the anchor's schedule
+// (a convolution's register tiles, say) applies to the last Func with the epilogue
+// computed per tile and the prologue inlined into the anchor's loads.
 BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
                              const Options& o) {
   check_options(o);
-  const ir::Node& anchor = *group.front();
+  size_t ai = ir::anchor_index(group);
+  const ir::Node& anchor = *group[ai];
   std::vector<const ir::Value*> inputs = ir::group_inputs(group);
   if (in_layouts.size() != inputs.size()) throw Error("build_pipeline: one layout per input is needed");
   Target target = parse_target(o.target);
@@ -124,10 +126,30 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
   };
   std::vector<TensorRef> refs;
   std::vector<ImageParam> ps;
-  for (const ir::Value* v : anchor.inputs) external(refs, ps, v);
+  std::vector<Root> prologue_roots;
+  if (ai == 1) {  // the prologue: a Func the anchor reads as its input x, computed where it is read
+    const ir::Node& p = *group[0];
+    std::vector<TensorRef> prefs;
+    std::vector<ImageParam> pps;
+    for (const ir::Value* v : p.inputs) external(prefs, pps, v);
+    const Shape& ps_shape = p.outputs[0]->type.shape;
+    OutRef pout;
+    for (size_t k = 0; k < ps_shape.size(); ++k) pout.vars.push_back(Var(fmt::format("p{}", k)));
+    pout.layout = default_layout(static_cast<int>(ps_shape.size()));
+    pout.shape = ps_shape;
+    LowerContext pctx{p, prefs, pps, pout, target, "prologue"};
+    Lowered pl = lower_node(lowering_of(p), pctx);
+    prologue_roots = pl.roots;
+    refs.push_back(TensorRef{pl.out, pout.layout, ps_shape});
+    ps.emplace_back();
+    for (size_t i = 1; i < anchor.inputs.size(); ++i) external(refs, ps, anchor.inputs[i]);
+  } else {
+    for (const ir::Value* v : anchor.inputs) external(refs, ps, v);
+  }
   LowerContext ctx{anchor, refs, ps, out, target, group.size() == 1 ? "out" : "anchor"};
   Lowered l = lower_node(lowering_of(anchor), ctx);
-  for (size_t k = 1; k < group.size(); ++k) {
+  l.roots.insert(l.roots.end(), prologue_roots.begin(), prologue_roots.end());
+  for (size_t k = ai + 1; k < group.size(); ++k) {
     const ir::Node& n = *group[k];
     int chained = ir::chained_input(group, k);
     std::vector<TensorRef> mrefs;

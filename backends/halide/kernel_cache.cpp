@@ -195,6 +195,7 @@ static std::string kernel_key(const NodeGroup& group, const std::vector<Layout>&
   for (size_t m = 0; m < group.size(); ++m) {
     const ir::Node& n = *group[m];
     k += fmt::format("|{}", n.op);
+    if (ir::is_prologue(n)) k += "^";
     if (m > 0) k += fmt::format("<{}", ir::chained_input(group, m));
     k += "|";
     for (auto& [name, a] : n.attrs)

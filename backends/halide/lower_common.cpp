@@ -9,7 +9,8 @@ TensorRef padded_input(LowerContext& c, int i, float value, const char* name) {
   const TensorRef& x = c.in[i];
   Region bounds;
   for (size_t k = 0; k < x.layout.size(); ++k) bounds.push_back({0, static_cast<int>(x.shape[x.layout[k]])});
-  Func p = BoundaryConditions::constant_exterior(c.params[i], value, bounds);
+  // Through the Func, not the ImageParam: a fusion group's prologue feeds it no buffer.
+  Func p = BoundaryConditions::constant_exterior(x.f, value, bounds);
   Func named(name);
   std::vector<Var> v(x.layout.size());
   named(v) = p(v);

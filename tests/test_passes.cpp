@@ -1,0 +1,259 @@
+// The PassManager (pipelines, presets, flags, the verifier naming a pass that broke the
+// IR) and what the passes promise: the graph computes the same values after them (reference
+// backend, example and reduced zoo models), bn-fold leaves no inference batch norm, every
+// convolution of a ResNet ends up in a fusion group, and the memory plan never lets two
+// live values share a slot.
+#include <sstream>
+
+#include "backends/reference/reference.h"
+#include "examples/examples.h"
+#include "frontend/zoo/zoo.h"
+#include "ir/fusion_group.h"
+#include "ir/text_format.h"
+#include "passes/memory_plan.h"
+#include "passes/pass_manager.h"
+#include "passes/training.h"
+#include "tests/helpers.h"
+
+using namespace strata;
+
+namespace {
+
+passes::PassContext context() {
+  passes::PassContext ctx;
+  ctx.evaluate = [](const ir::Node& n, const std::vector<const HostTensor*>& in) { return reference::run_node(n, in); };
+  return ctx;
+}
+
+ir::Graph optimized(const ir::Graph& g, const std::string& pipeline = "-O2") {
+  passes::PipelineOptions o;
+  o.pipeline = pipeline;
+  o.verify_each = true;
+  return passes::run_pipeline(g, o, context());
+}
+
+std::vector<dsl::Model> reduced_models() {
+  std::vector<dsl::Model> m;
+  m.push_back(examples::small_resnet(10));
+  m.push_back(examples::lenet(10));
+  m.push_back(zoo::resnet(50, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.125}));
+  m.push_back(zoo::alexnet(true, {.num_classes = 10, .height = 67, .width = 67, .width_multiplier = 0.0625}));
+  m.push_back(zoo::vgg(11, true, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.0625}));
+  m.push_back(zoo::googlenet(true, {.num_classes = 10, .height = 96, .width = 96, .width_multiplier = 0.0625}));
+  m.push_back(zoo::inception_v3(false, {.num_classes = 10, .height = 107, .width = 107, .width_multiplier = 0.0625}));
+  m.push_back(zoo::xception({.num_classes = 10, .height = 71, .width = 71, .width_multiplier = 0.125}));
+  m.push_back(zoo::mobilenet_v1(0.25, 1.0, {.num_classes = 10, .height = 64, .width = 64}));
+  m.push_back(zoo::mobilenet_v2({.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.25}));
+  m.push_back(zoo::densenet(121, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.125}));
+  m.push_back(zoo::efficientnet(0, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.25}));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("pipelines: presets, pass lists, disabled passes and bad names", "[passes]") {
+  passes::PipelineOptions o;
+  o.pipeline = "-O0";
+  CHECK(passes::expand_pipeline(o).empty());
+  o.pipeline = "-O2";
+  auto o2 = passes::expand_pipeline(o);
+  CHECK(std::find(o2.begin(), o2.end(), "bn-fold") != o2.end());
+  CHECK(o2.back() == "memory-plan");
+  o.disabled = {"bn-fold", "memory-plan"};
+  auto less = passes::expand_pipeline(o);
+  CHECK(less.size() == o2.size() - 2);
+  CHECK(std::find(less.begin(), less.end(), "bn-fold") == less.end());
+  o.disabled.clear();
+  o.pipeline = "shape-infer,bn-fold,fuse-conv-bn-act";
+  CHECK(passes::expand_pipeline(o) == std::vector<std::string>{"shape-infer", "bn-fold", "fuse-conv-bn-act"});
+  o.pipeline = "bn-fold,fuse-everything";
+  CHECK_THROWS_WITH(passes::expand_pipeline(o), Catch::Contains("unknown pass 'fuse-everything'") && Catch::Contains("bn-fold"));
+  o.pipeline = "-O3";
+  CHECK_THROWS_WITH(passes::expand_pipeline(o), Catch::Contains("-O3"));
+  o.pipeline = "-O2";
+  o.disabled = {"no-such-pass"};
+  CHECK_THROWS_WITH(passes::expand_pipeline(o), Catch::Contains("no-such-pass"));
+}
+
+TEST_CASE("print-after and time-passes write the IR and a timing table", "[passes]") {
+  dsl::Model m = examples::small_resnet(10);
+  std::ostringstream log;
+  passes::PipelineOptions o;
+  o.pipeline = "bn-fold,fuse-conv-bn-act";
+  o.print_after = {"bn-fold"};
+  o.time_passes = true;
+  o.log = &log;
+  std::vector<passes::PassTiming> t;
+  ir::Graph g = passes::run_pipeline(m.graph(), o, context(), &t);
+  std::string text = log.str();
+  CHECK(text.find("// after bn-fold") != std::string::npos);
+  CHECK(text.find("batch_norm_fold_weight") != std::string::npos);
+  CHECK(text.find("// after fuse-conv-bn-act") == std::string::npos);  // not asked for
+  CHECK(text.find("pass timing (2 passes") != std::string::npos);
+  REQUIRE(t.size() == 2);
+  CHECK(t[0].pass == "bn-fold");
+  CHECK(t[1].nodes_before == t[0].nodes_after);
+  // The printed IR parses back to the graph the pass produced.
+  std::string after = text.substr(text.find("graph "), text.find("pass timing") - text.find("graph "));
+  CHECK(ir::print(ir::parse(after)) == ir::print(optimized(m.graph(), "bn-fold")));
+}
+
+TEST_CASE("a pass that breaks the IR is caught by the verifier, which names the pass", "[passes][errors]") {
+  // This pass puts two nodes that are not next to each other in one fusion group.
+  passes::register_pass({"test-break-groups", "marks a non-consecutive fusion group", [](const ir::Graph& g, const passes::PassContext&) {
+                           ir::Graph out = ir::clone(g);
+                           auto& nodes = out.nodes();
+                           nodes.front()->attrs[ir::kGroupAttr] = int64_t{7};
+                           nodes.back()->attrs[ir::kGroupAttr] = int64_t{7};
+                           return out;
+                         }});
+  dsl::Model m = examples::lenet(10);
+  passes::PipelineOptions o;
+  o.pipeline = "cse,test-break-groups,dce";
+  o.verify_each = true;
+  CHECK_THROWS_WITH(passes::run_pipeline(m.graph(), o), Catch::Contains("pass 'test-break-groups' broke the IR") &&
+                                                            Catch::Contains("fusion group 7"));
+  CHECK_THROWS_WITH(passes::register_pass({"dce", "", nullptr}), Catch::Contains("already registered"));
+}
+
+TEST_CASE("the verifier refuses malformed fusion groups in the text form", "[passes][errors]") {
+  const char* escaping = R"IR(graph g {
+  input %x : f32[1, 4]
+  %a = relu(%x) {_group = 0} : f32[1, 4]
+  %b = tanh(%a) {_group = 0} : f32[1, 4]
+  %c = add(%a, %b) : f32[1, 4]
+  output "y" = %c
+})IR";
+  CHECK_THROWS_WITH(ir::parse(escaping), Catch::Contains("%a (inside the group) is also used by 'c'"));
+  const char* not_elementwise = R"IR(graph g {
+  input %x : f32[1, 4, 4, 4]
+  %a = relu(%x) {_group = 0} : f32[1, 4, 4, 4]
+  %b = global_avg_pool(%a) {_group = 0} : f32[1, 4, 1, 1]
+  output "y" = %b
+})IR";
+  CHECK_THROWS_WITH(ir::parse(not_elementwise), Catch::Contains("not elementwise"));
+  const char* bad_annotation = R"IR(graph g {
+  input %x : f32[1, 4]
+  %a = relu(%x) {_group = "zero"} : f32[1, 4]
+  output "y" = %a
+})IR";
+  CHECK_THROWS_WITH(ir::parse(bad_annotation), Catch::Contains("annotation '_group' must be an int"));
+}
+
+TEST_CASE("after -O2 every example and reduced zoo model computes what it did (reference backend)", "[passes][zoo]") {
+  for (const dsl::Model& m : reduced_models()) {
+    INFO(m.name());
+    ir::Graph g = optimized(m.graph());
+    auto params = testing::random_parameters(m.graph(), 3);
+    NamedTensors p;
+    for (const ir::Value* v : m.graph().parameters()) p[v->name] = params.at(v->name);
+    auto in = testing::random_inputs(m.graph(), 4);
+    NamedTensors want = reference::run(m.graph(), in, p), got = reference::run(g, in, p);
+    for (auto& [name, w] : want) {
+      auto r = testing::compare(got.at(name), w, 1e-4, 1e-5);
+      INFO("output " << name << ": " << r.detail);
+      CHECK(r.ok);
+    }
+    // bn-fold leaves no batch norm right after a convolution or linear layer (DenseNet's
+    // pre-activation batch norms follow a concat or pooling and stay, fused where they can).
+    for (const auto& n : g.nodes()) {
+      if (n->op != "batch_norm") continue;
+      const ir::Node* p = n->inputs[0]->producer;
+      INFO("batch norm " << n->name());
+      CHECK(!(p && (p->op == "conv2d" || p->op == "linear") && n->inputs[0]->users.size() == 1));
+    }
+  }
+}
+
+TEST_CASE("ResNet: every convolution is folded with its batch norm and fused with what follows", "[passes]") {
+  dsl::Model m = zoo::resnet(50, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.125});
+  ir::Graph g = optimized(m.graph());
+  int convs = 0, grouped = 0, bns = 0, adds_in_groups = 0, adds = 0;
+  for (const auto& n : g.nodes()) {
+    bns += n->op == "batch_norm";
+    if (n->op == "add") adds++, adds_in_groups += ir::group_of(*n) >= 0;
+    if (n->op != "conv2d") continue;
+    ++convs;
+    grouped += ir::group_of(*n) >= 0;
+  }
+  CHECK(bns == 0);
+  CHECK(adds == 16);  // one per bottleneck block
+  CHECK(adds_in_groups == adds);
+  // Every conv but the 1x1 projections (whose output goes to the residual add, read from
+  // memory as its "shortcut" operand) is an anchor.
+  CHECK(grouped == convs - 4);
+  // Training graphs keep their batch norms (training form: batch statistics).
+  ir::Graph batch2 = ir::clone(m.graph());
+  batch2.set_batch_size(2);
+  ir::Graph step = passes::build_training_step(batch2, {}, {}).graph;
+  ir::Graph ts = optimized(step);
+  int train_bn = 0;
+  for (const auto& n : ts.nodes()) train_bn += n->op == "batch_norm" && n->attr_int("training");
+  CHECK(train_bn == 53);
+}
+
+// Replays the plan: a slot may receive a value only when the value it held has been read
+// for the last time (before this kernel, or by it when the kernel writes in place).
+TEST_CASE("the memory plan never overwrites a value that is still to be read", "[passes][memory]") {
+  for (const dsl::Model& model : reduced_models()) {
+    INFO(model.name());
+    ir::Graph g = optimized(model.graph());
+    passes::MemoryPlan plan = passes::annotated_plan(g);
+    REQUIRE(!plan.slot.empty());
+    CHECK(plan.peak_bytes <= plan.unplanned_bytes);
+    // Kernel index of each node (a group's members share their last member's).
+    std::map<const ir::Node*, int> kernel;
+    int k = 0;
+    const auto& nodes = g.nodes();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      kernel[nodes[i].get()] = k;
+      int grp = ir::group_of(*nodes[i]);
+      if (grp < 0 || i + 1 == nodes.size() || ir::group_of(*nodes[i + 1]) != grp) ++k;
+    }
+    for (size_t i = nodes.size(); i-- > 1;)
+      if (ir::group_of(*nodes[i]) >= 0 && ir::group_of(*nodes[i - 1]) == ir::group_of(*nodes[i]))
+        kernel[nodes[i - 1].get()] = kernel[nodes[i].get()];
+    std::map<const ir::Value*, int> last_read;
+    for (const auto& n : nodes)
+      for (const ir::Value* v : n->inputs) last_read[v] = std::max(last_read[v], kernel[n.get()]);
+    std::map<int, const ir::Value*> holder;
+    for (const auto& n : nodes) {
+      const ir::Value* v = n->outputs[0];
+      if (!plan.slot.count(v)) continue;
+      int slot = plan.slot.at(v), at = kernel[n.get()];
+      if (auto it = holder.find(slot); it != holder.end()) {
+        const ir::Value* old = it->second;
+        bool read_by_this_kernel = last_read.count(old) && last_read[old] == at;
+        bool in_place = read_by_this_kernel && std::count(n->inputs.begin(), n->inputs.end(), old) == 1 &&
+                        ir::group_of(*n) < 0 && ir::is_elementwise(*n);
+        INFO(v->name << " overwrites " << old->name << " in slot " << slot);
+        CHECK((!last_read.count(old) || last_read[old] < at || in_place));
+        for (auto& [name, out] : g.outputs()) CHECK(out != old);
+      }
+      holder[slot] = v;
+    }
+  }
+}
+
+TEST_CASE("folded weights follow new parameter values (static kernels rerun after set_parameters)", "[passes][executable]") {
+  dsl::Model m = examples::small_resnet(10);
+  runtime::CompileOptions fused;  // -O2
+  runtime::Executable exe(m.graph(), fused);
+  CHECK(exe.report().static_kernels > 0);
+  CHECK(exe.report().activation_bytes < exe.report().activation_bytes_unplanned);
+  runtime::CompileOptions ro;
+  ro.backend = runtime::Backend::Reference;
+  ro.passes.pipeline = "-O0";
+  runtime::Executable ref(m.graph(), ro);
+  auto in = testing::random_inputs(m.graph(), 5);
+  for (uint64_t seed : {1, 2}) {
+    auto p = testing::random_parameters(m.graph(), seed);
+    exe.set_parameters(p);
+    ref.set_parameters(p);
+    for (int repeat = 0; repeat < 2; ++repeat) {  // the second run reuses the folded weights
+      auto r = testing::compare(exe.run(in).at("logits"), ref.run(in).at("logits"), 1e-4, 1e-5);
+      INFO("seed " << seed << ", run " << repeat << ": " << r.detail);
+      CHECK(r.ok);
+    }
+  }
+}

@@ -1,0 +1,299 @@
+// Golden text tests, one per pass: IR in, the pass, the text form out, compared exactly.
+// The expected texts were produced by the passes and read line by line; a change in a
+// pass shows here as a diff of IR.
+#include "ir/text_format.h"
+#include "passes/pass_manager.h"
+#include "backends/reference/reference.h"
+#include "tests/helpers.h"
+
+using namespace strata;
+
+namespace {
+
+const char* kCleanupIr = R"IR(graph cleanup {
+  input %x : f32[1, 4]
+  const %two : f32[1] = [2.0]
+  const %three : f32[1] = [3.0]
+  %six = mul(%two, %three) : f32[1]
+  %a = mul(%x, %six) : f32[1, 4]
+  %b = mul(%x, %six) : f32[1, 4]
+  %dead = relu(%a) : f32[1, 4]
+  %d = dropout(%b) {p = 0.5} : f32[1, 4]
+  %s = add(%a, %d) : f32[1, 4]
+  output "y" = %s
+}
+)IR";
+
+const char* kFuseIr = R"IR(graph block {
+  input %x : f32[1, 8, 6, 6]
+  param %w1 : f32[8, 8, 3, 3] init zeros
+  param %g1 : f32[8] init ones
+  param %b1 : f32[8] init zeros
+  param %m1 : f32[8] frozen init zeros
+  param %v1 : f32[8] frozen init ones
+  param %w2 : f32[8, 8, 1, 1] init zeros
+  %p = pad(%x) {pads = [0, 0, 1, 1, 0, 0, 1, 1]} : f32[1, 8, 8, 8]
+  %c1 = conv2d(%p, %w1) : f32[1, 8, 6, 6]
+  %n1 = batch_norm(%c1, %g1, %b1, %m1, %v1) : f32[1, 8, 6, 6]
+  %r1 = relu(%n1) : f32[1, 8, 6, 6]
+  %c2 = conv2d(%r1, %w2) : f32[1, 8, 6, 6]
+  %s = add(%x, %c2) : f32[1, 8, 6, 6]
+  %r2 = relu(%s) : f32[1, 8, 6, 6]
+  %t = tanh(%r2) : f32[1, 8, 6, 6]
+  %pool = global_avg_pool(%t) : f32[1, 8, 1, 1]
+  %sg = sigmoid(%pool) : f32[1, 8, 1, 1]
+  output "y" = %sg
+}
+)IR";
+
+std::string run(const char* ir, const std::string& pipeline) {
+  passes::PipelineOptions o;
+  o.pipeline = pipeline;
+  o.verify_each = true;
+  passes::PassContext ctx;
+  ctx.evaluate = [](const ir::Node& n, const std::vector<const HostTensor*>& in) { return reference::run_node(n, in); };
+  return ir::print(passes::run_pipeline(ir::parse(ir), o, ctx));
+}
+
+}  // namespace
+
+TEST_CASE("golden: simplify (drops inference dropout)", "[passes][golden]") {
+  CHECK(run(kCleanupIr, "simplify") == R"IR(graph cleanup {
+  input %x : f32[1, 4]
+  const %two : f32[1] = [2.0]
+  const %three : f32[1] = [3.0]
+  %six = mul(%two, %three) : f32[1]
+  %a = mul(%x, %six) : f32[1, 4]
+  %b = mul(%x, %six) : f32[1, 4]
+  %dead = relu(%a) : f32[1, 4]
+  %s = add(%a, %b) : f32[1, 4]
+  output "y" = %s
+}
+)IR");
+}
+
+TEST_CASE("golden: constant-fold (evaluates mul of two constants)", "[passes][golden]") {
+  CHECK(run(kCleanupIr, "constant-fold") == R"IR(graph cleanup {
+  input %x : f32[1, 4]
+  const %two : f32[1] = [2.0]
+  const %three : f32[1] = [3.0]
+  const %six : f32[1] = [6.0]
+  %a = mul(%x, %six) : f32[1, 4]
+  %b = mul(%x, %six) : f32[1, 4]
+  %dead = relu(%a) : f32[1, 4]
+  %d = dropout(%b) {mode = "element", p = 0.5, salt = 0, training = 0} : f32[1, 4]
+  %s = add(%a, %d) : f32[1, 4]
+  output "y" = %s
+}
+)IR");
+}
+
+TEST_CASE("golden: cse (merges the two identical muls)", "[passes][golden]") {
+  CHECK(run(kCleanupIr, "cse") == R"IR(graph cleanup {
+  input %x : f32[1, 4]
+  const %two : f32[1] = [2.0]
+  const %three : f32[1] = [3.0]
+  %six = mul(%two, %three) : f32[1]
+  %a = mul(%x, %six) : f32[1, 4]
+  %dead = relu(%a) : f32[1, 4]
+  %d = dropout(%a) {mode = "element", p = 0.5, salt = 0, training = 0} : f32[1, 4]
+  %s = add(%a, %d) : f32[1, 4]
+  output "y" = %s
+}
+)IR");
+}
+
+TEST_CASE("golden: dce (drops the unused relu)", "[passes][golden]") {
+  CHECK(run(kCleanupIr, "dce") == R"IR(graph cleanup {
+  input %x : f32[1, 4]
+  const %two : f32[1] = [2.0]
+  const %three : f32[1] = [3.0]
+  %six = mul(%two, %three) : f32[1]
+  %a = mul(%x, %six) : f32[1, 4]
+  %b = mul(%x, %six) : f32[1, 4]
+  %d = dropout(%b) {mode = "element", p = 0.5, salt = 0, training = 0} : f32[1, 4]
+  %s = add(%a, %d) : f32[1, 4]
+  output "y" = %s
+}
+)IR");
+}
+
+TEST_CASE("golden: -O1 (all four)", "[passes][golden]") {
+  CHECK(run(kCleanupIr, "-O1") == R"IR(graph cleanup {
+  input %x : f32[1, 4]
+  const %six : f32[1] = [6.0]
+  %a = mul(%x, %six) : f32[1, 4]
+  %s = add(%a, %a) : f32[1, 4]
+  output "y" = %s
+}
+)IR");
+}
+
+TEST_CASE("golden: fold-pad (pad folded into the 3x3 convolution)", "[passes][golden]") {
+  CHECK(run(kFuseIr, "fold-pad") == R"IR(graph block {
+  input %x : f32[1, 8, 6, 6]
+  param %w1 : f32[8, 8, 3, 3] init zeros
+  param %g1 : f32[8] init ones
+  param %b1 : f32[8] init zeros
+  param %m1 : f32[8] frozen init zeros
+  param %v1 : f32[8] frozen init ones
+  param %w2 : f32[8, 8, 1, 1] init zeros
+  %c1 = conv2d(%x, %w1) {auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [1, 1, 1, 1], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %n1 = batch_norm(%c1, %g1, %b1, %m1, %v1) {eps = 1e-05, momentum = 0.1, training = 0} : f32[1, 8, 6, 6]
+  %r1 = relu(%n1) : f32[1, 8, 6, 6]
+  %c2 = conv2d(%r1, %w2) {auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %s = add(%x, %c2) : f32[1, 8, 6, 6]
+  %r2 = relu(%s) : f32[1, 8, 6, 6]
+  %t = tanh(%r2) : f32[1, 8, 6, 6]
+  %pool = global_avg_pool(%t) : f32[1, 8, 1, 1]
+  %sg = sigmoid(%pool) : f32[1, 8, 1, 1]
+  output "y" = %sg
+}
+)IR");
+}
+
+TEST_CASE("golden: bn-fold (batch norm folded into c1)", "[passes][golden]") {
+  CHECK(run(kFuseIr, "bn-fold") == R"IR(graph block {
+  input %x : f32[1, 8, 6, 6]
+  param %w1 : f32[8, 8, 3, 3] init zeros
+  param %g1 : f32[8] init ones
+  param %b1 : f32[8] init zeros
+  param %m1 : f32[8] frozen init zeros
+  param %v1 : f32[8] frozen init ones
+  param %w2 : f32[8, 8, 1, 1] init zeros
+  %p = pad(%x) {mode = "constant", pads = [0, 0, 1, 1, 0, 0, 1, 1], value = 0.0} : f32[1, 8, 8, 8]
+  %c1.weight_folded = batch_norm_fold_weight(%w1, %g1, %v1) {eps = 1e-05} : f32[8, 8, 3, 3]
+  %c1.bias_folded = batch_norm_fold_bias(%g1, %b1, %m1, %v1) {eps = 1e-05} : f32[8]
+  %c1 = conv2d(%p, %c1.weight_folded, %c1.bias_folded) {auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %r1 = relu(%c1) : f32[1, 8, 6, 6]
+  %c2 = conv2d(%r1, %w2) {auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %s = add(%x, %c2) : f32[1, 8, 6, 6]
+  %r2 = relu(%s) : f32[1, 8, 6, 6]
+  %t = tanh(%r2) : f32[1, 8, 6, 6]
+  %pool = global_avg_pool(%t) : f32[1, 8, 1, 1]
+  %sg = sigmoid(%pool) : f32[1, 8, 1, 1]
+  output "y" = %sg
+}
+)IR");
+}
+
+TEST_CASE("golden: fuse-conv-bn-act (c1 + n1 + r1 grouped)", "[passes][golden]") {
+  CHECK(run(kFuseIr, "fuse-conv-bn-act") == R"IR(graph block {
+  input %x : f32[1, 8, 6, 6]
+  param %w1 : f32[8, 8, 3, 3] init zeros
+  param %g1 : f32[8] init ones
+  param %b1 : f32[8] init zeros
+  param %m1 : f32[8] frozen init zeros
+  param %v1 : f32[8] frozen init ones
+  param %w2 : f32[8, 8, 1, 1] init zeros
+  %p = pad(%x) {mode = "constant", pads = [0, 0, 1, 1, 0, 0, 1, 1], value = 0.0} : f32[1, 8, 8, 8]
+  %c1 = conv2d(%p, %w1) {_group = 0, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %n1 = batch_norm(%c1, %g1, %b1, %m1, %v1) {_group = 0, eps = 1e-05, momentum = 0.1, training = 0} : f32[1, 8, 6, 6]
+  %r1 = relu(%n1) {_group = 0} : f32[1, 8, 6, 6]
+  %c2 = conv2d(%r1, %w2) {auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %s = add(%x, %c2) : f32[1, 8, 6, 6]
+  %r2 = relu(%s) : f32[1, 8, 6, 6]
+  %t = tanh(%r2) : f32[1, 8, 6, 6]
+  %pool = global_avg_pool(%t) : f32[1, 8, 1, 1]
+  %sg = sigmoid(%pool) : f32[1, 8, 1, 1]
+  output "y" = %sg
+}
+)IR");
+}
+
+TEST_CASE("golden: fuse-conv-bn-act,fold-residual-add (c2 + add + relu grouped)", "[passes][golden]") {
+  CHECK(run(kFuseIr, "fuse-conv-bn-act,fold-residual-add") == R"IR(graph block {
+  input %x : f32[1, 8, 6, 6]
+  param %w1 : f32[8, 8, 3, 3] init zeros
+  param %g1 : f32[8] init ones
+  param %b1 : f32[8] init zeros
+  param %m1 : f32[8] frozen init zeros
+  param %v1 : f32[8] frozen init ones
+  param %w2 : f32[8, 8, 1, 1] init zeros
+  %p = pad(%x) {mode = "constant", pads = [0, 0, 1, 1, 0, 0, 1, 1], value = 0.0} : f32[1, 8, 8, 8]
+  %c1 = conv2d(%p, %w1) {_group = 0, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %n1 = batch_norm(%c1, %g1, %b1, %m1, %v1) {_group = 0, eps = 1e-05, momentum = 0.1, training = 0} : f32[1, 8, 6, 6]
+  %r1 = relu(%n1) {_group = 0} : f32[1, 8, 6, 6]
+  %c2 = conv2d(%r1, %w2) {_group = 1, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %s = add(%x, %c2) {_group = 1} : f32[1, 8, 6, 6]
+  %r2 = relu(%s) {_group = 1} : f32[1, 8, 6, 6]
+  %t = tanh(%r2) : f32[1, 8, 6, 6]
+  %pool = global_avg_pool(%t) : f32[1, 8, 1, 1]
+  %sg = sigmoid(%pool) : f32[1, 8, 1, 1]
+  output "y" = %sg
+}
+)IR");
+}
+
+TEST_CASE("golden: fuse-conv-bn-act,fold-residual-add,fuse-elementwise (tanh joins group 1, the pooling gets its sigmoid)", "[passes][golden]") {
+  CHECK(run(kFuseIr, "fuse-conv-bn-act,fold-residual-add,fuse-elementwise") == R"IR(graph block {
+  input %x : f32[1, 8, 6, 6]
+  param %w1 : f32[8, 8, 3, 3] init zeros
+  param %g1 : f32[8] init ones
+  param %b1 : f32[8] init zeros
+  param %m1 : f32[8] frozen init zeros
+  param %v1 : f32[8] frozen init ones
+  param %w2 : f32[8, 8, 1, 1] init zeros
+  %p = pad(%x) {mode = "constant", pads = [0, 0, 1, 1, 0, 0, 1, 1], value = 0.0} : f32[1, 8, 8, 8]
+  %c1 = conv2d(%p, %w1) {_group = 0, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %n1 = batch_norm(%c1, %g1, %b1, %m1, %v1) {_group = 0, eps = 1e-05, momentum = 0.1, training = 0} : f32[1, 8, 6, 6]
+  %r1 = relu(%n1) {_group = 0} : f32[1, 8, 6, 6]
+  %c2 = conv2d(%r1, %w2) {_group = 1, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %s = add(%x, %c2) {_group = 1} : f32[1, 8, 6, 6]
+  %r2 = relu(%s) {_group = 1} : f32[1, 8, 6, 6]
+  %t = tanh(%r2) {_group = 1} : f32[1, 8, 6, 6]
+  %pool = global_avg_pool(%t) {_group = 2} : f32[1, 8, 1, 1]
+  %sg = sigmoid(%pool) {_group = 2} : f32[1, 8, 1, 1]
+  output "y" = %sg
+}
+)IR");
+}
+
+TEST_CASE("golden: memory-plan (slots reused, bn and relu in place)", "[passes][golden]") {
+  CHECK(run(kFuseIr, "memory-plan") == R"IR(graph block {
+  input %x : f32[1, 8, 6, 6]
+  param %w1 : f32[8, 8, 3, 3] init zeros
+  param %g1 : f32[8] init ones
+  param %b1 : f32[8] init zeros
+  param %m1 : f32[8] frozen init zeros
+  param %v1 : f32[8] frozen init ones
+  param %w2 : f32[8, 8, 1, 1] init zeros
+  %p = pad(%x) {_buffer = 0, mode = "constant", pads = [0, 0, 1, 1, 0, 0, 1, 1], value = 0.0} : f32[1, 8, 8, 8]
+  %c1 = conv2d(%p, %w1) {_buffer = 1, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %n1 = batch_norm(%c1, %g1, %b1, %m1, %v1) {_buffer = 1, eps = 1e-05, momentum = 0.1, training = 0} : f32[1, 8, 6, 6]
+  %r1 = relu(%n1) {_buffer = 1} : f32[1, 8, 6, 6]
+  %c2 = conv2d(%r1, %w2) {_buffer = 0, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %s = add(%x, %c2) {_buffer = 0} : f32[1, 8, 6, 6]
+  %r2 = relu(%s) {_buffer = 0} : f32[1, 8, 6, 6]
+  %t = tanh(%r2) {_buffer = 0} : f32[1, 8, 6, 6]
+  %pool = global_avg_pool(%t) {_buffer = 1} : f32[1, 8, 1, 1]
+  %sg = sigmoid(%pool) {_buffer = 2} : f32[1, 8, 1, 1]
+  output "y" = %sg
+}
+)IR");
+}
+
+TEST_CASE("golden: -O2 (the whole default pipeline)", "[passes][golden]") {
+  CHECK(run(kFuseIr, "-O2") == R"IR(graph block {
+  input %x : f32[1, 8, 6, 6]
+  param %w1 : f32[8, 8, 3, 3] init zeros
+  param %g1 : f32[8] init ones
+  param %b1 : f32[8] init zeros
+  param %m1 : f32[8] frozen init zeros
+  param %v1 : f32[8] frozen init ones
+  param %w2 : f32[8, 8, 1, 1] init zeros
+  %c1.weight_folded = batch_norm_fold_weight(%w1, %g1, %v1) {_buffer = 0, eps = 1e-05} : f32[8, 8, 3, 3]
+  %c1.bias_folded = batch_norm_fold_bias(%g1, %b1, %m1, %v1) {_buffer = 1, eps = 1e-05} : f32[8]
+  %c1 = conv2d(%x, %c1.weight_folded, %c1.bias_folded) {_group = 0, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [1, 1, 1, 1], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %r1 = relu(%c1) {_buffer = 2, _group = 0} : f32[1, 8, 6, 6]
+  %c2 = conv2d(%r1, %w2) {_group = 1, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 8, 6, 6]
+  %s = add(%x, %c2) {_group = 1} : f32[1, 8, 6, 6]
+  %r2 = relu(%s) {_group = 1} : f32[1, 8, 6, 6]
+  %t = tanh(%r2) {_buffer = 3, _group = 1} : f32[1, 8, 6, 6]
+  %pool = global_avg_pool(%t) {_group = 2} : f32[1, 8, 1, 1]
+  %sg = sigmoid(%pool) {_buffer = 4, _group = 2} : f32[1, 8, 1, 1]
+  output "y" = %sg
+}
+)IR");
+}
+
