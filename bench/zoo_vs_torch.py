@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Zoo inference side by side: Strata (build/bench/bench_models) and PyTorch 1.13 (eager,
-2 threads, torch.no_grad, eval mode) on the same models at full size, batch 1 and 8, in
-images/s, run back to back in one invocation. The peer is skipped with a message when
+"""Zoo inference side by side: Strata (build/bench/bench_models, fused: -O2) and PyTorch 1.13
+(2 threads, torch.no_grad, eval mode; eager, and torch.jit.optimize_for_inference, which
+folds batch norm and keeps oneDNN's blocked layout) on the same models at full size, batch
+1 and 8, in images/s, run back to back in one invocation. The peer is skipped with a message when
 python3-torch / python3-torchvision are not installed; models torchvision does not have
 (Keras' Xception and MobileNet v1, the paper's AlexNet, the plain nets) show "n/a".
 
@@ -50,16 +51,24 @@ def peer(models, seconds):
             continue
         ctor, kwargs, size = TORCHVISION[name]
         model = getattr(torchvision.models, ctor)(**kwargs).eval()
+        try:  # scripting needs eval-mode outputs of one kind (GoogLeNet/Inception return tuples in training)
+            frozen = torch.jit.optimize_for_inference(torch.jit.script(model))
+        except Exception as e:  # noqa: BLE001 - report and go on with eager only
+            print(f"{name}: optimize_for_inference failed: {e}", file=sys.stderr)
+            frozen = None
         for batch in (1, 8):
             x = torch.full((batch, 3, size, size), 0.5)
-            with torch.no_grad():
-                for _ in range(2):
-                    model(x)
-                n, t0 = 0, time.perf_counter()
-                while time.perf_counter() - t0 < seconds or n < 2:
-                    model(x)
-                    n += 1
-                out[f"{name}/batch{batch}"] = n * batch / (time.perf_counter() - t0)
+            for tag, m in (("", model), ("/oifi", frozen)):
+                if m is None:
+                    continue
+                with torch.no_grad():
+                    for _ in range(2):
+                        m(x)
+                    n, t0 = 0, time.perf_counter()
+                    while time.perf_counter() - t0 < seconds or n < 2:
+                        m(x)
+                        n += 1
+                    out[f"{name}/batch{batch}{tag}"] = n * batch / (time.perf_counter() - t0)
     print(json.dumps(out))
 
 
@@ -102,18 +111,20 @@ def main():
     theirs = json.loads(child.stdout.strip().splitlines()[-1])
     if "skipped" in theirs:
         print(f"peer skipped: {theirs['skipped']}")
-    print(f"FMA peak measured in this run: {peak:.0f} GFLOP/s; PyTorch {theirs.get('torch', '-')}, 2 threads, eager")
-    print(f"{'model':<20} {'batch':>5} {'strata img/s':>13} {'GFLOP/s':>8} {'% peak':>7} {'torch img/s':>12} {'ratio':>6}")
+    print(f"FMA peak measured in this run: {peak:.0f} GFLOP/s; PyTorch {theirs.get('torch', '-')}, 2 threads")
+    print(f"{'model':<20} {'batch':>5} {'strata img/s':>13} {'GFLOP/s':>8} {'% peak':>7} {'torch eager':>12} "
+          f"{'torch oifi':>11} {'vs eager':>9} {'vs oifi':>8}")
     for model in a.models:
         for batch in (1, 8):
             key = f"{model}/batch{batch}"
             if key not in ours:
                 print(f"{model:<20} {batch:>5} {'(not registered)':>13}")
                 continue
-            s, t = ours[key], theirs.get(key)
-            ratio = f"{s['images/s'] / t:.2f}" if t else "n/a"
-            tt = f"{t:.1f}" if t else "n/a"
-            print(f"{model:<20} {batch:>5} {s['images/s']:>13.1f} {s['GFLOP/s']:>8.1f} {s['pct']:>7.1f} {tt:>12} {ratio:>6}")
+            s, t, o = ours[key], theirs.get(key), theirs.get(key + "/oifi")
+            fmt = lambda v: f"{v:.1f}" if v else "n/a"
+            ratio = lambda v: f"{s['images/s'] / v:.2f}" if v else "n/a"
+            print(f"{model:<20} {batch:>5} {s['images/s']:>13.1f} {s['GFLOP/s']:>8.1f} {s['pct']:>7.1f} {fmt(t):>12} "
+                  f"{fmt(o):>11} {ratio(t):>9} {ratio(o):>8}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"fma_peak": peak, "strata": ours, "torch": theirs}, f, indent=1)

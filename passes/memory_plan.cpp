@@ -29,6 +29,35 @@ bool is_static(const ir::Value* v) {
   return std::all_of(n->inputs.begin(), n->inputs.end(), is_static);
 }
 
+static bool is_folded_concat(const ir::Node& n) {
+  return n.op == "concat" && n.attrs.count(kFoldAttr) && n.attr_int(kFoldAttr) != 0 && ir::group_of(n) < 0;
+}
+
+std::vector<bool> folded_concat_inputs(const ir::Graph& g, const ir::Node& concat) {
+  std::vector<bool> folded(concat.inputs.size(), false);
+  if (!is_folded_concat(concat)) return folded;
+  for (size_t i = 0; i < concat.inputs.size(); ++i) {
+    const ir::Value* v = concat.inputs[i];
+    if (v->kind != ir::ValueKind::NodeOutput || !is_stored(v) || is_static(v) || v->users.size() != 1) continue;
+    if (v->producer->outputs.size() != 1 || v->producer->op == "concat") continue;  // no views of views
+    bool is_output = false;
+    for (auto& [name, o] : g.outputs()) is_output |= o == v;
+    folded[i] = !is_output;
+  }
+  return folded;
+}
+
+std::map<const ir::Value*, const ir::Node*> folded_concat_views(const ir::Graph& g) {
+  std::map<const ir::Value*, const ir::Node*> views;
+  for (const auto& n : g.nodes()) {
+    if (!is_folded_concat(*n)) continue;
+    auto folded = folded_concat_inputs(g, *n);
+    for (size_t i = 0; i < folded.size(); ++i)
+      if (folded[i]) views[n->inputs[i]] = n.get();
+  }
+  return views;
+}
+
 // The kernel (step) that reads a value: a group member's read counts at the group's last
 // member, where the group's kernel runs.
 static std::map<const ir::Node*, int> step_of_nodes(const ir::Graph& g) {
@@ -55,7 +84,7 @@ static std::map<const ir::Node*, int> step_of_nodes(const ir::Graph& g) {
 // other points) writing over a same-shaped input that dies there.
 static const ir::Value* in_place_input(const ir::Node& n, const std::map<const ir::Value*, int>& last_use,
                                        const std::map<const ir::Node*, int>& step) {
-  if (ir::group_of(n) >= 0 || !ir::is_elementwise(n)) return nullptr;
+  if (ir::group_of(n) >= 0 || !ir::is_elementwise(n)) return nullptr;  // (slices of a folded concat have one reader: the concat)
   for (size_t i = 0; i < n.inputs.size(); ++i) {
     const ir::Value* v = n.inputs[i];
     auto it = last_use.find(v);
@@ -83,9 +112,18 @@ MemoryPlan plan_memory(const ir::Graph& g) {
       if (is_stored(v)) last_use[v] = std::max(last_use[v], step.at(n.get()));
   std::vector<std::pair<int, int>> free_at;  // (step after which it is free, slot)
   std::vector<int> free_slots;
+  // A folded concat's buffer is taken when its first slice is written, and its slices are
+  // views of it: they get its slot and no life of their own.
+  auto views = folded_concat_views(g);
   for (const auto& n : g.nodes()) {
     const ir::Value* v = n->outputs[0];
     if (!is_stored(v)) continue;
+    auto view = views.find(v);
+    if (view != views.end()) v = view->second->outputs[0];  // allocate the concat now
+    if (plan.slot.count(v)) {  // a concat allocated with its first slice
+      if (view != views.end()) plan.slot[n->outputs[0]] = plan.slot.at(v);
+      continue;
+    }
     int s = step.at(n.get());
     // Slots freed by values whose last reader ran before this step.
     std::erase_if(free_at, [&](const std::pair<int, int>& f) {
@@ -121,9 +159,10 @@ MemoryPlan plan_memory(const ir::Graph& g) {
       plan.slot_static.push_back(is_static(v));
     }
     plan.slot[v] = slot;
+    if (view != views.end()) plan.slot[n->outputs[0]] = slot;
     if (!pin) {
       auto lu = last_use.find(v);
-      free_at.push_back({lu == last_use.end() ? s : lu->second, slot});
+      free_at.push_back({lu == last_use.end() ? std::max(s, step.at(v->producer)) : lu->second, slot});
     }
   }
   totals(plan);
@@ -146,6 +185,23 @@ MemoryPlan annotated_plan(const ir::Graph& g) {
   }
   totals(plan);
   return plan;
+}
+
+// Concats whose inputs can be written in place get "_fold = 1" (runs before memory-plan).
+ir::Graph fold_concat(const ir::Graph& g, const PassContext&) {
+  Rewriter rw(g);
+  for (const auto& n : g.nodes()) {
+    ir::AttrMap a = n->attrs;
+    a.erase(kFoldAttr);
+    if (n->op == "concat" && ir::group_of(*n) < 0) {
+      ir::Node probe = *n;  // the rule reads the annotation: ask it as if it were set
+      probe.attrs[kFoldAttr] = int64_t{1};
+      auto folded = folded_concat_inputs(g, probe);
+      if (std::count(folded.begin(), folded.end(), true) > 0) a[kFoldAttr] = int64_t{1};
+    }
+    rw.copy(*n, a);
+  }
+  return rw.finish();
 }
 
 ir::Graph plan_memory_pass(const ir::Graph& g, const PassContext&) {

@@ -14,6 +14,13 @@
 namespace strata::passes {
 
 inline constexpr const char* kBufferAttr = "_buffer";
+// fold-concat marks a concat "_fold = 1": the inputs folded_concat_inputs() accepts are
+// written by their producers straight into their slice of the concat's buffer (a strided
+// view), so the concat copies only the others (GoogLeNet, Inception, DenseNet).
+inline constexpr const char* kFoldAttr = "_fold";
+std::vector<bool> folded_concat_inputs(const ir::Graph& g, const ir::Node& concat);
+// Every value written into a folded concat's buffer -> that concat.
+std::map<const ir::Value*, const ir::Node*> folded_concat_views(const ir::Graph& g);
 
 struct MemoryPlan {
   std::map<const ir::Value*, int> slot;  // every stored activation -> its slot

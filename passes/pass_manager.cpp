@@ -25,6 +25,8 @@ static std::vector<PassInfo>& registry() {
       {"fold-residual-add", "add(shortcut, branch) and an activation after it as the epilogue of the branch's conv",
        fold_residual_add},
       {"fuse-elementwise", "chains of elementwise ops fused into their producer", fuse_elementwise},
+      {"fold-concat", "concat inputs written by their producers straight into the concat's buffer (annotation _fold)",
+       fold_concat},
       {"memory-plan", "buffer slots by liveness: reuse, elementwise ops in place (annotation _buffer)", plan_memory_pass},
   };
   return passes;
@@ -52,7 +54,7 @@ std::string preset_pipeline(const std::string& preset) {
   if (preset == "-O1") return "simplify,constant-fold,cse,dce";
   if (preset == "-O2")
     return "simplify,constant-fold,cse,dce,fold-pad,bn-fold,fuse-conv-bn-act,fold-residual-add,fuse-elementwise,"
-           "memory-plan";
+           "fold-concat,memory-plan";
   throw Error(fmt::format("unknown optimization preset '{}' (expected -O0, -O1 or -O2)", preset));
 }
 

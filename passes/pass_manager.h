@@ -74,6 +74,7 @@ ir::Graph fold_pad(const ir::Graph& g, const PassContext&);
 ir::Graph fuse_conv_bn_act(const ir::Graph& g, const PassContext&);
 ir::Graph fold_residual_add(const ir::Graph& g, const PassContext&);
 ir::Graph fuse_elementwise(const ir::Graph& g, const PassContext&);
+ir::Graph fold_concat(const ir::Graph& g, const PassContext&);
 ir::Graph plan_memory_pass(const ir::Graph& g, const PassContext&);
 
 }  // namespace strata::passes

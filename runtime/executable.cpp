@@ -11,6 +11,7 @@
 #include "backends/reference/reference.h"
 #include "ir/error.h"
 #include "ir/fusion_group.h"
+#include "ir/op_registry.h"
 #include "ir/verifier.h"
 #include "passes/memory_plan.h"
 
@@ -40,6 +41,8 @@ struct Executable::Impl {
   // puts in one slot share a storage.
   std::map<const ir::Value*, int> value_of;
   std::vector<int> storage_of;
+  std::vector<int64_t> offset_of;  // a folded concat's slice starts inside its storage
+  std::vector<bool> is_view;
   std::vector<hb::Layout> layouts;
   std::vector<std::vector<float>> storage;
   std::vector<Step> steps;
@@ -52,8 +55,9 @@ struct Executable::Impl {
   std::set<std::string> update_outputs;
   std::map<std::string, OpProfile> profile;
 
-  float* data(int value) { return storage[storage_of[value]].data(); }
-  const float* data(int value) const { return storage[storage_of[value]].data(); }
+  float* data(int value) { return storage[storage_of[value]].data() + offset_of[value]; }
+  const float* data(int value) const { return storage[storage_of[value]].data() + offset_of[value]; }
+  ir::Graph copies{"concat-copies"};  // identity nodes copying a folded concat's other inputs
   const std::vector<float>& buffer(const ir::Value* v) const { return storage[storage_of[value_of.at(v)]]; }
 };
 
@@ -105,6 +109,8 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
   auto add_value = [&](const ir::Value* v, hb::Layout l, int slot = -1) {
     m.value_of[v] = static_cast<int>(m.layouts.size());
     m.layouts.push_back(std::move(l));
+    m.offset_of.push_back(0);
+    m.is_view.push_back(false);
     int64_t n = v->type.numel();
     if (slot >= 0 && storage_of_slot.count(slot)) {
       int st = storage_of_slot[slot];
@@ -135,6 +141,10 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
   hb::reset_cache_stats();
   std::set<std::string> distinct;
   const auto& nodes = m.graph.nodes();
+  auto views = passes::folded_concat_views(m.graph);
+  std::map<const ir::Node*, std::vector<bool>> folded;  // folded concats (CPU) -> which inputs are views
+  if (!gpu)
+    for (const auto& [v, concat] : views) folded[concat] = passes::folded_concat_inputs(m.graph, *concat);
   for (size_t i = 0; i < nodes.size(); ++i) {
     const ir::Node* n = nodes[i].get();
     int grp = ir::group_of(*n);
@@ -165,12 +175,74 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     // where it is safe for this layout and target, else give the output its own storage.
     for (size_t k = 0; k < s.inputs.size() && slot >= 0; ++k) {
       const ir::Value* v = ir::group_inputs(group)[k];
-      if (!plan.slot.count(v) || plan.slot.at(v) != slot) continue;
+      if (!plan.slot.count(v) || plan.slot.at(v) != slot || views.count(v)) continue;
       if (!in_place_safe(out, layout, in_layouts[k], gpu)) slot = -1;
     }
-    add_value(out, layout, slot);
+    std::vector<int64_t> strides;
+    if (auto view = views.find(out); view != views.end() && !gpu) {
+      // fold-concat: this kernel writes its slice of the concat's buffer, a strided view.
+      const ir::Node& concat = *view->second;
+      const ir::Value* cv = concat.outputs[0];
+      if (!m.value_of.count(cv)) add_value(cv, hb::default_layout(cv->type.rank()), plan.slot.count(cv) ? plan.slot.at(cv) : -1);
+      int ci = m.value_of.at(cv);
+      layout = m.layouts[ci];
+      int axis = ir::normalize_axis(concat, concat.attr_int("axis"), cv->type.rank());
+      int64_t begin = 0;
+      for (const ir::Value* v : concat.inputs) {
+        if (v == out) break;
+        begin += v->type.shape[axis];
+      }
+      int64_t stride = 1;
+      for (int k : layout) strides.push_back(stride), stride *= cv->type.shape[k];
+      int64_t axis_stride = 1;
+      for (int k : layout) {
+        if (k == axis) break;
+        axis_stride *= cv->type.shape[k];
+      }
+      m.value_of[out] = static_cast<int>(m.layouts.size());
+      m.layouts.push_back(layout);
+      m.storage_of.push_back(m.storage_of[ci]);
+      m.offset_of.push_back(begin * axis_stride);
+      m.is_view.push_back(true);
+    } else {
+      if (views.count(out)) slot = -1;  // GPU: no views; a buffer of its own
+      if (!(n->op == "concat" && m.value_of.count(out))) add_value(out, layout, slot);
+    }
     s.output = m.value_of.at(out);
-    s.kernel = hb::get_kernel(group, in_layouts, layout, o.halide);
+    if (folded.count(n)) {
+      // The folded concat copies only the inputs not written in place, each into its slice.
+      const auto& in_place = folded.at(n);
+      int axis = ir::normalize_axis(*n, n->attr_int("axis"), out->type.rank());
+      int64_t begin = 0, axis_stride = 1, stride = 1;
+      std::vector<int64_t> cstrides;
+      for (int k : m.layouts[s.output]) cstrides.push_back(stride), stride *= out->type.shape[k];
+      for (int k : m.layouts[s.output]) {
+        if (k == axis) break;
+        axis_stride *= out->type.shape[k];
+      }
+      for (size_t i = 0; i < n->inputs.size(); ++i) {
+        const ir::Value* v = n->inputs[i];
+        if (!in_place[i]) {
+          ir::Value* cin = m.copies.add_input(m.copies.unique_name("x"), v->type);
+          ir::Node* copy = m.copies.add_node("identity", {cin});
+          int view = static_cast<int>(m.layouts.size());
+          m.layouts.push_back(m.layouts[s.output]);
+          m.storage_of.push_back(m.storage_of[s.output]);
+          m.offset_of.push_back(begin * axis_stride);
+          m.is_view.push_back(true);
+          Step c;
+          c.node = n;
+          c.inputs = {m.value_of.at(v)};
+          c.output = view;
+          c.kernel = hb::get_kernel(hb::NodeGroup{copy}, {m.layouts[m.value_of.at(v)]}, m.layouts[s.output], o.halide, cstrides);
+          distinct.insert(c.kernel->key());
+          m.steps.push_back(std::move(c));
+        }
+        begin += v->type.shape[axis];
+      }
+      continue;
+    }
+    s.kernel = hb::get_kernel(group, in_layouts, layout, o.halide, strides);
     distinct.insert(s.kernel->key());
     m.report.fused_groups += group.size() > 1;
     m.report.static_kernels += s.is_static;
@@ -340,7 +412,7 @@ std::string Executable::first_nonfinite() const {
     // An update's storage was swapped with its parameter's after the run.
     for (auto& [ov, pv] : m.updates)
       if (ov == v) st = m.storage_of[m.value_of.at(pv)];
-    if (last_writer[m.storage_of[s.output]] != &s) continue;
+    if (last_writer[m.storage_of[s.output]] != &s || m.is_view[s.output]) continue;
     int64_t n = v->type.numel();
     if (!finite(m.storage[st].data(), static_cast<size_t>(n))) return s.node->name();
   }

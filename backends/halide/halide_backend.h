@@ -47,8 +47,12 @@ class Kernel {
 using NodeGroup = std::vector<const ir::Node*>;
 // Kernel for a group (inputs: ir::group_inputs(group) in `in_layouts`, output: the last
 // member's, in `out_layout`): from the in-process cache, the on-disk cache, or compiled now.
+// out_strides (per physical dimension, in floats), when given, make the output a strided
+// view into a larger buffer (fold-concat: a producer writing straight into its slice of a
+// concatenation); the caller passes the view's first element as the output pointer.
 std::shared_ptr<const Kernel> get_kernel(const NodeGroup& group, const std::vector<Layout>& in_layouts,
-                                         const Layout& out_layout, const Options& o);
+                                         const Layout& out_layout, const Options& o,
+                                         const std::vector<int64_t>& out_strides = {});
 inline std::shared_ptr<const Kernel> get_kernel(const ir::Node& n, const std::vector<Layout>& in_layouts,
                                                 const Layout& out_layout, const Options& o) {
   return get_kernel(NodeGroup{&n}, in_layouts, out_layout, o);

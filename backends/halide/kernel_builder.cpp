@@ -65,13 +65,14 @@ static void load_autoscheduler(const std::string& name) {
   loaded.insert(name);
 }
 
-// Static bounds and dense strides for a buffer stored in `layout`.
+// Static bounds and strides (dense unless given) for a buffer stored in `layout`.
 template <typename Buf>
-static void constrain(Buf&& b, const Shape& shape, const Layout& layout) {
+static void constrain(Buf&& b, const Shape& shape, const Layout& layout, const std::vector<int64_t>& strides = {}) {
   int stride = 1;
   for (size_t k = 0; k < layout.size(); ++k) {
     int e = static_cast<int>(shape[layout[k]]);
-    b.dim(static_cast<int>(k)).set_bounds(0, e).set_stride(stride).set_estimate(0, e);
+    int s = strides.empty() ? stride : static_cast<int>(strides[k]);
+    b.dim(static_cast<int>(k)).set_bounds(0, e).set_stride(s).set_estimate(0, e);
     stride *= e;
   }
 }
@@ -96,7 +97,7 @@ static const Lowering& lowering_of(const ir::Node& n) {
 // (a convolution's register tiles, say) applies to the last Func with the epilogue
 // computed per tile and the prologue inlined into the anchor's loads.
 BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
-                             const Options& o) {
+                             const Options& o, const std::vector<int64_t>& out_strides) {
   check_options(o);
   size_t ai = ir::anchor_index(group);
   const ir::Node& anchor = *group[ai];
@@ -168,7 +169,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     l.reductions.insert(l.reductions.end(), m.reductions.begin(), m.reductions.end());
     l.roots.insert(l.roots.end(), m.roots.begin(), m.roots.end());
   }
-  constrain(l.out.output_buffer(), os, out_layout);
+  constrain(l.out.output_buffer(), os, out_layout, out_strides);
   Pipeline p(l.out);
   if (o.schedule == "manual") {
     if (target.has_gpu_feature()) schedule_cuda(l, ctx);

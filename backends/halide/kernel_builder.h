@@ -14,6 +14,6 @@ struct BuiltPipeline {
 Halide::Target parse_target(const std::string& s);  // throws strata::Error
 // in_layouts: one per ir::group_inputs(group).
 BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
-                             const Options& o);
+                             const Options& o, const std::vector<int64_t>& out_strides = {});
 
 }  // namespace strata::halide_backend

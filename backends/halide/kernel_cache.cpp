@@ -176,11 +176,12 @@ class SharedObjectKernel : public Kernel {
   bool gpu_;
 };
 
-static std::vector<halide_dimension_t> dims_of(const Shape& s, const Layout& layout) {
+static std::vector<halide_dimension_t> dims_of(const Shape& s, const Layout& layout, const std::vector<int64_t>& strides = {}) {
   std::vector<halide_dimension_t> d;
   int32_t stride = 1;
-  for (int axis : layout) {
-    d.push_back(halide_dimension_t(0, static_cast<int32_t>(s[axis]), stride));
+  for (size_t k = 0; k < layout.size(); ++k) {
+    int axis = layout[k];
+    d.push_back(halide_dimension_t(0, static_cast<int32_t>(s[axis]), strides.empty() ? stride : static_cast<int32_t>(strides[k])));
     stride *= static_cast<int32_t>(s[axis]);
   }
   return d;
@@ -190,7 +191,7 @@ static std::vector<halide_dimension_t> dims_of(const Shape& s, const Layout& lay
 // left out: they name groups and buffers, not computations), which input it chains on,
 // the external inputs' types and layouts, the output's, the target and the schedule.
 static std::string kernel_key(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
-                              const Options& o) {
+                              const Options& o, const std::vector<int64_t>& out_strides) {
   std::string k = fmt::format("v{}", kCodegenVersion);
   for (size_t m = 0; m < group.size(); ++m) {
     const ir::Node& n = *group[m];
@@ -204,6 +205,7 @@ static std::string kernel_key(const NodeGroup& group, const std::vector<Layout>&
   auto inputs = ir::group_inputs(group);
   for (size_t i = 0; i < inputs.size(); ++i) k += fmt::format("|{}@{}", inputs[i]->type.str(), layout_str(in_layouts[i]));
   k += fmt::format("|->{}@{}|{}|{}", group.back()->outputs[0]->type.str(), layout_str(out_layout), o.target, o.schedule);
+  if (!out_strides.empty()) k += fmt::format("|strides {}", fmt::join(out_strides, ","));
   return k;
 }
 
@@ -217,8 +219,9 @@ static void compile_object(BuiltPipeline b, const std::string& fn, const std::st
 }
 
 std::shared_ptr<const Kernel> get_kernel(const NodeGroup& group, const std::vector<Layout>& in_layouts,
-                                         const Layout& out_layout, const Options& o) {
-  std::string key = kernel_key(group, in_layouts, out_layout, o);
+                                         const Layout& out_layout, const Options& o,
+                                         const std::vector<int64_t>& out_strides) {
+  std::string key = kernel_key(group, in_layouts, out_layout, o, out_strides);
   {
     std::lock_guard<std::mutex> lock(g_mu);
     if (auto it = g_memory.find(key); it != g_memory.end()) {
@@ -234,7 +237,7 @@ std::shared_ptr<const Kernel> get_kernel(const NodeGroup& group, const std::vect
   auto t0 = std::chrono::steady_clock::now();
   bool from_disk = o.use_disk_cache && fs::exists(so) && fs::exists(key_file) && read_file(key_file) == key;
   if (!from_disk) {
-    BuiltPipeline b = build_pipeline(group, in_layouts, out_layout, o);
+    BuiltPipeline b = build_pipeline(group, in_layouts, out_layout, o, out_strides);
     std::string obj = fmt::format("{}/{}.{}.o", dir, hex, getpid());
     compile_object(b, fn, obj);
     std::string tmp = fmt::format("{}.tmp{}", so, getpid());
@@ -250,7 +253,7 @@ std::shared_ptr<const Kernel> get_kernel(const NodeGroup& group, const std::vect
   std::vector<std::vector<halide_dimension_t>> dims;
   auto inputs = ir::group_inputs(group);
   for (size_t i = 0; i < inputs.size(); ++i) dims.push_back(dims_of(inputs[i]->type.shape, in_layouts[i]));
-  dims.push_back(dims_of(group.back()->outputs[0]->type.shape, out_layout));
+  dims.push_back(dims_of(group.back()->outputs[0]->type.shape, out_layout, out_strides));
   bool gpu = parse_target(o.target).has_gpu_feature();
   auto k = std::make_shared<SharedObjectKernel>(key, handle, entry, std::move(dims), gpu);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
