@@ -46,6 +46,18 @@ const char* kFuseIr = R"IR(graph block {
 }
 )IR";
 
+const char* kConcatIr = R"IR(graph concat {
+  input %x : f32[1, 4, 5, 5]
+  param %w1 : f32[3, 4, 1, 1] init zeros
+  param %w2 : f32[2, 4, 3, 3] init zeros
+  %a = conv2d(%x, %w1) : f32[1, 3, 5, 5]
+  %r = relu(%a) : f32[1, 3, 5, 5]
+  %b = conv2d(%x, %w2) {padding = [1, 1, 1, 1]} : f32[1, 2, 5, 5]
+  %c = concat(%x, %r, %b) : f32[1, 9, 5, 5]
+  output "y" = %c
+}
+)IR";
+
 std::string run(const char* ir, const std::string& pipeline) {
   passes::PipelineOptions o;
   o.pipeline = pipeline;
@@ -297,3 +309,16 @@ TEST_CASE("golden: -O2 (the whole default pipeline)", "[passes][golden]") {
 )IR");
 }
 
+TEST_CASE("golden: fold-concat (r and b written into the concat; x, an input, copied)", "[passes][golden]") {
+  CHECK(run(kConcatIr, "fuse-elementwise,fold-concat,memory-plan") == R"IR(graph concat {
+  input %x : f32[1, 4, 5, 5]
+  param %w1 : f32[3, 4, 1, 1] init zeros
+  param %w2 : f32[2, 4, 3, 3] init zeros
+  %a = conv2d(%x, %w1) {_group = 0, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 3, 5, 5]
+  %r = relu(%a) {_buffer = 0, _group = 0} : f32[1, 3, 5, 5]
+  %b = conv2d(%x, %w2) {_buffer = 0, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [1, 1, 1, 1], stride = [1, 1]} : f32[1, 2, 5, 5]
+  %c = concat(%x, %r, %b) {_buffer = 0, _fold = 1, axis = 1} : f32[1, 9, 5, 5]
+  output "y" = %c
+}
+)IR");
+}
