@@ -309,7 +309,7 @@ TEST_CASE("golden: -O2 (the whole default pipeline)", "[passes][golden]") {
 )IR");
 }
 
-TEST_CASE("golden: fold-concat (r and b written into the concat; x, an input, copied)", "[passes][golden]") {
+TEST_CASE("golden: fold-concat (r and b written into the concat, x copied)", "[passes][golden]") {
   CHECK(run(kConcatIr, "fuse-elementwise,fold-concat,memory-plan") == R"IR(graph concat {
   input %x : f32[1, 4, 5, 5]
   param %w1 : f32[3, 4, 1, 1] init zeros
