@@ -128,6 +128,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
   std::vector<TensorRef> refs;
   std::vector<ImageParam> ps;
   std::vector<Root> prologue_roots;
+  std::optional<Func> prologue;
   if (ai == 1) {  // the prologue: a Func the anchor reads as its input x, computed where it is read
     const ir::Node& p = *group[0];
     std::vector<TensorRef> prefs;
@@ -141,6 +142,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     LowerContext pctx{p, prefs, pps, pout, target, "prologue"};
     Lowered pl = lower_node(lowering_of(p), pctx);
     prologue_roots = pl.roots;
+    prologue = pl.out;
     refs.push_back(TensorRef{pl.out, pout.layout, ps_shape});
     ps.emplace_back();
     for (size_t i = 1; i < anchor.inputs.size(); ++i) external(refs, ps, anchor.inputs[i]);
@@ -150,6 +152,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
   LowerContext ctx{anchor, refs, ps, out, target, group.size() == 1 ? "out" : "anchor"};
   Lowered l = lower_node(lowering_of(anchor), ctx);
   l.roots.insert(l.roots.end(), prologue_roots.begin(), prologue_roots.end());
+  l.prologue = prologue;
   for (size_t k = ai + 1; k < group.size(); ++k) {
     const ir::Node& n = *group[k];
     int chained = ir::chained_input(group, k);

@@ -68,6 +68,9 @@ struct WeightGradInfo {
 
 struct Lowered {
   Halide::Func out;
+  // A fusion group's prologue (the anchor's input x, computed from its own inputs): the
+  // schedule decides where it is computed (per convolution task, or inside a padded copy).
+  std::optional<Halide::Func> prologue;
   std::vector<Reduction> reductions;
   std::vector<Root> roots;
   std::optional<ConvInfo> conv;

@@ -145,6 +145,14 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     out.split(c, co, cii, vec * tile_w).split(x, xo, xi, tile_h).reorder(cii, xi, xo, y, co, n).vectorize(cii, vec).unroll(cii).unroll(xi);
     out.fuse(y, co, task).fuse(task, n, task_n).parallel(task_n);
     conv.compute_at(out, xo).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
+    if (l.prologue && !ci.padded) {
+      // A fused prologue (squeeze-and-excitation's x * scale) once per task, for the input
+      // rows the task reads, rather than at every load inside the register tile.
+      Func p = *l.prologue;
+      p.compute_at(out, task_n);
+      int pw = pick_vec(ctx.in[0].shape[1], natural);
+      if (pw > 1) p.vectorize(p.args()[0], pw);
+    }
     conv.update().reorder(c, x, y, r.x, r.y, r.z, n).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
     if (ci.in_channels / ci.groups >= 2) conv.update().unroll(r.x, 2);
   } else {
