@@ -15,7 +15,7 @@ check() {  # check NAME WANT_RC PATTERN -- command...
   fi
 }
 check "top-level help" 0 "commands:" -- "$strata" --help
-for c in summary print dot run demo train eval zoo; do check "$c --help" 0 "usage: strata $c" -- "$strata" "$c" --help; done
+for c in summary print dot run demo train eval zoo passes bench; do check "$c --help" 0 "usage: strata $c" -- "$strata" "$c" --help; done
 check "no command" 2 "usage" -- "$strata"
 check "unknown command" 2 "unknown command 'fly'" -- "$strata" fly
 check "unknown flag" 2 "unknown flag '--bogus'" -- "$strata" summary lenet --bogus
@@ -62,5 +62,24 @@ check "eval needs weights" 2 "--weights FILE is required" -- "$strata" eval lene
 check "run applies the stored normalisation" 0 "normalis" -- "$strata" run lenet --input x.npy --output yt.npy --weights ck/weights.strataw
 head -c 100 ck/checkpoint.strataw > ck/cut && mv ck/cut ck/checkpoint.strataw
 check "resume from a truncated checkpoint" 1 "corrupt or truncated" -- "$strata" train lenet --train-limit 256 --test-limit 100 --batch 32 --epochs 2 --checkpoint ck --resume
+# Passes and fusion.
+check "passes lists the presets" 0 "-O2 +simplify" -- "$strata" passes
+check "print -O2 shows fusion groups" 0 "_group = 0" -- "$strata" print small_resnet -O2
+check "print-after" 0 "// after bn-fold" -- "$strata" print small_resnet --passes=bn-fold,fuse-conv-bn-act --print-after=bn-fold
+check "time-passes" 0 "pass timing \(2 passes" -- "$strata" print lenet --passes=cse,dce --time-passes
+check "unknown pass" 2 "unknown pass 'fuse-all'" -- "$strata" print lenet --passes=cse,fuse-all
+check "unknown preset" 2 "unknown optimization preset '-O7'" -- "$strata" print lenet -O7
+check "unknown disabled pass" 2 "unknown pass 'nope'" -- "$strata" run lenet --input x.npy --output y.npy --disable-pass=nope
+check "summary reports activation memory" 0 "Activation memory: .* with the memory plan" -- "$strata" summary small_resnet -O2
+check "run -O0 and -O2 agree" 0 "" -- "$strata" run lenet --input x.npy --output o0.npy -O0
+check "run -O2" 0 "" -- "$strata" run lenet --input x.npy --output o2.npy
+cmp -s <(tail -c 80 o0.npy | od -An -tf4 | tr -s ' ' | cut -c1-30) <(tail -c 80 o2.npy | od -An -tf4 | tr -s ' ' | cut -c1-30) \
+  && pass=$((pass+1)) || { echo "FAIL: -O0 and -O2 outputs differ in their leading digits"; fail=$((fail+1)); }
+check "bench --compare-fusion" 0 "fused / unfused: [0-9.]+x images/s" -- "$strata" bench lenet --compare-fusion --runs 3 --warmup 1 --output cf
+for f in cf.json cf.svg cf.memory.svg; do
+  [ -s "$f" ] && pass=$((pass+1)) || { echo "FAIL: $f not written"; fail=$((fail+1)); }
+done
+check "bench json has the speedup" 0 "\"speedup\"" -- cat cf.json
+check "bench: reference backend refused" 2 "--backend must be halide" -- "$strata" bench lenet --backend reference
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
