@@ -322,3 +322,19 @@ TEST_CASE("golden: fold-concat (r and b written into the concat, x copied)", "[p
 }
 )IR");
 }
+
+TEST_CASE("golden: shape-infer (a verified graph keeps its types; defaults are filled in)", "[passes][golden]") {
+  CHECK(run(kCleanupIr, "shape-infer") == R"IR(graph cleanup {
+  input %x : f32[1, 4]
+  const %two : f32[1] = [2.0]
+  const %three : f32[1] = [3.0]
+  %six = mul(%two, %three) : f32[1]
+  %a = mul(%x, %six) : f32[1, 4]
+  %b = mul(%x, %six) : f32[1, 4]
+  %dead = relu(%a) : f32[1, 4]
+  %d = dropout(%b) {mode = "element", p = 0.5, salt = 0, training = 0} : f32[1, 4]
+  %s = add(%a, %d) : f32[1, 4]
+  output "y" = %s
+}
+)IR");
+}

@@ -310,3 +310,18 @@ TEST_CASE("zoo constructors refuse what they cannot build", "[zoo][errors]") {
   CHECK_THROWS_WITH(zoo::vgg(12, false), Catch::Contains("depth 12"));
   CHECK_THROWS_WITH(zoo::densenet(100), Catch::Contains("depth 100"));
 }
+
+// The remaining families' training steps (fused on Halide, as written on the reference).
+TEST_CASE("reduced DenseNet, MobileNet v1 and Inception v3: training-step gradients equal the reference", "[zoo][halide][training]") {
+  std::vector<Model> models;
+  models.push_back(zoo::densenet(121, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.125}));
+  models.push_back(zoo::mobilenet_v1(0.25, 1.0, {.num_classes = 10, .height = 64, .width = 64}));
+  models.push_back(zoo::inception_v3(false, {.num_classes = 10, .height = 139, .width = 139, .width_multiplier = 0.0625}));
+  for (Model& m : models) {
+    INFO(m.name());
+    ir::Graph g = ir::clone(m.graph());
+    g.set_batch_size(2);
+    ir::Graph grads = testing::gradient_graph(passes::training_forward(g), true, 3);
+    testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
+  }
+}
