@@ -52,6 +52,9 @@ TEST_CASE("DenseNets: torchvision's counts, names and the paper's multiply-adds"
     INFO("densenet" << depth);
     CHECK(model_stats(zoo::densenet(depth).graph()).trainable_params == params);
   }
+  // torchvision documents 3.36 and 4.29 GFLOPS (multiply-adds) for DenseNet-169 and -201.
+  CHECK(std::abs(model_stats(zoo::densenet(169).graph()).macs - 3.36e9) / 3.36e9 < 0.05);
+  CHECK(std::abs(model_stats(zoo::densenet(201).graph()).macs - 4.29e9) / 4.29e9 < 0.05);
   Model d = zoo::densenet(121);
   for (const char* name : {"features.conv0.weight", "features.denseblock1.denselayer1.conv1.weight",
                            "features.denseblock4.denselayer16.norm2.running_mean", "features.transition3.conv.weight",
@@ -202,6 +205,10 @@ TEST_CASE("VGGs: torchvision's parameter counts and names", "[zoo]") {
   // Simonyan and Zisserman report 15.5 G multiply-adds for VGG-16 (and 19.6 for VGG-19).
   CHECK(std::abs(model_stats(zoo::vgg(16, false).graph()).macs - 15.5e9) / 15.5e9 < 0.05);
   CHECK(std::abs(model_stats(zoo::vgg(19, false).graph()).macs - 19.6e9) / 19.6e9 < 0.05);
+  // The paper gives no figure for configurations A and B; torchvision documents 7.61 and
+  // 11.31 GFLOPS (multiply-adds); batch norm adds no multiply-adds in this count.
+  CHECK(std::abs(model_stats(zoo::vgg(11, false).graph()).macs - 7.61e9) / 7.61e9 < 0.05);
+  CHECK(std::abs(model_stats(zoo::vgg(13, true).graph()).macs - 11.31e9) / 11.31e9 < 0.05);
 }
 
 TEST_CASE("plain nets are the ResNets without shortcuts", "[zoo]") {
@@ -216,6 +223,9 @@ TEST_CASE("plain nets are the ResNets without shortcuts", "[zoo]") {
     for (const auto& n : p.graph().nodes()) adds += n->op == "add";
     CHECK(adds == 0);
   }
+  // He et al. 2015, Table 1: the plain nets cost what the ResNets do, 1.8 and 3.6 G.
+  CHECK(std::abs(model_stats(zoo::plain(18).graph()).macs - 1.8e9) / 1.8e9 < 0.05);
+  CHECK(std::abs(model_stats(zoo::plain(34).graph()).macs - 3.6e9) / 3.6e9 < 0.05);
 }
 
 TEST_CASE("ResNets: multiply-adds within 5% of the published figures", "[zoo]") {
