@@ -74,6 +74,27 @@ static bool in_place_safe(const ir::Value* v, const hb::Layout& out_layout, cons
   return !gpu && out_layout == in_layout && v->type.shape[out_layout[0]] % 16 == 0;
 }
 
+// Input `input` of a concat stored in `layout`: the strides of the concat's buffer and
+// where the input's slice begins in it (floats).
+struct Slice {
+  std::vector<int64_t> strides;
+  int64_t offset = 0;
+};
+static Slice concat_slice(const ir::Node& concat, size_t input, const hb::Layout& layout) {
+  const Shape& shape = concat.outputs[0]->type.shape;
+  int axis = ir::normalize_axis(concat, concat.attr_int("axis"), static_cast<int>(shape.size()));
+  int64_t begin = 0;
+  for (size_t k = 0; k < input; ++k) begin += concat.inputs[k]->type.shape[axis];
+  Slice s;
+  int64_t stride = 1;
+  for (int d : layout) {
+    if (d == axis) s.offset = begin * stride;
+    s.strides.push_back(stride);
+    stride *= shape[d];
+  }
+  return s;
+}
+
 Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_unique<Impl>()) {
   auto t0 = std::chrono::steady_clock::now();
   Impl& m = *impl_;
@@ -121,6 +142,14 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     m.storage_of.push_back(static_cast<int>(m.storage.size()));
     m.storage.emplace_back(n);
     if (slot >= 0) storage_of_slot[slot] = m.storage_of.back();
+  };
+  // A view into another value's storage (a slice of a folded concat).
+  auto add_view = [&](int of, int64_t offset) {
+    m.layouts.push_back(m.layouts[of]);
+    m.storage_of.push_back(m.storage_of[of]);
+    m.offset_of.push_back(m.offset_of[of] + offset);
+    m.is_view.push_back(true);
+    return static_cast<int>(m.layouts.size()) - 1;
   };
   for (const ir::Value* v : m.graph.inputs()) add_value(v, hb::default_layout(v->type.rank()));
   // Weights take the layout their consumers want when all that care agree (in a training
@@ -186,24 +215,10 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
       if (!m.value_of.count(cv)) add_value(cv, hb::default_layout(cv->type.rank()), plan.slot.count(cv) ? plan.slot.at(cv) : -1);
       int ci = m.value_of.at(cv);
       layout = m.layouts[ci];
-      int axis = ir::normalize_axis(concat, concat.attr_int("axis"), cv->type.rank());
-      int64_t begin = 0;
-      for (const ir::Value* v : concat.inputs) {
-        if (v == out) break;
-        begin += v->type.shape[axis];
-      }
-      int64_t stride = 1;
-      for (int k : layout) strides.push_back(stride), stride *= cv->type.shape[k];
-      int64_t axis_stride = 1;
-      for (int k : layout) {
-        if (k == axis) break;
-        axis_stride *= cv->type.shape[k];
-      }
-      m.value_of[out] = static_cast<int>(m.layouts.size());
-      m.layouts.push_back(layout);
-      m.storage_of.push_back(m.storage_of[ci]);
-      m.offset_of.push_back(begin * axis_stride);
-      m.is_view.push_back(true);
+      size_t input = std::find(concat.inputs.begin(), concat.inputs.end(), out) - concat.inputs.begin();
+      Slice slice = concat_slice(concat, input, layout);
+      strides = slice.strides;
+      m.value_of[out] = add_view(ci, slice.offset);
     } else {
       if (views.count(out)) slot = -1;  // GPU: no views; a buffer of its own
       if (!(n->op == "concat" && m.value_of.count(out))) add_value(out, layout, slot);
@@ -212,33 +227,18 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     if (folded.count(n)) {
       // The folded concat copies only the inputs not written in place, each into its slice.
       const auto& in_place = folded.at(n);
-      int axis = ir::normalize_axis(*n, n->attr_int("axis"), out->type.rank());
-      int64_t begin = 0, axis_stride = 1, stride = 1;
-      std::vector<int64_t> cstrides;
-      for (int k : m.layouts[s.output]) cstrides.push_back(stride), stride *= out->type.shape[k];
-      for (int k : m.layouts[s.output]) {
-        if (k == axis) break;
-        axis_stride *= out->type.shape[k];
-      }
-      for (size_t i = 0; i < n->inputs.size(); ++i) {
-        const ir::Value* v = n->inputs[i];
-        if (!in_place[i]) {
-          ir::Value* cin = m.copies.add_input(m.copies.unique_name("x"), v->type);
-          ir::Node* copy = m.copies.add_node("identity", {cin});
-          int view = static_cast<int>(m.layouts.size());
-          m.layouts.push_back(m.layouts[s.output]);
-          m.storage_of.push_back(m.storage_of[s.output]);
-          m.offset_of.push_back(begin * axis_stride);
-          m.is_view.push_back(true);
-          Step c;
-          c.node = n;
-          c.inputs = {m.value_of.at(v)};
-          c.output = view;
-          c.kernel = hb::get_kernel(hb::NodeGroup{copy}, {m.layouts[m.value_of.at(v)]}, m.layouts[s.output], o.halide, cstrides);
-          distinct.insert(c.kernel->key());
-          m.steps.push_back(std::move(c));
-        }
-        begin += v->type.shape[axis];
+      for (size_t k = 0; k < n->inputs.size(); ++k) {
+        if (in_place[k]) continue;
+        const ir::Value* v = n->inputs[k];
+        Slice slice = concat_slice(*n, k, m.layouts[s.output]);
+        ir::Node* copy = m.copies.add_node("identity", {m.copies.add_input(m.copies.unique_name("x"), v->type)});
+        Step c;
+        c.node = n;
+        c.inputs = {m.value_of.at(v)};
+        c.output = add_view(s.output, slice.offset);
+        c.kernel = hb::get_kernel(hb::NodeGroup{copy}, {m.layouts[c.inputs[0]]}, m.layouts[s.output], o.halide, slice.strides);
+        distinct.insert(c.kernel->key());
+        m.steps.push_back(std::move(c));
       }
       continue;
     }
