@@ -61,12 +61,6 @@ struct Executable::Impl {
   const std::vector<float>& buffer(const ir::Value* v) const { return storage[storage_of[value_of.at(v)]]; }
 };
 
-static passes::PassContext pass_context() {
-  passes::PassContext ctx;
-  ctx.evaluate = [](const ir::Node& n, const std::vector<const HostTensor*>& in) { return reference::run_node(n, in); };
-  return ctx;
-}
-
 // In place (an elementwise kernel writing over an input that dies there) is safe only when
 // no vector is computed twice: the CPU schedules split the innermost dimension by the
 // vector width and recompute a shifted last vector when it does not divide the extent.
@@ -101,7 +95,7 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
   ir::Graph source = ir::clone(g);
   if (o.batch > 0) source.set_batch_size(o.batch);
   ir::verify(source, "compile");
-  m.graph = passes::run_pipeline(source, o.passes, pass_context(), &m.report.pass_timings);
+  m.graph = passes::run_pipeline(source, o.passes, reference::pass_context(), &m.report.pass_timings);
   ir::verify(m.graph, "after the pass pipeline");
   m.opts = o;
   std::map<const ir::Value*, const ir::Value*> param_of_output;

@@ -19,17 +19,11 @@ using namespace strata;
 
 namespace {
 
-passes::PassContext context() {
-  passes::PassContext ctx;
-  ctx.evaluate = [](const ir::Node& n, const std::vector<const HostTensor*>& in) { return reference::run_node(n, in); };
-  return ctx;
-}
-
 ir::Graph optimized(const ir::Graph& g, const std::string& pipeline = "-O2") {
   passes::PipelineOptions o;
   o.pipeline = pipeline;
   o.verify_each = true;
-  return passes::run_pipeline(g, o, context());
+  return passes::run_pipeline(g, o, reference::pass_context());
 }
 
 std::vector<dsl::Model> reduced_models() {
@@ -84,7 +78,7 @@ TEST_CASE("print-after and time-passes write the IR and a timing table", "[passe
   o.time_passes = true;
   o.log = &log;
   std::vector<passes::PassTiming> t;
-  ir::Graph g = passes::run_pipeline(m.graph(), o, context(), &t);
+  ir::Graph g = passes::run_pipeline(m.graph(), o, reference::pass_context(), &t);
   std::string text = log.str();
   CHECK(text.find("// after bn-fold") != std::string::npos);
   CHECK(text.find("batch_norm_fold_weight") != std::string::npos);

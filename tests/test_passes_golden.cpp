@@ -62,9 +62,7 @@ std::string run(const char* ir, const std::string& pipeline) {
   passes::PipelineOptions o;
   o.pipeline = pipeline;
   o.verify_each = true;
-  passes::PassContext ctx;
-  ctx.evaluate = [](const ir::Node& n, const std::vector<const HostTensor*>& in) { return reference::run_node(n, in); };
-  return ir::print(passes::run_pipeline(ir::parse(ir), o, ctx));
+  return ir::print(passes::run_pipeline(ir::parse(ir), o, reference::pass_context()));
 }
 
 }  // namespace

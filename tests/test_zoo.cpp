@@ -254,6 +254,18 @@ TEST_CASE("reduced ResNets, AlexNet, GoogLeNet and VGG on Halide equal the refer
   testing::check_against_reference(v.graph(), "host", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
 }
 
+// One training step's gradients at batch 2 (batch norm and dropout in training form, every
+// output in the loss), fused on Halide against the graph as written on the reference.
+static void check_training_gradients(std::vector<Model>& models) {
+  for (Model& m : models) {
+    INFO(m.name());
+    ir::Graph g = ir::clone(m.graph());
+    g.set_batch_size(2);
+    ir::Graph grads = testing::gradient_graph(passes::training_forward(g), true, 3);
+    testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
+  }
+}
+
 // One training step's gradients (batch norm and dropout in training form, every output in
 // the loss: GoogLeNet's auxiliary heads included) on Halide against the reference backend.
 TEST_CASE("reduced zoo models: training-step gradients on Halide equal the reference", "[zoo][halide][training]") {
@@ -263,13 +275,7 @@ TEST_CASE("reduced zoo models: training-step gradients on Halide equal the refer
   models.push_back(zoo::alexnet(true, {.num_classes = 10, .height = 67, .width = 67, .width_multiplier = 0.0625}));
   models.push_back(zoo::googlenet(true, {.num_classes = 10, .height = 96, .width = 96, .width_multiplier = 0.0625}));
   models.push_back(zoo::vgg(11, true, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.0625}));
-  for (Model& m : models) {
-    INFO(m.name());
-    ir::Graph g = ir::clone(m.graph());
-    g.set_batch_size(2);
-    ir::Graph grads = testing::gradient_graph(passes::training_forward(g), true, 3);
-    testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
-  }
+  check_training_gradients(models);
 }
 
 // MobileNet v2's 52 batch norms in training form at batch 2 amplify float32 rounding in the
@@ -304,13 +310,7 @@ TEST_CASE("reduced EfficientNet and Xception: training-step gradients on Halide 
   std::vector<Model> models;
   models.push_back(zoo::efficientnet(0, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.25}));
   models.push_back(zoo::xception({.num_classes = 10, .height = 71, .width = 71, .width_multiplier = 0.125}));
-  for (Model& m : models) {
-    INFO(m.name());
-    ir::Graph g = ir::clone(m.graph());
-    g.set_batch_size(2);
-    ir::Graph grads = testing::gradient_graph(passes::training_forward(g), true, 3);
-    testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
-  }
+  check_training_gradients(models);
 }
 
 TEST_CASE("zoo constructors refuse what they cannot build", "[zoo][errors]") {
@@ -327,11 +327,5 @@ TEST_CASE("reduced DenseNet, MobileNet v1 and Inception v3: training-step gradie
   models.push_back(zoo::densenet(121, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.125}));
   models.push_back(zoo::mobilenet_v1(0.25, 1.0, {.num_classes = 10, .height = 64, .width = 64}));
   models.push_back(zoo::inception_v3(false, {.num_classes = 10, .height = 139, .width = 139, .width_multiplier = 0.0625}));
-  for (Model& m : models) {
-    INFO(m.name());
-    ir::Graph g = ir::clone(m.graph());
-    g.set_batch_size(2);
-    ir::Graph grads = testing::gradient_graph(passes::training_forward(g), true, 3);
-    testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
-  }
+  check_training_gradients(models);
 }

@@ -39,9 +39,7 @@ runtime::ParameterStore weights_for(const ir::Graph& g, const Args& a) {
 ir::Graph transformed_model(const Args& a) {
   ir::Graph g = load_model(a.positional(0));
   g.set_batch_size(a.get_int("batch", 1, 1 << 20));
-  passes::PassContext ctx;
-  ctx.evaluate = [](const ir::Node& n, const std::vector<const HostTensor*>& in) { return reference::run_node(n, in); };
-  return passes::run_pipeline(g, pipeline_options(a), ctx);
+  return passes::run_pipeline(g, pipeline_options(a), reference::pass_context());
 }
 
 int cmd_summary(const Args& a) {

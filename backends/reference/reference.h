@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "passes/pass_manager.h"
 
 namespace strata::reference {
 
@@ -16,6 +17,10 @@ const Kernel* find_kernel(const std::string& op);
 
 // Runs one node on its input tensors.
 HostTensor run_node(const ir::Node& n, const std::vector<const HostTensor*>& inputs);
+
+// A pass context whose constant folding evaluates nodes with these kernels (passes/ may
+// not include a backend, so whoever runs a pipeline hands this in).
+passes::PassContext pass_context();
 
 // Runs the whole graph. Parameters are looked up by name; inputs by input name.
 // Throws strata::Error naming the missing or mis-shaped tensor.

@@ -13,7 +13,7 @@ namespace strata::zoo {
 using namespace dsl;
 
 Model alexnet(bool paper, const ImageOptions& o) {
-  auto width = [&](int64_t c) { return std::max<int64_t>(1, std::llround(c * o.width_multiplier)); };
+  auto width = [&](int64_t c) { return scale_channels(c, o.width_multiplier); };
   Model m(paper ? "alexnet_paper" : "alexnet");
   Tensor x = m.input("image", o.input_shape(paper ? 227 : 224));  // 227: the paper's crop
   {

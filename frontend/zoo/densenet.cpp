@@ -20,7 +20,7 @@ Model densenet(int depth, const ImageOptions& o) {
     case 201: blocks = {6, 12, 48, 32}; break;
     default: throw Error(fmt::format("densenet: depth {} is not one of 121, 169, 201", depth));
   }
-  auto width = [&](int64_t c) { return std::max<int64_t>(1, std::llround(c * o.width_multiplier)); };
+  auto width = [&](int64_t c) { return scale_channels(c, o.width_multiplier); };
   const int64_t growth = width(32), bottleneck = 4 * growth;
   Model m(fmt::format("densenet{}", depth));
   Tensor x = m.input("image", o.input_shape(224));

@@ -17,7 +17,7 @@ namespace {
 
 struct Builder {
   double w;
-  int64_t c(int64_t channels) const { return std::max<int64_t>(1, std::llround(channels * w)); }
+  int64_t c(int64_t channels) const { return scale_channels(channels, w); }
 
   Tensor basic_conv(Tensor x, const std::string& name, int64_t out, int64_t k, int64_t stride = 1, int64_t pad = 0) {
     auto s = x.model().scope(name);

@@ -16,7 +16,7 @@ namespace {
 
 struct Builder {
   double w;
-  int64_t c(int64_t channels) const { return std::max<int64_t>(1, std::llround(channels * w)); }
+  int64_t c(int64_t channels) const { return scale_channels(channels, w); }
 
   // kh x kw convolution with padding {ph, pw}.
   Tensor conv_rect(Tensor x, const std::string& name, int64_t out, int64_t kh, int64_t kw, int64_t ph, int64_t pw) {

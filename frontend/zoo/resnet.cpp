@@ -46,7 +46,7 @@ static Model build(int depth, const ImageOptions& o, bool shortcuts) {
     case 152: blocks = {3, 8, 36, 3}; break;
     default: throw Error(fmt::format("resnet / plain: depth {} is not one of 18, 34, 50, 101, 152", depth));
   }
-  auto width = [&](int64_t c) { return std::max<int64_t>(1, std::llround(c * o.width_multiplier)); };
+  auto width = [&](int64_t c) { return scale_channels(c, o.width_multiplier); };
   Model m(fmt::format("{}{}", shortcuts ? "resnet" : "plain", depth));
   Tensor x = m.input("image", o.input_shape(224));
   x = relu(batch_norm(conv2d(x, width(64), 7, {.stride = 2, .padding = 3, .bias = false})));

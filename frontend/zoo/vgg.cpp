@@ -21,7 +21,7 @@ Model vgg(int depth, bool batch_norm_layers, const ImageOptions& o) {
     case 19: cfg = {64, 64, M, 128, 128, M, 256, 256, 256, 256, M, 512, 512, 512, 512, M, 512, 512, 512, 512, M}; break;
     default: throw Error(fmt::format("vgg: depth {} is not one of 11, 13, 16, 19", depth));
   }
-  auto width = [&](int64_t c) { return std::max<int64_t>(1, std::llround(c * o.width_multiplier)); };
+  auto width = [&](int64_t c) { return scale_channels(c, o.width_multiplier); };
   Model m(fmt::format("vgg{}{}", depth, batch_norm_layers ? "_bn" : ""));
   Tensor x = m.input("image", o.input_shape(224));
   {

@@ -20,7 +20,7 @@ namespace {
 
 struct Builder {
   double w;
-  int64_t c(int64_t channels) const { return std::max<int64_t>(1, std::llround(channels * w)); }
+  int64_t c(int64_t channels) const { return scale_channels(channels, w); }
 
   static Tensor bn(Tensor x, const std::string& name) { return batch_norm(x, {.eps = 1e-3, .name = name + "_bn"}); }
 

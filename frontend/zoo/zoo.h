@@ -3,6 +3,9 @@
 // its paper's table, with parameter names following the reference implementation.
 #include <strata/dsl.h>
 
+#include <algorithm>
+#include <cmath>
+
 namespace strata::zoo {
 
 struct ImageOptions {
@@ -16,6 +19,11 @@ struct ImageOptions {
     return {dsl::kBatch, in_channels, height ? height : default_size, width ? width : default_size};
   }
 };
+
+// Channels under a width multiplier (reduced variants in tests), never fewer than one.
+inline int64_t scale_channels(int64_t channels, double width_multiplier) {
+  return std::max<int64_t>(1, std::llround(static_cast<double>(channels) * width_multiplier));
+}
 
 // torchvision's _make_divisible (MobileNet v2, EfficientNet): round to a multiple of
 // divisor, never more than 10% down.
