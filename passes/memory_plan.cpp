@@ -133,7 +133,9 @@ MemoryPlan plan_memory(const ir::Graph& g) {
     });
     int slot = -1;
     bool pin = pinned.count(v) || is_static(v);
-    if (!pin)
+    // In place only for a whole value: a concat's slice written over its producer's input
+    // would overwrite parts of that input still to be read.
+    if (!pin && view == views.end())
       if (const ir::Value* src = in_place_input(*n, last_use, step); src && !pinned.count(src) && !is_static(src) &&
                                                                       plan.slot.count(src)) {
         slot = plan.slot.at(src);
