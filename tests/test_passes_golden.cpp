@@ -321,7 +321,7 @@ TEST_CASE("golden: fold-concat (r and b written into the concat, x copied)", "[p
 )IR");
 }
 
-TEST_CASE("golden: shape-infer (a verified graph keeps its types; defaults are filled in)", "[passes][golden]") {
+TEST_CASE("golden: shape-infer (a verified graph keeps its types, defaults filled in)", "[passes][golden]") {
   CHECK(run(kCleanupIr, "shape-infer") == R"IR(graph cleanup {
   input %x : f32[1, 4]
   const %two : f32[1] = [2.0]
