@@ -52,12 +52,7 @@ void run_pair(benchmark::State& state, const ir::Graph& g, int64_t batch, bool t
   ir::Graph run_graph = ir::clone(model);
   if (train) {
     passes::TrainingStep step = passes::build_training_step(model, {}, {.name = "momentum", .weight_decay = 5e-4});
-    int64_t classes = model.outputs()[0].second->type.shape[1];
-    HostTensor target({batch, classes});
-    for (int64_t i = 0; i < batch; ++i) target.data[i * classes + i % classes] = 1.f;
-    x[step.target_input] = target;
-    x[step.hyper_input] = HostTensor({2}, std::vector<float>{0.01f, 1.f});
-    if (!step.seed_input.empty()) x[step.seed_input] = HostTensor({1}, std::vector<float>{1.f});
+    x = passes::synthetic_step_inputs(model, step);
     o.updates = step.updates;
     run_graph = std::move(step.graph);
   }

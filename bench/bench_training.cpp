@@ -22,13 +22,7 @@ void BM_TrainStep(benchmark::State& state, std::string model, int64_t batch) {
   o.updates = step.updates;
   runtime::Executable exe(step.graph, o);
   exe.set_parameters(runtime::ParameterStore::initialize(step.graph, 0));
-  const ir::Value* in = g.inputs()[0];
-  int64_t classes = g.outputs()[0].second->type.shape[1];
-  HostTensor target({batch, classes});
-  for (int64_t i = 0; i < batch; ++i) target.data[i * classes + i % classes] = 1.f;
-  NamedTensors x{{in->name, HostTensor(in->type.shape, 0.5f)},
-                 {step.target_input, target},
-                 {step.hyper_input, HostTensor({2}, std::vector<float>{0.01f, 1.f})}};
+  NamedTensors x = passes::synthetic_step_inputs(g, step);
   exe.run(x);
   for (auto _ : state) benchmark::DoNotOptimize(exe.run(x));
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);

@@ -165,4 +165,16 @@ TrainingStep build_training_step(const ir::Graph& model, const LossSpec& loss, c
   return step;
 }
 
+NamedTensors synthetic_step_inputs(const ir::Graph& model, const TrainingStep& step, float lr) {
+  const ir::Value* in = model.inputs()[0];
+  int64_t batch = in->type.shape[0], classes = model.outputs()[0].second->type.shape[1];
+  HostTensor target({batch, classes});
+  for (int64_t i = 0; i < batch; ++i) target.data[i * classes + i % classes] = 1.f;
+  NamedTensors x{{in->name, HostTensor(in->type.shape, 0.5f)},
+                 {step.target_input, std::move(target)},
+                 {step.hyper_input, HostTensor({2}, std::vector<float>{lr, 1.f})}};
+  if (!step.seed_input.empty()) x[step.seed_input] = HostTensor({1}, std::vector<float>{1.f});
+  return x;
+}
+
 }  // namespace strata::passes

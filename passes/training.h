@@ -47,6 +47,10 @@ struct TrainingStep {
 
 TrainingStep build_training_step(const ir::Graph& model, const LossSpec& loss, const OptimizerSpec& opt);
 
+// Inputs of one step on synthetic data, for benchmarks: every image value 0.5, sample i of
+// class i mod C (one-hot), the learning rate at step 1, seed 1 for dropout.
+NamedTensors synthetic_step_inputs(const ir::Graph& model, const TrainingStep& step, float lr = 0.01f);
+
 // The model with batch norm and dropout in training form and the given graph inputs for
 // dropout's seed (used by build_training_step; exposed for gradient tests).
 ir::Graph training_forward(const ir::Graph& model, bool* has_dropout = nullptr);

@@ -189,7 +189,8 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
       if (u->op == "optimizer_update" && u->inputs[1] == out && m.value_of.count(u->inputs[0]))
         layout = m.layouts[m.value_of.at(u->inputs[0])];
     std::vector<hb::Layout> in_layouts;
-    for (const ir::Value* v : ir::group_inputs(group)) {
+    const std::vector<const ir::Value*> group_in = ir::group_inputs(group);
+    for (const ir::Value* v : group_in) {
       s.inputs.push_back(m.value_of.at(v));
       in_layouts.push_back(m.layouts[m.value_of.at(v)]);
     }
@@ -197,7 +198,7 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     // A slot shared with one of this kernel's inputs is an in-place write: keep it only
     // where it is safe for this layout and target, else give the output its own storage.
     for (size_t k = 0; k < s.inputs.size() && slot >= 0; ++k) {
-      const ir::Value* v = ir::group_inputs(group)[k];
+      const ir::Value* v = group_in[k];
       if (!plan.slot.count(v) || plan.slot.at(v) != slot || views.count(v)) continue;
       if (!in_place_safe(out, layout, in_layouts[k], gpu)) slot = -1;
     }

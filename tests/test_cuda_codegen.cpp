@@ -7,7 +7,6 @@
 
 #include "backends/halide/halide_backend.h"
 #include "backends/reference/reference.h"
-#include "frontend/zoo/zoo.h"
 #include "ir/fusion_group.h"
 #include "ir/op_registry.h"
 #include "passes/pass_manager.h"
@@ -52,17 +51,7 @@ TEST_CASE("reduced zoo models: every kernel's CUDA schedule compiles", "[cuda][z
   bool gpu = hb::gpu_available();
   WARN((gpu ? "GPU present: reduced zoo models run on CUDA against the reference"
             : "no GPU on this machine: zoo kernels are compiled for CUDA only (not run)"));
-  std::vector<dsl::Model> models;
-  models.push_back(zoo::resnet(50, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.125}));
-  models.push_back(zoo::alexnet(true, {.num_classes = 10, .height = 67, .width = 67, .width_multiplier = 0.0625}));
-  models.push_back(zoo::vgg(11, true, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.0625}));
-  models.push_back(zoo::googlenet(true, {.num_classes = 10, .height = 96, .width = 96, .width_multiplier = 0.0625}));
-  models.push_back(zoo::inception_v3(false, {.num_classes = 10, .height = 107, .width = 107, .width_multiplier = 0.0625}));
-  models.push_back(zoo::xception({.num_classes = 10, .height = 71, .width = 71, .width_multiplier = 0.125}));
-  models.push_back(zoo::mobilenet_v1(0.25, 1.0, {.num_classes = 10, .height = 64, .width = 64}));
-  models.push_back(zoo::mobilenet_v2({.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.25}));
-  models.push_back(zoo::densenet(121, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.125}));
-  models.push_back(zoo::efficientnet(0, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.25}));
+  std::vector<dsl::Model> models = testing::reduced_zoo_models();
   std::set<std::string> seen;
   for (const auto& m : models) {
     INFO(m.name());

@@ -30,16 +30,7 @@ std::vector<dsl::Model> reduced_models() {
   std::vector<dsl::Model> m;
   m.push_back(examples::small_resnet(10));
   m.push_back(examples::lenet(10));
-  m.push_back(zoo::resnet(50, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.125}));
-  m.push_back(zoo::alexnet(true, {.num_classes = 10, .height = 67, .width = 67, .width_multiplier = 0.0625}));
-  m.push_back(zoo::vgg(11, true, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.0625}));
-  m.push_back(zoo::googlenet(true, {.num_classes = 10, .height = 96, .width = 96, .width_multiplier = 0.0625}));
-  m.push_back(zoo::inception_v3(false, {.num_classes = 10, .height = 107, .width = 107, .width_multiplier = 0.0625}));
-  m.push_back(zoo::xception({.num_classes = 10, .height = 71, .width = 71, .width_multiplier = 0.125}));
-  m.push_back(zoo::mobilenet_v1(0.25, 1.0, {.num_classes = 10, .height = 64, .width = 64}));
-  m.push_back(zoo::mobilenet_v2({.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.25}));
-  m.push_back(zoo::densenet(121, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.125}));
-  m.push_back(zoo::efficientnet(0, {.num_classes = 10, .height = 64, .width = 64, .width_multiplier = 0.25}));
+  for (dsl::Model& z : testing::reduced_zoo_models()) m.push_back(std::move(z));
   return m;
 }
 

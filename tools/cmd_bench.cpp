@@ -34,12 +34,7 @@ Bench make_bench(const std::string& label, const ir::Graph& model, bool train, r
   ir::Graph g = ir::clone(model);
   if (train) {
     passes::TrainingStep step = passes::build_training_step(model, {}, {.name = "momentum", .weight_decay = 5e-4});
-    int64_t batch = in->type.shape[0], classes = model.outputs()[0].second->type.shape[1];
-    HostTensor target({batch, classes});
-    for (int64_t i = 0; i < batch; ++i) target.data[i * classes + i % classes] = 1.f;
-    inputs[step.target_input] = target;
-    inputs[step.hyper_input] = HostTensor({2}, std::vector<float>{0.01f, 1.f});
-    if (!step.seed_input.empty()) inputs[step.seed_input] = HostTensor({1}, std::vector<float>{1.f});
+    inputs = passes::synthetic_step_inputs(model, step);
     o.updates = step.updates;
     g = std::move(step.graph);
   }
