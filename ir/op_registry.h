@@ -54,6 +54,9 @@ void check_inputs(const OpDef& def, const Node& n);
 [[noreturn]] void input_error(const Node& n, int input, const std::string& msg);
 std::string input_name(const Node& n, int input);
 void expect_rank(const Node& n, int input, int rank);
+// Batch norm's optional "batch_stats" input (from batch_norm_stats, set by the
+// fuse-bn-stats pass): when input `i` exists it must be f32[2, C] (mean; biased variance).
+void expect_batch_stats(const Node& n, int input, int64_t channels);
 
 // Resolved spatial padding of conv2d / pools: {top, left, bottom, right}.
 std::array<int64_t, 4> conv_padding(const Node& n);

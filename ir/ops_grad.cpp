@@ -56,15 +56,23 @@ static std::vector<TensorType> infer_same_as_first_and_last(const Node& n) {
   return {n.inputs[0]->type};
 }
 
+// Inputs: x, [weight,] running_mean, running_var, grad_output, then the optional batch_stats
+// and, for the input gradient, grad_weight and grad_bias (the two sums the formula needs).
 static std::vector<TensorType> infer_bn_backward(const Node& n, bool weight) {
   const TensorType& x = n.inputs[0]->type;
   if (x.rank() != 2 && x.rank() != 4) input_error(n, 0, "expected rank 2 (N, C) or 4 (N, C, H, W)");
-  int last = static_cast<int>(n.inputs.size()) - 1;
-  expect_same(n, 0, last);
-  for (int i = 1; i < last; ++i) {
+  int dy = weight ? 3 : 4;
+  expect_same(n, 0, dy);
+  for (int i = 1; i < static_cast<int>(n.inputs.size()); ++i) {
+    if (i == dy) continue;
+    if (i == dy + 1) {
+      expect_batch_stats(n, i, x.shape[1]);
+      continue;
+    }
     expect_rank(n, i, 1);
     if (n.inputs[i]->type.shape[0] != x.shape[1]) input_error(n, i, fmt::format("must have {} elements", x.shape[1]));
   }
+  if (n.inputs.size() == static_cast<size_t>(dy + 3)) input_error(n, dy + 2, "grad_weight needs grad_bias after it");
   if (weight) return {TensorType{DataType::f32, {x.shape[1]}}};
   return {x};
 }
@@ -129,12 +137,14 @@ void register_gradient_ops(std::vector<OpDef>& t) {
                {{"size", AttrKind::Int, int64_t{5}}, {"alpha", AttrKind::Float, 1e-4},
                 {"beta", AttrKind::Float, 0.75}, {"k", AttrKind::Float, 1.0}},
                infer_same_as_first_and_last, nullptr, OpClass::Other, "gradient of lrn with respect to x"});
-  t.push_back({"batch_norm_backward_input", {"x", "weight", "running_mean", "running_var", "grad_output"},
+  t.push_back({"batch_norm_backward_input",
+               {"x", "weight", "running_mean", "running_var", "grad_output", "batch_stats?", "grad_weight?", "grad_bias?"},
                {{"eps", AttrKind::Float, 1e-5}, {"training", AttrKind::Int, int64_t{1}}},
                [](const Node& n) { return infer_bn_backward(n, false); }, nullptr, OpClass::Other,
                "gradient of batch_norm with respect to x: through the batch statistics when training = 1, "
-               "a per-channel scale with the running statistics otherwise"});
-  t.push_back({"batch_norm_backward_weight", {"x", "running_mean", "running_var", "grad_output"},
+               "a per-channel scale with the running statistics otherwise; batch_stats, grad_weight and grad_bias, "
+               "when given, are the batch statistics and the two per-channel sums the formula needs"});
+  t.push_back({"batch_norm_backward_weight", {"x", "running_mean", "running_var", "grad_output", "batch_stats?"},
                {{"eps", AttrKind::Float, 1e-5}, {"training", AttrKind::Int, int64_t{1}}},
                [](const Node& n) { return infer_bn_backward(n, true); }, nullptr, OpClass::Other,
                "gradient of batch_norm with respect to its weight (gamma): sum of grad_output * x_hat per channel"});

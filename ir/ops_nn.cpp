@@ -147,6 +147,7 @@ static std::vector<TensorType> infer_batch_norm(const Node& n) {
       input_error(n, i, fmt::format("must have {} elements (one per channel)", x.shape[1]));
   }
   if (n.attr_float("eps") <= 0) shape_error(n, "eps must be positive");
+  expect_batch_stats(n, 5, x.shape[1]);
   return {x};
 }
 
@@ -226,11 +227,11 @@ void register_nn_ops(std::vector<OpDef>& t) {
   t.push_back({"linear", {"x", "weight", "bias?"}, {}, infer_linear,
                [](const Node& n) { return num_elements(n.outputs[0]->type.shape) * n.inputs[1]->type.shape[1]; },
                OpClass::Other, "y = x W^T + b, weight [out, in] as in PyTorch"});
-  t.push_back({"batch_norm", {"x", "weight", "bias", "running_mean", "running_var"},
+  t.push_back({"batch_norm", {"x", "weight", "bias", "running_mean", "running_var", "batch_stats?"},
                {{"eps", AttrKind::Float, 1e-5}, {"momentum", AttrKind::Float, 0.1}, {"training", AttrKind::Int, int64_t{0}}},
                infer_batch_norm, nullptr, OpClass::Other,
                "(x - mean) / sqrt(var + eps) * weight + bias per channel; mean and var are the running statistics, "
-               "or with training = 1 the batch's (biased) statistics"});
+               "or with training = 1 the batch's (biased) statistics, read from batch_stats when given"});
   t.push_back({"max_pool2d", {"x"},
                {{"kernel_size", AttrKind::Ints, Ints{2, 2}}, {"stride", AttrKind::Ints, Ints{}},
                 {"padding", AttrKind::Ints, zero4}, {"ceil_mode", AttrKind::Int, int64_t{0}}},

@@ -27,7 +27,17 @@ static std::vector<TensorType> infer_running_stats(const Node& n) {
   const std::string& s = n.attr_string("stat");
   if (s != "mean" && s != "var") shape_error(n, fmt::format("stat must be \"mean\" or \"var\", got \"{}\"", s));
   if (x.numel() / x.shape[1] < 2 && s == "var") input_error(n, 0, "the unbiased variance needs 2 or more values per channel");
+  if (n.inputs.size() > 2 && n.inputs[2]->type.shape != Shape{2, x.shape[1]})
+    input_error(n, 2, fmt::format("must be f32[2, {}] (mean; biased variance per channel), got {}", x.shape[1],
+                                  n.inputs[2]->type.str()));
   return {n.inputs[1]->type};
+}
+
+static std::vector<TensorType> infer_batch_stats(const Node& n) {
+  const TensorType& x = n.inputs[0]->type;
+  if (x.rank() != 2 && x.rank() != 4) input_error(n, 0, "expected rank 2 (N, C) or 4 (N, C, H, W)");
+  if (x.numel() / x.shape[1] < 1) input_error(n, 0, "needs at least one value per channel");
+  return {TensorType{DataType::f32, {2, x.shape[1]}}};
 }
 
 static std::vector<TensorType> infer_loss(const Node& n, bool backward) {
@@ -68,7 +78,10 @@ static std::vector<TensorType> infer_optimizer_update(const Node& n) {
 }
 
 void register_training_ops(std::vector<OpDef>& t) {
-  t.push_back({"batch_norm_running_stats", {"x", "running"},
+  t.push_back({"batch_norm_stats", {"x"}, {}, infer_batch_stats, nullptr, OpClass::Other,
+               "per channel: row 0 the batch mean, row 1 the biased variance (two passes over x); one node shared by "
+               "a training batch norm's forward, running-statistics and gradient kernels (pass fuse-bn-stats)"});
+  t.push_back({"batch_norm_running_stats", {"x", "running", "batch_stats?"},
                {{"stat", AttrKind::String, std::string("mean")}, {"momentum", AttrKind::Float, 0.1}},
                infer_running_stats, nullptr, OpClass::Other,
                "(1 - momentum) * running + momentum * the batch's mean or unbiased variance per channel (PyTorch)"});

@@ -50,6 +50,9 @@ static Values batch_norm(GradContext& c) {
   const ir::Node& n = c.node;
   if (c.needs[3] || c.needs[4])
     throw Error(fmt::format("autodiff: node '{}' (batch_norm): running statistics have no gradient", n.name()));
+  if (n.inputs.size() > 5)
+    throw Error(fmt::format("autodiff: node '{}' (batch_norm) reads shared batch statistics (fuse-bn-stats): "
+                            "differentiate the graph before running the passes", n.name()));
   ir::AttrMap a = copy_attrs(n, {"eps", "training"});
   Values d(5, nullptr);
   if (c.needs[0]) d[0] = c.op("batch_norm_backward_input", {c.x(0), c.x(1), c.x(3), c.x(4), c.dy}, a, "input");
@@ -155,6 +158,7 @@ void register_nn_gradients(std::map<std::string, GradEntry>& t) {
                          "binary_cross_entropy_backward"})
     t[op] = {nullptr, "it is a gradient op (second derivatives are not supported)"};
   t["batch_norm_running_stats"] = {nullptr, "it updates running statistics, a side computation of training"};
+  t["batch_norm_stats"] = {nullptr, "the fuse-bn-stats pass adds it to training graphs after autodiff"};
   t["optimizer_update"] = {nullptr, "it is an optimizer step"};
   t["clip_grad_norm_scale"] = {nullptr, "it rescales gradients"};
   for (const char* op : {"batch_norm_fold_weight", "batch_norm_fold_bias"})

@@ -75,6 +75,21 @@ void add_training_op_cases(std::vector<OpCase>& c) {
   c.push_back(op_case("bn_fold_no_bias", "batch_norm_fold_bias", {{6}, {6}, {6}, {6}}, {}, 0.1f, 1.f));
   c.push_back(op_case("bn_running_mean", "batch_norm_running_stats", {{2, 5, 7, 7}, {5}}, {{"stat", std::string("mean")}}));
   c.push_back(op_case("bn_running_var", "batch_norm_running_stats", {{4, 12}, {12}}, {{"stat", std::string("var")}, {"momentum", 0.3}}));
+  // Shared batch statistics (pass fuse-bn-stats): batch_norm_stats, and the kernels reading
+  // its [2, C] (inputs in [0.1, 1]: the variance row is positive).
+  c.push_back(op_case("bn_stats_4d", "batch_norm_stats", {{2, 5, 7, 7}}, {}));
+  c.push_back(op_case("bn_stats_16_channels", "batch_norm_stats", {{2, 16, 5, 3}}, {}));
+  c.push_back(op_case("bn_stats_2d", "batch_norm_stats", {{4, 12}}, {}));
+  c.push_back(op_case("batch_norm_training_shared_stats", "batch_norm", {{2, 16, 5, 3}, {16}, {16}, {16}, {16}, {2, 16}},
+                      {{"training", 1}}, 0.1f, 1.f));
+  c.push_back(op_case("bn_running_var_shared_stats", "batch_norm_running_stats", {{4, 12}, {12}, {2, 12}},
+                      {{"stat", std::string("var")}}, 0.1f, 1.f));
+  c.push_back(op_case("bn_backward_weight_shared_stats", "batch_norm_backward_weight",
+                      {{2, 5, 7, 7}, {5}, {5}, {2, 5, 7, 7}, {2, 5}}, {}, 0.1f, 1.f));
+  c.push_back(op_case("bn_backward_input_shared_stats_and_sums", "batch_norm_backward_input",
+                      {{2, 16, 3, 5}, {16}, {16}, {16}, {2, 16, 3, 5}, {2, 16}, {16}, {16}}, {}, 0.1f, 1.f));
+  c.push_back(op_case("bn_backward_input_shared_stats", "batch_norm_backward_input",
+                      {{2, 5, 7, 7}, {5}, {5}, {5}, {2, 5, 7, 7}, {2, 5}}, {}, 0.1f, 1.f));
   // Dropout in training form: the mask is the same hash in both backends.
   c.push_back(op_case("dropout_training", "dropout", {{2, 6, 5, 5}}, {{"p", 0.3}, {"training", 1}, {"salt", 7}}, -1, 1,
                       {HostTensor({1}, std::vector<float>{12345.f})}));

@@ -51,8 +51,15 @@ Root channel_sum(const char* name, const Shape& shape, const std::function<Expr(
   return Root{f, {shape[1]}};
 }
 
-std::pair<Func, Func> batch_statistics(LowerContext& c, int i, Lowered& l) {
+std::pair<Func, Func> batch_statistics(LowerContext& c, int i, Lowered& l, int stats_input) {
   const TensorRef& x = c.in[i];
+  if (stats_input >= 0 && static_cast<int>(c.in.size()) > stats_input) {  // computed once, by batch_norm_stats
+    Var ch("ch");
+    Func mean("batch_mean"), var("batch_var");
+    mean(ch) = c.in[stats_input].at({0, ch});
+    var(ch) = c.in[stats_input].at({1, ch});
+    return {mean, var};
+  }
   float count = static_cast<float>(num_elements(x.shape) / x.shape[1]);
   Root sum = channel_sum("batch_sum", x.shape, [&](std::vector<Expr> L) { return x.at(L); });
   Var ch("ch");

@@ -119,14 +119,15 @@ static Lowered lrn_backward(LowerContext& c) {
 // Batch norm's backward pass; see the reference kernel for the formulas.
 static Lowered batch_norm_backward(LowerContext& c, bool weight) {
   const TensorRef& x = c.in[0];
-  const TensorRef& dy = c.in.back();
+  int dy_input = weight ? 3 : 4;
+  const TensorRef& dy = c.in[dy_input];
   bool training = c.node.attr_int("training") != 0;
   float eps = c.node.attr_float("eps"), count = static_cast<float>(num_elements(x.shape) / x.shape[1]);
   Lowered l;
   Var ch("ch");
   Func mean("mean"), var("var"), inv_std("inv_std");
   if (training) {
-    std::tie(mean, var) = batch_statistics(c, 0, l);
+    std::tie(mean, var) = batch_statistics(c, 0, l, dy_input + 1);
   } else {
     mean(ch) = c.in[weight ? 1 : 2].at({ch});
     var(ch) = c.in[weight ? 2 : 3].at({ch});
@@ -151,12 +152,20 @@ static Lowered batch_norm_backward(LowerContext& c, bool weight) {
     e.roots = l.roots;
     return e;
   }
-  Root sum_dy = channel_sum("sum_dy", x.shape, [&](std::vector<Expr> i) { return dy.at(i); });
-  Root sum_dy_xhat = channel_sum("sum_dy_xhat", x.shape, [&](std::vector<Expr> i) { return dy.at(i) * xhat(i); });
-  l.roots.push_back(sum_dy);
-  l.roots.push_back(sum_dy_xhat);
+  Func sum_dy("sum_dy"), sum_dy_xhat("sum_dy_xhat");
+  if (static_cast<int>(c.in.size()) > dy_input + 2) {  // the weight and bias gradients, computed by their own nodes
+    sum_dy_xhat(ch) = c.in[dy_input + 2].at({ch});
+    sum_dy(ch) = c.in[dy_input + 3].at({ch});
+  } else {
+    Root s1 = channel_sum("sum_dy", x.shape, [&](std::vector<Expr> i) { return dy.at(i); });
+    Root s2 = channel_sum("sum_dy_xhat", x.shape, [&](std::vector<Expr> i) { return dy.at(i) * xhat(i); });
+    l.roots.push_back(s1);
+    l.roots.push_back(s2);
+    sum_dy = s1.f;
+    sum_dy_xhat = s2.f;
+  }
   l.out = Func(c.out_name);
-  l.out(c.out.vars) = g * (dy.at(L) - sum_dy.f(L[1]) / count - xhat(L) * sum_dy_xhat.f(L[1]) / count);
+  l.out(c.out.vars) = g * (dy.at(L) - sum_dy(L[1]) / count - xhat(L) * sum_dy_xhat(L[1]) / count);
   return l;
 }
 

@@ -140,7 +140,7 @@ static Lowered batch_norm(LowerContext& c) {
   Func mean("mean"), var("var");
   Var ch("ch");
   if (c.node.attr_int("training")) {
-    std::tie(mean, var) = batch_statistics(c, 0, l);
+    std::tie(mean, var) = batch_statistics(c, 0, l, 5);
   } else {
     mean(ch) = c.in[3].at({ch});
     var(ch) = c.in[4].at({ch});

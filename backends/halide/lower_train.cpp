@@ -7,7 +7,7 @@ using namespace Halide;
 
 static Lowered running_stats(LowerContext& c) {
   Lowered l;
-  auto [mean, var] = batch_statistics(c, 0, l);
+  auto [mean, var] = batch_statistics(c, 0, l, 2);
   float m = c.node.attr_float("momentum");
   float count = static_cast<float>(num_elements(c.in[0].shape) / c.in[0].shape[1]);
   Expr ch = c.out.logical()[0];
@@ -117,7 +117,18 @@ static Lowered optimizer_update(LowerContext& c) {
   return pointwise_output(c, results.at(n.attr_int("result")));
 }
 
+// Row 0 the batch mean, row 1 the biased variance, per channel.
+static Lowered batch_norm_stats(LowerContext& c) {
+  Lowered l;
+  auto [mean, var] = batch_statistics(c, 0, l);
+  auto L = c.out.logical();
+  l.out = Func(c.out_name);
+  l.out(c.out.vars) = select(L[0] == 0, mean(L[1]), var(L[1]));
+  return l;
+}
+
 void register_training_lowerings(std::map<std::string, Lowering>& t) {
+  t["batch_norm_stats"] = batch_norm_stats;
   t["batch_norm_running_stats"] = running_stats;
   t["cross_entropy"] = cross_entropy;
   t["cross_entropy_backward"] = cross_entropy_backward;

@@ -106,8 +106,9 @@ Lowered sum_reduction(LowerContext& c, const char* name, const Halide::RDom& r, 
 // f(ch) = sum over every axis but 1 of term(logical index) for a tensor of `shape`
 // (rank 2 or 4): the per-channel sums of batch norm, as a Root of the kernel.
 Root channel_sum(const char* name, const Shape& shape, const std::function<Halide::Expr(std::vector<Halide::Expr>)>& term);
-// Batch norm's batch mean and biased variance of input `i` (two roots appended to l).
-std::pair<Halide::Func, Halide::Func> batch_statistics(LowerContext& c, int i, Lowered& l);
+// Batch norm's batch mean and biased variance of input `i` (two roots appended to l), or
+// read from input `stats_input` (batch_norm_stats's [2, C]) when the node has it.
+std::pair<Halide::Func, Halide::Func> batch_statistics(LowerContext& c, int i, Lowered& l, int stats_input = -1);
 // An RDom over the axes of `shape` marked in `reduced` (the last axis innermost) and, per
 // axis, the RDom variable reading it (undefined for axes not reduced).
 std::pair<Halide::RDom, std::vector<Halide::Expr>> reduction_domain(const Shape& shape, const std::vector<bool>& reduced);

@@ -98,4 +98,14 @@ ChannelStats channel_stats(const HostTensor& x) {
   return st;
 }
 
+ChannelStats batch_stats(const ir::Node& n, const std::vector<const HostTensor*>& in, size_t stats_input) {
+  if (n.inputs.size() <= stats_input) return channel_stats(*in[0]);
+  const HostTensor& s = *in[stats_input];
+  int64_t C = s.shape[1];
+  ChannelStats st;
+  st.mean.assign(s.data.begin(), s.data.begin() + C);
+  st.var.assign(s.data.begin() + C, s.data.end());
+  return st;
+}
+
 }  // namespace strata::reference

@@ -156,17 +156,23 @@ static HostTensor lrn_backward(const ir::Node& n, const In& in) {
 // with running statistics: dx = gamma / sigma * dy.
 static HostTensor batch_norm_backward(const ir::Node& n, const In& in, bool weight) {
   const HostTensor& x = *in[0];
-  const HostTensor& dy = *in.back();
+  size_t dy_input = weight ? 3 : 4;
+  const HostTensor& dy = *in[dy_input];
   bool training = n.attr_int("training") != 0;
-  ChannelStats st = training ? channel_stats(x) : ChannelStats{*in[weight ? 1 : 2], *in[weight ? 2 : 3]};
+  ChannelStats st = training ? batch_stats(n, in, dy_input + 1) : ChannelStats{*in[weight ? 1 : 2], *in[weight ? 2 : 3]};
   int64_t C = x.shape[1];
   double eps = n.attr_float("eps"), count = static_cast<double>(per_channel_count(x.shape));
   std::vector<double> sum_dy(C, 0.0), sum_dy_xhat(C, 0.0), inv_std(C);
   for (int64_t c = 0; c < C; ++c) inv_std[c] = 1.0 / std::sqrt(st.var[c] + eps);
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    int64_t c = channel_of(x.shape, i);
-    sum_dy[c] += dy.data[i];
-    sum_dy_xhat[c] += dy.data[i] * (x.data[i] - st.mean[c]) * inv_std[c];
+  if (in.size() > dy_input + 2) {  // the weight and bias gradients, given
+    sum_dy_xhat.assign(in[dy_input + 2]->data.begin(), in[dy_input + 2]->data.end());
+    sum_dy.assign(in[dy_input + 3]->data.begin(), in[dy_input + 3]->data.end());
+  } else {
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      int64_t c = channel_of(x.shape, i);
+      sum_dy[c] += dy.data[i];
+      sum_dy_xhat[c] += dy.data[i] * (x.data[i] - st.mean[c]) * inv_std[c];
+    }
   }
   if (weight) {
     HostTensor dgamma({C});

@@ -98,7 +98,7 @@ static HostTensor batch_norm(const ir::Node& n, const In& in) {
   const HostTensor& x = *in[0];
   HostTensor y(x.shape);
   double eps = n.attr_float("eps");
-  ChannelStats st = n.attr_int("training") ? channel_stats(x) : ChannelStats{*in[3], *in[4]};
+  ChannelStats st = n.attr_int("training") ? batch_stats(n, in, 5) : ChannelStats{*in[3], *in[4]};
   int64_t C = x.shape[1], inner = x.shape.size() == 4 ? x.shape[2] * x.shape[3] : 1;
   for (int64_t i = 0; i < x.numel(); ++i) {
     int64_t c = (i / inner) % C;

@@ -13,7 +13,7 @@ using In = std::vector<const HostTensor*>;
 static HostTensor scalar(double v) { return HostTensor({1}, std::vector<float>{static_cast<float>(v)}); }
 
 static HostTensor running_stats(const ir::Node& n, const In& in) {
-  ChannelStats st = channel_stats(*in[0]);
+  ChannelStats st = batch_stats(n, in, 2);
   double m = n.attr_float("momentum"), count = static_cast<double>(per_channel_count(in[0]->shape));
   bool var = n.attr_string("stat") == "var";
   HostTensor r(in[1]->shape);
@@ -138,7 +138,19 @@ static HostTensor optimizer_update(const ir::Node& n, const In& in) {
   return out;
 }
 
+static HostTensor batch_norm_stats(const ir::Node&, const In& in) {
+  ChannelStats st = channel_stats(*in[0]);
+  int64_t C = static_cast<int64_t>(st.mean.size());
+  HostTensor s({2, C});
+  for (int64_t c = 0; c < C; ++c) {
+    s.data[c] = static_cast<float>(st.mean[c]);
+    s.data[C + c] = static_cast<float>(st.var[c]);
+  }
+  return s;
+}
+
 void register_training_kernels(std::map<std::string, Kernel>& t) {
+  t["batch_norm_stats"] = batch_norm_stats;
   t["batch_norm_running_stats"] = running_stats;
   t["cross_entropy"] = cross_entropy;
   t["cross_entropy_backward"] = cross_entropy_backward;

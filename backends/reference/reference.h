@@ -42,6 +42,9 @@ struct ChannelStats {
   ChannelStats(const HostTensor& m, const HostTensor& v) : mean(m.data.begin(), m.data.end()), var(v.data.begin(), v.data.end()) {}
 };
 ChannelStats channel_stats(const HostTensor& x);
+// The batch statistics a training batch norm kernel uses: its batch_stats input (row 0 mean,
+// row 1 biased variance) when the node has input `stats_input`, else computed from x.
+ChannelStats batch_stats(const ir::Node& n, const std::vector<const HostTensor*>& in, size_t stats_input);
 // Elements per channel (N * H * W) and the channel of flat index i.
 int64_t per_channel_count(const Shape& s);
 inline int64_t channel_of(const Shape& s, int64_t i) {
