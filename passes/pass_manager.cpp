@@ -19,6 +19,10 @@ static std::vector<PassInfo>& registry() {
       {"constant-fold", "evaluate nodes whose inputs are all constants", constant_fold},
       {"cse", "common-subexpression elimination: one node per (op, attributes, inputs)", eliminate_common_subexpressions},
       {"dce", "dead-code elimination: drop nodes no output depends on, and unused constants", eliminate_dead_code},
+      {"fuse-bn-stats",
+       "training batch norm's statistics computed once per tensor for its forward, running-statistics and gradient "
+       "kernels; the input gradient reads the weight and bias gradients",
+       fuse_bn_stats},
       {"fold-pad", "zero padding of H and W folded into the convolution that reads it", fold_pad},
       {"bn-fold", "inference batch norm folded into the preceding conv2d or linear's weight and bias", fold_batch_norm},
       {"fuse-conv-bn-act", "conv2d / linear + eval-form batch norm + activation as one fusion group", fuse_conv_bn_act},
@@ -53,7 +57,7 @@ std::string preset_pipeline(const std::string& preset) {
   if (preset == "-O0") return "";
   if (preset == "-O1") return "simplify,constant-fold,cse,dce";
   if (preset == "-O2")
-    return "simplify,constant-fold,cse,dce,fold-pad,bn-fold,fuse-conv-bn-act,fold-residual-add,fuse-elementwise,"
+    return "simplify,constant-fold,cse,dce,fuse-bn-stats,fold-pad,bn-fold,fuse-conv-bn-act,fold-residual-add,fuse-elementwise,"
            "fold-concat,memory-plan";
   throw Error(fmt::format("unknown optimization preset '{}' (expected -O0, -O1 or -O2)", preset));
 }

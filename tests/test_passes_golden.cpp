@@ -58,6 +58,30 @@ const char* kConcatIr = R"IR(graph concat {
 }
 )IR";
 
+// One training batch norm as a training step has it: forward, both running-statistics
+// updates, the three gradients; the input gradient comes first, as autodiff emits it.
+const char* kBnTrainIr = R"IR(graph bn_train {
+  input %x : f32[2, 4, 3, 3]
+  input %dy : f32[2, 4, 3, 3]
+  param %g : f32[4] init ones
+  param %b : f32[4] init zeros
+  param %m : f32[4] frozen init zeros
+  param %v : f32[4] frozen init ones
+  %y = batch_norm(%x, %g, %b, %m, %v) {training = 1} : f32[2, 4, 3, 3]
+  %m_new = batch_norm_running_stats(%x, %m) : f32[4]
+  %v_new = batch_norm_running_stats(%x, %v) {stat = "var"} : f32[4]
+  %dx = batch_norm_backward_input(%x, %g, %m, %v, %dy) : f32[2, 4, 3, 3]
+  %dg = batch_norm_backward_weight(%x, %m, %v, %dy) : f32[4]
+  %db = reduce_sum(%dy) {axes = [0, 2, 3]} : f32[4]
+  output "y" = %y
+  output "m" = %m_new
+  output "v" = %v_new
+  output "dx" = %dx
+  output "dg" = %dg
+  output "db" = %db
+}
+)IR";
+
 std::string run(const char* ir, const std::string& pipeline) {
   passes::PipelineOptions o;
   o.pipeline = pipeline;
@@ -335,4 +359,44 @@ TEST_CASE("golden: shape-infer (a verified graph keeps its types, defaults fille
   output "y" = %s
 }
 )IR");
+}
+
+TEST_CASE("golden: fuse-bn-stats (statistics once, dx after the weight and bias gradients it reads)", "[passes][golden]") {
+  CHECK(run(kBnTrainIr, "fuse-bn-stats") == R"IR(graph bn_train {
+  input %x : f32[2, 4, 3, 3]
+  input %dy : f32[2, 4, 3, 3]
+  param %g : f32[4] init ones
+  param %b : f32[4] init zeros
+  param %m : f32[4] frozen init zeros
+  param %v : f32[4] frozen init ones
+  %x.batch_stats = batch_norm_stats(%x) : f32[2, 4]
+  %y = batch_norm(%x, %g, %b, %m, %v, %x.batch_stats) {eps = 1e-05, momentum = 0.1, training = 1} : f32[2, 4, 3, 3]
+  %m_new = batch_norm_running_stats(%x, %m, %x.batch_stats) {momentum = 0.1, stat = "mean"} : f32[4]
+  %v_new = batch_norm_running_stats(%x, %v, %x.batch_stats) {momentum = 0.1, stat = "var"} : f32[4]
+  %dg = batch_norm_backward_weight(%x, %m, %v, %dy, %x.batch_stats) {eps = 1e-05, training = 1} : f32[4]
+  %db = reduce_sum(%dy) {axes = [0, 2, 3], keepdims = 0} : f32[4]
+  %dx = batch_norm_backward_input(%x, %g, %m, %v, %dy, %x.batch_stats, %dg, %db) {eps = 1e-05, training = 1} : f32[2, 4, 3, 3]
+  output "y" = %y
+  output "m" = %m_new
+  output "v" = %v_new
+  output "dx" = %dx
+  output "dg" = %dg
+  output "db" = %db
+}
+)IR");
+  // And the two graphs compute the same values (reference backend).
+  ir::Graph before = ir::parse(kBnTrainIr);
+  passes::PipelineOptions o;
+  o.pipeline = "fuse-bn-stats";
+  ir::Graph after = passes::run_pipeline(before, o, reference::pass_context());
+  auto in = testing::random_inputs(before, 5);
+  auto store = testing::random_parameters(before, 6);
+  NamedTensors params;
+  for (const ir::Value* v : before.parameters()) params[v->name] = store.at(v->name);
+  NamedTensors want = reference::run(before, in, params), got = reference::run(after, in, params);
+  for (auto& [name, w] : want) {
+    auto r = testing::compare(got.at(name), w, 1e-5, 1e-6);
+    INFO("output " << name << ": " << r.detail);
+    CHECK(r.ok);
+  }
 }

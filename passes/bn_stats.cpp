@@ -1,0 +1,114 @@
+// fuse-bn-stats: a training step reads one batch norm's batch statistics in up to five
+// kernels (forward, the running mean and variance updates, both gradients), and the input
+// gradient also recomputes the two per-channel sums that are the weight and bias gradients.
+// This pass computes the statistics once per tensor (a batch_norm_stats node every kernel
+// reads) and hands the input gradient the weight and bias gradients' nodes: XLA's
+// multi-output fusion of sibling reductions, done as sharing in the graph.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "ir/fusion_group.h"
+#include "passes/pass_manager.h"
+#include "passes/rewriter.h"
+
+namespace strata::passes {
+
+namespace {
+
+// Which input a node would read batch statistics from, or -1 when it computes none
+// (eval form) or already has them.
+int stats_input(const ir::Node& n) {
+  int at = -1;
+  if (n.op == "batch_norm_running_stats") at = 2;
+  if (n.op == "batch_norm" && n.attr_int("training")) at = 5;
+  if (n.op == "batch_norm_backward_input" && n.attr_int("training")) at = 5;
+  if (n.op == "batch_norm_backward_weight" && n.attr_int("training")) at = 4;
+  return at == static_cast<int>(n.inputs.size()) ? at : -1;
+}
+
+// Is n the bias gradient of a batch norm whose grad_output is dy: the sum of dy over every
+// axis but the channels?
+bool is_channel_sum_of(const ir::Node& n, const ir::Value* dy) {
+  if (n.op != "reduce_sum" || n.inputs[0] != dy || n.attr_int("keepdims")) return false;
+  int rank = dy->type.rank();
+  std::set<int> axes;
+  for (int64_t a : n.attr_ints("axes")) axes.insert(static_cast<int>(a < 0 ? a + rank : a));
+  std::set<int> want;
+  for (int d = 0; d < rank; ++d)
+    if (d != 1) want.insert(d);
+  return axes == want;
+}
+
+struct Sums {
+  const ir::Node* weight = nullptr;  // batch_norm_backward_weight (sum of dy * x_hat)
+  const ir::Node* bias = nullptr;    // reduce_sum of dy
+};
+
+}  // namespace
+
+ir::Graph fuse_bn_stats(const ir::Graph& g, const PassContext&) {
+  std::map<const ir::Node*, size_t> position;
+  for (const auto& n : g.nodes()) position[n.get()] = position.size();
+  // Tensors whose statistics two or more kernels compute: those get a batch_norm_stats node.
+  std::map<const ir::Value*, int> readers;
+  for (const auto& n : g.nodes())
+    if (stats_input(*n) >= 0 && ir::group_of(*n) < 0) ++readers[n->inputs[0]];
+  // Input gradients that can take the weight and bias gradients as inputs: both exist (same
+  // x, statistics, eps and dy) and nothing reads dx before the later of them (the input
+  // gradient moves there).
+  std::map<const ir::Node*, Sums> sums;
+  for (const auto& n : g.nodes()) {
+    if (n->op != "batch_norm_backward_input" || stats_input(*n) < 0 || readers[n->inputs[0]] < 2) continue;
+    const ir::Value* dy = n->inputs[4];
+    Sums s;
+    for (const ir::Node* u : dy->users) {
+      if (u->op == "batch_norm_backward_weight" && stats_input(*u) >= 0 && u->inputs[0] == n->inputs[0] &&
+          u->inputs[1] == n->inputs[2] && u->inputs[2] == n->inputs[3] && u->attr_float("eps") == n->attr_float("eps"))
+        s.weight = u;
+      if (is_channel_sum_of(*u, dy) && ir::group_of(*u) < 0) s.bias = u;
+    }
+    if (!s.weight || !s.bias) continue;
+    size_t ready = std::max(position[s.weight], position[s.bias]);
+    bool read_early = false;
+    for (const ir::Node* u : n->outputs[0]->users) read_early |= position[u] <= ready;
+    if (!read_early) sums[n.get()] = s;
+  }
+
+  Rewriter rw(g);
+  std::map<const ir::Value*, ir::Value*> stats;  // source x -> its batch_norm_stats output
+  std::map<const ir::Node*, const ir::Node*> emit_after;  // the later sum node -> input gradient waiting for it
+  for (const auto& [dx, s] : sums) emit_after[position[s.weight] > position[s.bias] ? s.weight : s.bias] = dx;
+  auto with_stats = [&](const ir::Node& n) {
+    const ir::Value* x = n.inputs[0];
+    auto it = stats.find(x);
+    if (it == stats.end()) {
+      std::string name = x->name + ".batch_stats";
+      it = stats.emplace(x, rw.graph().add_node("batch_norm_stats", {rw(x)}, {}, name)->outputs[0]).first;
+    }
+    std::vector<ir::Value*> in;
+    for (const ir::Value* v : n.inputs) in.push_back(rw(v));
+    in.push_back(it->second);
+    return in;
+  };
+  for (const auto& up : g.nodes()) {
+    const ir::Node& n = *up;
+    if (stats_input(n) < 0 || ir::group_of(n) >= 0 || readers[n.inputs[0]] < 2) {
+      rw.copy(n);
+    } else if (!sums.count(&n)) {
+      rw.emit_for(n, n.op, with_stats(n), n.attrs);
+    }
+    auto w = emit_after.find(&n);
+    if (w == emit_after.end()) continue;
+    const ir::Node& dx = *w->second;
+    std::vector<ir::Value*> in = with_stats(dx);
+    in.push_back(rw(sums[&dx].weight->outputs[0]));
+    in.push_back(rw(sums[&dx].bias->outputs[0]));
+    rw.emit_for(dx, dx.op, in, dx.attrs);
+  }
+  return rw.finish();
+}
+
+}  // namespace strata::passes
