@@ -32,6 +32,16 @@ static VecPlan plan_vector(const std::vector<int64_t>& ext, int natural) {
   return p;
 }
 
+// Iterations of a reduction domain (its extents are constants in every lowering).
+static int64_t rdom_volume(const RDom& r) {
+  int64_t v = 1;
+  for (int i = 0; i < r.dimensions(); ++i) {
+    const int64_t* e = as_const_int(r[i].extent());
+    v *= e ? *e : 1;
+  }
+  return v;
+}
+
 static void schedule_pointwise(Func f, const std::vector<Var>& vars, const std::vector<int64_t>& ext, int natural,
                                const std::vector<Reduction>& reds) {
   VecPlan vp = plan_vector(ext, natural);
@@ -39,12 +49,19 @@ static void schedule_pointwise(Func f, const std::vector<Var>& vars, const std::
   if (vp.dim >= 0) f.split(vars[vp.dim], vo, vi, vp.width).vectorize(vi);
   int64_t work = 1;
   for (auto e : ext) work *= e;
-  if (work >= 4096)
+  int64_t reduced = 1;
+  for (const Reduction& r : reds) reduced = std::max(reduced, rdom_volume(r.r));
+  bool parallel = false;
+  if (work >= 4096 || (work > 1 && work * reduced >= 65536))
     for (int k = static_cast<int>(vars.size()) - 1; k >= 0; --k)
       if (k != vp.dim && ext[k] > 1) {
         f.parallel(vars[k]);
+        parallel = true;
         break;
       }
+  // Few outputs, each a long reduction (batch norm's weight gradient, a bias gradient):
+  // the vectors of outputs are the parallel tasks.
+  if (!parallel && vp.dim >= 0 && work * reduced >= 65536 && ext[vp.dim] / vp.width >= 2) f.parallel(vo);
   for (Reduction r : reds) {
     r.f.compute_at(f, vp.dim >= 0 ? vo : vars.empty() ? Var::outermost() : vars[0]);
     if (vp.dim < 0) continue;
@@ -87,6 +104,8 @@ static void schedule_roots(const Lowered& l, int natural) {
       for (const auto& rv : s.get_schedule().rvars()) order.push_back(RVar(rv.var));
       order.push_back(uo);
       s.reorder(order);
+      // Channel vectors are independent: two or more of them are parallel tasks.
+      if (root.extents[0] / w >= 2) s.parallel(uo);
     }
   }
 }
