@@ -14,6 +14,7 @@
 #include "ir/op_registry.h"
 #include "ir/verifier.h"
 #include "passes/memory_plan.h"
+#include "runtime/page_allocator.h"
 
 namespace strata::runtime {
 
@@ -44,7 +45,7 @@ struct Executable::Impl {
   std::vector<int64_t> offset_of;  // a folded concat's slice starts inside its storage
   std::vector<bool> is_view;
   std::vector<hb::Layout> layouts;
-  std::vector<std::vector<float>> storage;
+  std::vector<FloatBuffer> storage;
   std::vector<Step> steps;
   bool params_set = false, params_changed = true;
   // Reference backend state.
@@ -58,7 +59,7 @@ struct Executable::Impl {
   float* data(int value) { return storage[storage_of[value]].data() + offset_of[value]; }
   const float* data(int value) const { return storage[storage_of[value]].data() + offset_of[value]; }
   ir::Graph copies{"concat-copies"};  // identity nodes copying a folded concat's other inputs
-  const std::vector<float>& buffer(const ir::Value* v) const { return storage[storage_of[value_of.at(v)]]; }
+  const FloatBuffer& buffer(const ir::Value* v) const { return storage[storage_of[value_of.at(v)]]; }
 };
 
 // In place (an elementwise kernel writing over an input that dies there) is safe only when
