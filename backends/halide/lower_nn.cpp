@@ -24,16 +24,28 @@ static Lowered conv2d(LowerContext& c) {
   Expr iy = oy * static_cast<int>(st[0]) + r.z * static_cast<int>(dl[0]) - static_cast<int>(pad[0]);
   Expr ix = ox * static_cast<int>(st[1]) + r.y * static_cast<int>(dl[1]) - static_cast<int>(pad[1]);
 
+  // A large filter whose channel stride aliases in the caches is read through a copy with
+  // padded channels (unaliased_channels), made once per call.
+  TensorRef wr = w;
+  std::optional<Func> filter_copy;
+  int64_t co_pad = unaliased_channels(co_total, num_elements(w.shape), c.target);
+  if (w.layout == Layout{0, 3, 2, 1} && co_pad != co_total && w.shape[2] * w.shape[3] > 1) {
+    Var a("w_co"), kx("w_kx"), ky("w_ky"), i("w_ci");
+    Func wp("filter_padded");
+    wp(a, kx, ky, i) = w.f(min(a, static_cast<int>(co_total) - 1), kx, ky, i);
+    wr.f = wp;
+    filter_copy = wp;
+  }
   Func conv("conv");
   conv(c.out.vars) = c.in.size() > 2 ? c.in[2].at({co}) : Expr(0.f);
-  conv(c.out.vars) += w.at({co, r.x, r.z, r.y}) * x.at({b, ci, iy, ix});
+  conv(c.out.vars) += wr.at({co, r.x, r.z, r.y}) * x.at({b, ci, iy, ix});
 
   Lowered l;
   l.out = Func(c.out_name);
   l.out(c.out.vars) = conv(c.out.vars);
   l.reductions.push_back({conv, r});
   ConvInfo info{conv, r, c.params[1], std::nullopt, groups, c.in[0].shape[1], co_total,
-                w.layout == Layout{0, 3, 2, 1}};
+                w.layout == Layout{0, 3, 2, 1}, filter_copy, filter_copy ? co_pad : co_total};
   if (padded) {
     info.padded = x.f;
     std::vector<int64_t> ext;  // the input's extents: close enough to choose vector widths

@@ -53,7 +53,17 @@ struct ConvInfo {
   std::optional<Halide::Func> padded;  // zero-padded input, when padding > 0
   int64_t groups = 1, in_channels = 1, out_channels = 1;
   bool filter_packed = false;  // filter in {0, 3, 2, 1}: output channel innermost
+  // A copy of the filter with its output-channel extent padded (see conv2d's lowering);
+  // the schedule computes it once per call, `padded_channels` wide.
+  std::optional<Halide::Func> filter_copy;
+  int64_t padded_channels = 0;
 };
+
+// Channel extent to store a weight with so that its channel stride is not a multiple of
+// 1 KiB: tiles of a layer with 256 or 512 channels otherwise map every weight line they
+// stream to a few cache sets (3x3 at 256 channels ran at 36% of the FMA peak, at 192 or
+// 320 channels at 72-79%). Returns `channels` unchanged where that does not apply.
+int64_t unaliased_channels(int64_t channels, int64_t weight_elements, const Halide::Target& t);
 
 // conv2d_backward_weight's result tile(co, ci, kx, ky) (a root), the accumulator it reads
 // (computed per tile, in registers) and what their schedules need.

@@ -138,6 +138,11 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     tile_h = static_cast<int>(std::min<int64_t>(4, W));
   }
   RDom r = ci.r;
+  if (ci.filter_copy) {
+    Func wp = *ci.filter_copy;
+    auto a = wp.args();
+    wp.compute_root().bound(a[0], 0, static_cast<int>(ci.padded_channels)).vectorize(a[0], natural).parallel(a[3]);
+  }
   Var co("co"), cii("cii"), xo("xo"), xi("xi");
   Func out = l.out;
   Func conv = ci.conv;
