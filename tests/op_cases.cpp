@@ -34,6 +34,8 @@ const std::vector<OpCase>& op_cases() {
                            [](Tensor x) { return conv2d(x, 32, 3, {.stride = 2, .padding = 1, .bias = false}); }));
     c.push_back(unary_case("conv1x1_64", {1, 32, 7, 7}, [](Tensor x) { return conv2d(x, 64, 1); }));
     c.push_back(unary_case("conv3x3_64_tiled", {1, 64, 14, 14}, [](Tensor x) { return conv2d(x, 64, 3, {.padding = 1}); }));
+    // 256 channels and a 2.4 MB filter: read through the copy with padded channels.
+    c.push_back(unary_case("conv3x3_256_padded_filter", {1, 256, 5, 5}, [](Tensor x) { return conv2d(x, 256, 3, {.padding = 1}); }));
     c.push_back(unary_case("conv_dilated", {2, 8, 12, 10}, [](Tensor x) { return conv2d(x, 16, 3, {.padding = 2, .dilation = 2}); }));
     c.push_back(unary_case("conv_groups2", {2, 8, 9, 9}, [](Tensor x) { return conv2d(x, 12, 3, {.padding = 1, .groups = 2}); }));
     c.push_back(unary_case("conv_depthwise_stride2", {2, 32, 11, 11},
@@ -55,7 +57,8 @@ const std::vector<OpCase>& op_cases() {
                        ConvGrad{"dilated_groups", {2, 8, 10, 10}, 12, 3, 1, 2, 2, 2},
                        ConvGrad{"depthwise_stride2", {1, 32, 8, 8}, 32, 3, 2, 1, 1, 32},
                        ConvGrad{"1x1_stride2_first_layer", {2, 3, 11, 11}, 16, 1, 2, 0, 1, 1},
-                       ConvGrad{"7x7_stride2_stem", {2, 3, 13, 12}, 32, 7, 2, 3, 1, 1}}) {
+                       ConvGrad{"7x7_stride2_stem", {2, 3, 13, 12}, 32, 7, 2, 3, 1, 1},
+                       ConvGrad{"3x3_256_padded_weight", {1, 256, 5, 5}, 256, 3, 1, 1, 1, 1}}) {
       int64_t oh = (g.x[2] + 2 * g.pad - g.dilation * (g.k - 1) - 1) / g.stride + 1;
       int64_t ow = (g.x[3] + 2 * g.pad - g.dilation * (g.k - 1) - 1) / g.stride + 1;
       Shape w{g.out, g.x[1] / g.groups, g.k, g.k}, dy{g.x[0], g.out, oh, ow};

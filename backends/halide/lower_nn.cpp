@@ -69,7 +69,10 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   TensorRef dy = padded_input(c, 0, 0.f, "dy_padded");
   Var wi("ci"), wx("kx"), wy("ky"), wo("co");
   Func wt("weight_t");
-  wt(wi, wx, wy, wo) = w.at({wo, wi, wy, wx});
+  // Stored with padded channels where the plain stride would alias in the caches.
+  int64_t cig_pad = w.shape[2] * w.shape[3] > 1 ? unaliased_channels(cig, num_elements(w.shape), c.target) : cig;
+  wt(wi, wx, wy, wo) = w.at({wo, min(wi, static_cast<int>(cig) - 1), wy, wx});
+  if (cig_pad != cig) wt.bound(wi, 0, static_cast<int>(cig_pad));
   auto L = c.out.logical();  // n, ci, iy, ix
   int KH = static_cast<int>(w.shape[2]), KW = static_cast<int>(w.shape[3]);
   int s0 = static_cast<int>(st[0]), s1 = static_cast<int>(st[1]);
@@ -99,7 +102,7 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   std::vector<int64_t> dy_ext;
   for (int a : dy.layout) dy_ext.push_back(dy.shape[a]);
   l.roots.push_back({dy.f, dy_ext});
-  l.roots.push_back({wt, {cig, w.shape[3], w.shape[2], w.shape[0]}});
+  l.roots.push_back({wt, {cig_pad, w.shape[3], w.shape[2], w.shape[0]}});
   l.conv = ConvInfo{acc, r, c.params[1], dy.f, groups, w.shape[0], c.out.shape[1], false};
   return l;
 }
