@@ -29,12 +29,15 @@ bool is_elementwise(const Node& n) {
   if (n.op == "dropout") return n.attr_int("training") == 0;
   // Gradient ops that are elementwise: the derivative of an activation times dy.
   if (n.op == "activation_grad") return true;
+  // An optimizer step is pointwise over the parameter (hyper is two scalars).
+  if (n.op == "optimizer_update") return true;
   return false;
 }
 
 bool chainable_input(const Node& n, int input) {
   if (!is_elementwise(n)) return false;
   if ((n.op == "batch_norm" || n.op == "dropout") && input != 0) return false;
+  if (n.op == "optimizer_update" && input != 1) return false;  // chained through its gradient
   return n.inputs[input]->type == n.outputs[0]->type;
 }
 

@@ -28,6 +28,10 @@ static std::vector<PassInfo>& registry() {
       {"fuse-conv-bn-act", "conv2d / linear + eval-form batch norm + activation as one fusion group", fuse_conv_bn_act},
       {"fold-residual-add", "add(shortcut, branch) and an activation after it as the epilogue of the branch's conv",
        fold_residual_add},
+      {"fuse-optimizer",
+       "momentum SGD's parameter step reads the new momentum (p - lr * b'), so the gradient's one reader, the "
+       "momentum update, can be the epilogue of the kernel computing the gradient",
+       fuse_optimizer},
       {"fuse-elementwise", "chains of elementwise ops fused into their producer", fuse_elementwise},
       {"fold-concat", "concat inputs written by their producers straight into the concat's buffer (annotation _fold)",
        fold_concat},
@@ -57,7 +61,7 @@ std::string preset_pipeline(const std::string& preset) {
   if (preset == "-O0") return "";
   if (preset == "-O1") return "simplify,constant-fold,cse,dce";
   if (preset == "-O2")
-    return "simplify,constant-fold,cse,dce,fuse-bn-stats,fold-pad,bn-fold,fuse-conv-bn-act,fold-residual-add,fuse-elementwise,"
+    return "simplify,constant-fold,cse,dce,fuse-bn-stats,fold-pad,bn-fold,fuse-conv-bn-act,fold-residual-add,fuse-optimizer,fuse-elementwise,"
            "fold-concat,memory-plan";
   throw Error(fmt::format("unknown optimization preset '{}' (expected -O0, -O1 or -O2)", preset));
 }

@@ -186,8 +186,8 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     hb::Layout layout = s.is_static ? weight_layout(out) : hb::default_layout(out->type.rank());
     auto upd = param_of_output.find(out);
     if (upd != param_of_output.end()) layout = m.layouts[m.value_of.at(upd->second)];
-    for (const ir::Node* u : out->users)
-      if (u->op == "optimizer_update" && u->inputs[1] == out && m.value_of.count(u->inputs[0]))
+    for (const ir::Node* u : out->users)  // (an update read by another, fuse-optimizer's, keeps its state's)
+      if (u->op == "optimizer_update" && u->inputs[1] == out && m.value_of.count(u->inputs[0]) && upd == param_of_output.end())
         layout = m.layouts[m.value_of.at(u->inputs[0])];
     std::vector<hb::Layout> in_layouts;
     const std::vector<const ir::Value*> group_in = ir::group_inputs(group);
