@@ -177,7 +177,8 @@ void expect_batch_stats(const Node& n, int input, int64_t channels) {
   if (n.inputs[input]->type.shape != Shape{2, channels})
     input_error(n, input, fmt::format("must be f32[2, {}] (mean; biased variance per channel), got {}", channels,
                                       n.inputs[input]->type.str()));
-  if (n.attr_int("training") == 0) input_error(n, input, "batch statistics are only read with training = 1");
+  if (n.attrs.count("training") && n.attr_int("training") == 0)
+    input_error(n, input, "batch statistics are only read with training = 1");
 }
 
 }  // namespace strata::ir

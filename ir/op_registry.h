@@ -55,7 +55,8 @@ void check_inputs(const OpDef& def, const Node& n);
 std::string input_name(const Node& n, int input);
 void expect_rank(const Node& n, int input, int rank);
 // Batch norm's optional "batch_stats" input (from batch_norm_stats, set by the
-// fuse-bn-stats pass): when input `i` exists it must be f32[2, C] (mean; biased variance).
+// fuse-bn-stats pass): when input `i` exists it must be f32[2, C] (mean; biased variance),
+// on an op in training form where the op has a training attribute.
 void expect_batch_stats(const Node& n, int input, int64_t channels);
 
 // Resolved spatial padding of conv2d / pools: {top, left, bottom, right}.

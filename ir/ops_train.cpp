@@ -27,9 +27,7 @@ static std::vector<TensorType> infer_running_stats(const Node& n) {
   const std::string& s = n.attr_string("stat");
   if (s != "mean" && s != "var") shape_error(n, fmt::format("stat must be \"mean\" or \"var\", got \"{}\"", s));
   if (x.numel() / x.shape[1] < 2 && s == "var") input_error(n, 0, "the unbiased variance needs 2 or more values per channel");
-  if (n.inputs.size() > 2 && n.inputs[2]->type.shape != Shape{2, x.shape[1]})
-    input_error(n, 2, fmt::format("must be f32[2, {}] (mean; biased variance per channel), got {}", x.shape[1],
-                                  n.inputs[2]->type.str()));
+  expect_batch_stats(n, 2, x.shape[1]);
   return {n.inputs[1]->type};
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "backends/reference/reference.h"
 #include "frontend/zoo/zoo.h"
 
 namespace strata::testing {
@@ -74,6 +75,19 @@ double check_against_reference(const ir::Graph& g, const std::string& target, ui
     for (size_t i = 0; i < w.data.size(); ++i) worst = std::max(worst, double(std::fabs(got.at(name).data[i] - w.data[i])));
   }
   return worst;
+}
+
+void check_same_on_reference(const ir::Graph& before, const ir::Graph& after, const NamedTensors& inputs,
+                             uint64_t param_seed, double rtol, double atol) {
+  auto store = random_parameters(before, param_seed);
+  NamedTensors params;
+  for (const ir::Value* v : before.parameters()) params[v->name] = store.at(v->name);
+  NamedTensors want = reference::run(before, inputs, params), got = reference::run(after, inputs, params);
+  for (auto& [name, w] : want) {
+    Mismatch m = compare(got.at(name), w, rtol, atol);
+    INFO("graph " << before.name() << ", output " << name << ": " << m.detail);
+    CHECK(m.ok);
+  }
 }
 
 std::vector<dsl::Model> reduced_zoo_models() {

@@ -28,6 +28,11 @@ double check_against_reference(const ir::Graph& g, const std::string& target = "
                                float lo = -1.f, float hi = 1.f, const std::string& schedule = "manual",
                                double rtol = 1e-4, double atol = 1e-5);
 
+// Runs `before` and `after` (a pass's input and output) on the reference backend with the
+// same random parameters (seeded) and `inputs`; checks every output of `before` with CHECK.
+void check_same_on_reference(const ir::Graph& before, const ir::Graph& after, const NamedTensors& inputs,
+                             uint64_t param_seed, double rtol = 1e-4, double atol = 1e-5);
+
 // One reduced model of every zoo family (10 classes, small inputs and widths), at sizes
 // every layer of which still has a spatial extent: ResNet-50, the paper's AlexNet,
 // VGG-11-BN, GoogLeNet with aux heads, Inception v3 without, Xception, MobileNet v1 and v2,

@@ -129,16 +129,7 @@ TEST_CASE("after -O2 every example and reduced zoo model computes what it did (r
   for (const dsl::Model& m : reduced_models()) {
     INFO(m.name());
     ir::Graph g = optimized(m.graph());
-    auto params = testing::random_parameters(m.graph(), 3);
-    NamedTensors p;
-    for (const ir::Value* v : m.graph().parameters()) p[v->name] = params.at(v->name);
-    auto in = testing::random_inputs(m.graph(), 4);
-    NamedTensors want = reference::run(m.graph(), in, p), got = reference::run(g, in, p);
-    for (auto& [name, w] : want) {
-      auto r = testing::compare(got.at(name), w, 1e-4, 1e-5);
-      INFO("output " << name << ": " << r.detail);
-      CHECK(r.ok);
-    }
+    testing::check_same_on_reference(m.graph(), g, testing::random_inputs(m.graph(), 4), 3);
     // bn-fold leaves no batch norm right after a convolution or linear layer (DenseNet's
     // pre-activation batch norms follow a concat or pooling and stay, fused where they can).
     for (const auto& n : g.nodes()) {
@@ -208,19 +199,11 @@ TEST_CASE("training step: batch statistics computed once per batch norm, same st
     CHECK(stats == bns);
     CHECK(shared == bns);
     CHECK(with_sums == bns);
-    auto store = testing::random_parameters(step.graph, 3);
-    NamedTensors p;
-    for (const ir::Value* v : step.graph.parameters()) p[v->name] = store.at(v->name);
     // Random images: identical synthetic ones would give deep 1x1 layers a zero batch
     // variance, where the gradients are rounding noise scaled by 1 / sqrt(eps).
     NamedTensors in = passes::synthetic_step_inputs(batch2, step);
     for (auto& [name, t] : testing::random_inputs(batch2, 4)) in[name] = t;
-    NamedTensors want = reference::run(step.graph, in, p), got = reference::run(g, in, p);
-    for (auto& [name, w] : want) {
-      auto r = testing::compare(got.at(name), w, 1e-4, 1e-5);
-      INFO("output " << name << ": " << r.detail);
-      CHECK(r.ok);
-    }
+    testing::check_same_on_reference(step.graph, g, in, 3);
   }
 }
 

@@ -407,16 +407,7 @@ TEST_CASE("golden: fuse-bn-stats (statistics once, dx after the weight and bias 
   passes::PipelineOptions o;
   o.pipeline = "fuse-bn-stats";
   ir::Graph after = passes::run_pipeline(before, o, reference::pass_context());
-  auto in = testing::random_inputs(before, 5);
-  auto store = testing::random_parameters(before, 6);
-  NamedTensors params;
-  for (const ir::Value* v : before.parameters()) params[v->name] = store.at(v->name);
-  NamedTensors want = reference::run(before, in, params), got = reference::run(after, in, params);
-  for (auto& [name, w] : want) {
-    auto r = testing::compare(got.at(name), w, 1e-5, 1e-6);
-    INFO("output " << name << ": " << r.detail);
-    CHECK(r.ok);
-  }
+  testing::check_same_on_reference(before, after, testing::random_inputs(before, 5), 6, 1e-5, 1e-6);
 }
 
 TEST_CASE("golden: fuse-optimizer,fuse-elementwise (momentum update fused into dw, the step reads it)", "[passes][golden]") {

@@ -184,10 +184,9 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     // costs where it stays there (its 3x3 layer1 convolution: 0.78 -> 0.94 ms).
     int64_t taps = ctx.in[1].shape[2] * ctx.in[1].shape[3];
     bool taps_inner = taps > 1 && num_elements(ctx.in[1].shape) * 4 > (int64_t{4} << 20);
-    if (taps_inner)
-      conv.update().reorder(c, x, y, r.y, r.z, r.x, n).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
-    else
-      conv.update().reorder(c, x, y, r.x, r.y, r.z, n).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
+    if (taps_inner) conv.update().reorder(c, x, y, r.y, r.z, r.x, n);
+    else conv.update().reorder(c, x, y, r.x, r.y, r.z, n);
+    conv.update().vectorize(c, vec).unroll(c).unroll(x).unroll(y);
     if (!taps_inner && ci.in_channels / ci.groups >= 2) conv.update().unroll(r.x, 2);
   } else {
     // Few output channels (e.g. LeNet's 6): vectorize across columns instead.
