@@ -149,12 +149,12 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
   for (const ir::Value* v : m.graph.inputs()) add_value(v, hb::default_layout(v->type.rank()));
   // Weights take the layout their consumers want when all that care agree (in a training
   // step the conv's preference wins over its gradient ops and optimizer updates).
-  auto weight_layout = [](const ir::Value* v) {
+  auto weight_layout = [&](const ir::Value* v) {
     std::set<hb::Layout> wanted;
     for (const ir::Node* u : v->users)
       for (size_t i = 0; i < u->inputs.size(); ++i)
         if (u->inputs[i] == v && hb::has_layout_preference(*u, static_cast<int>(i)))
-          wanted.insert(hb::preferred_layout(*u, static_cast<int>(i)));
+          wanted.insert(hb::preferred_layout(*u, static_cast<int>(i), o.halide.target));
     return wanted.size() == 1 ? *wanted.begin() : hb::default_layout(v->type.rank());
   };
   for (const ir::Value* v : m.graph.parameters()) add_value(v, weight_layout(v));

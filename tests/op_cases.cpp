@@ -34,8 +34,8 @@ const std::vector<OpCase>& op_cases() {
                            [](Tensor x) { return conv2d(x, 32, 3, {.stride = 2, .padding = 1, .bias = false}); }));
     c.push_back(unary_case("conv1x1_64", {1, 32, 7, 7}, [](Tensor x) { return conv2d(x, 64, 1); }));
     c.push_back(unary_case("conv3x3_64_tiled", {1, 64, 14, 14}, [](Tensor x) { return conv2d(x, 64, 3, {.padding = 1}); }));
-    // 256 channels and a 2.4 MB filter: read through the copy with padded channels.
-    c.push_back(unary_case("conv3x3_256_padded_filter", {1, 256, 5, 5}, [](Tensor x) { return conv2d(x, 256, 3, {.padding = 1}); }));
+    // 256 channels and a 2.4 MB filter, stored in blocks of 64 output channels (preferred_layout).
+    c.push_back(unary_case("conv3x3_256_blocked_filter", {1, 256, 5, 5}, [](Tensor x) { return conv2d(x, 256, 3, {.padding = 1}); }));
     c.push_back(unary_case("conv_dilated", {2, 8, 12, 10}, [](Tensor x) { return conv2d(x, 16, 3, {.padding = 2, .dilation = 2}); }));
     c.push_back(unary_case("conv_groups2", {2, 8, 9, 9}, [](Tensor x) { return conv2d(x, 12, 3, {.padding = 1, .groups = 2}); }));
     c.push_back(unary_case("conv_depthwise_stride2", {2, 32, 11, 11},

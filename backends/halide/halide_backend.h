@@ -12,16 +12,32 @@ namespace strata::halide_backend {
 // Physical layout of a tensor: Halide dimension k (0 = innermost, stride 1) holds logical
 // axis perm[k]. The IR is NCHW; activations are stored channels-last, as PyTorch's
 // channels_last memory format does, so convolutions vectorize over channels.
-using Layout = std::vector<int>;
+// A blocked layout (block > 0) splits its innermost axis a = layout[0] in blocks: dimension
+// 0 holds a % block, dimensions 1 .. r-1 hold layout[1 ..] as before, and one more, the
+// outermost, holds a / block. That is oneDNN's blocked weight format (OIhw16o and kin): a
+// convolution's register tile of `block` output channels then streams its whole filter
+// from one contiguous run of memory.
+struct Layout : std::vector<int> {
+  using std::vector<int>::vector;
+  int block = 0;
+  int physical_rank() const { return static_cast<int>(size()) + (block > 0 ? 1 : 0); }
+  friend bool operator==(const Layout&, const Layout&) = default;
+  friend auto operator<=>(const Layout&, const Layout&) = default;
+};
+// The extents of the physical dimensions of a tensor of logical `shape` stored in `layout`
+// (throws strata::Error when a block does not divide its axis).
+std::vector<int64_t> physical_extents(const Shape& shape, const Layout& layout);
+Layout blocked(Layout l, int block);
 Layout row_major(int rank);           // {r-1, ..., 0}
 Layout channels_last();               // {1, 3, 2, 0}: C innermost, then W, H, N
 Layout default_layout(int rank);      // channels_last for rank 4, row_major otherwise
-// The layout this backend wants for input `i` of node `n` (e.g. conv weights with the
-// output channel innermost, {0, 3, 2, 1}); default_layout when it has no preference.
 // Whether an op's input is read much faster in its preferred layout (conv and linear
 // weights); other consumers (gradient ops, optimizer updates) read any layout.
 bool has_layout_preference(const ir::Node& n, int input);
-Layout preferred_layout(const ir::Node& n, int i);
+// The layout this backend wants for input `i` of node `n` on `target` (a Halide target
+// string): conv weights with the output channel innermost, {0, 3, 2, 1}, blocked by the
+// CPU schedule's register tile of output channels; default_layout when it has no preference.
+Layout preferred_layout(const ir::Node& n, int i, const std::string& target = "host");
 std::string layout_str(const Layout& l);
 // Copies between a row-major (logical) HostTensor and a buffer in `layout`.
 void to_layout(const HostTensor& src, const Layout& layout, float* dst);

@@ -69,8 +69,9 @@ static void load_autoscheduler(const std::string& name) {
 template <typename Buf>
 static void constrain(Buf&& b, const Shape& shape, const Layout& layout, const std::vector<int64_t>& strides = {}) {
   int stride = 1;
-  for (size_t k = 0; k < layout.size(); ++k) {
-    int e = static_cast<int>(shape[layout[k]]);
+  std::vector<int64_t> ext = physical_extents(shape, layout);
+  for (size_t k = 0; k < ext.size(); ++k) {
+    int e = static_cast<int>(ext[k]);
     int s = strides.empty() ? stride : static_cast<int>(strides[k]);
     b.dim(static_cast<int>(k)).set_bounds(0, e).set_stride(s).set_estimate(0, e);
     stride *= e;
@@ -111,12 +112,12 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Shape& s = inputs[i]->type.shape;
     if (in_layouts[i].size() != s.size()) throw Error("build_pipeline: input layout rank mismatch");
-    ImageParam p(Float(32), static_cast<int>(s.size()), fmt::format("in{}", i));
+    ImageParam p(Float(32), in_layouts[i].physical_rank(), fmt::format("in{}", i));
     constrain(p, s, in_layouts[i]);
     params.push_back(p);
   }
   OutRef out;
-  for (size_t k = 0; k < os.size(); ++k) out.vars.push_back(Var(fmt::format("d{}", k)));
+  for (int k = 0; k < out_layout.physical_rank(); ++k) out.vars.push_back(Var(fmt::format("d{}", k)));
   out.layout = out_layout;
   out.shape = os;
 

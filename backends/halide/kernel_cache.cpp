@@ -29,7 +29,7 @@ namespace strata::halide_backend {
 namespace fs = std::filesystem;
 
 // Bump when a lowering or schedule changes, so stale kernels on disk are not reused.
-constexpr int kCodegenVersion = 11;
+constexpr int kCodegenVersion = 12;
 
 static std::mutex g_mu;
 static CacheStats g_stats;
@@ -179,10 +179,10 @@ class SharedObjectKernel : public Kernel {
 static std::vector<halide_dimension_t> dims_of(const Shape& s, const Layout& layout, const std::vector<int64_t>& strides = {}) {
   std::vector<halide_dimension_t> d;
   int32_t stride = 1;
-  for (size_t k = 0; k < layout.size(); ++k) {
-    int axis = layout[k];
-    d.push_back(halide_dimension_t(0, static_cast<int32_t>(s[axis]), strides.empty() ? stride : static_cast<int32_t>(strides[k])));
-    stride *= static_cast<int32_t>(s[axis]);
+  std::vector<int64_t> ext = physical_extents(s, layout);
+  for (size_t k = 0; k < ext.size(); ++k) {
+    d.push_back(halide_dimension_t(0, static_cast<int32_t>(ext[k]), strides.empty() ? stride : static_cast<int32_t>(strides[k])));
+    stride *= static_cast<int32_t>(ext[k]);
   }
   return d;
 }
@@ -272,7 +272,7 @@ void clear_memory_cache() {
 
 void compile_only(const NodeGroup& group, const Options& o, const std::string& object_path) {
   std::vector<Layout> in_layouts;
-  for (size_t i = 0; i < group[0]->inputs.size(); ++i) in_layouts.push_back(preferred_layout(*group[0], static_cast<int>(i)));
+  for (size_t i = 0; i < group[0]->inputs.size(); ++i) in_layouts.push_back(preferred_layout(*group[0], static_cast<int>(i), o.target));
   auto inputs = ir::group_inputs(group);
   for (size_t i = in_layouts.size(); i < inputs.size(); ++i) in_layouts.push_back(default_layout(inputs[i]->type.rank()));
   BuiltPipeline b = build_pipeline(group, in_layouts, default_layout(group.back()->outputs[0]->type.rank()), o);

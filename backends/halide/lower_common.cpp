@@ -1,5 +1,8 @@
 // Building blocks shared by the lowerings: padded inputs, reductions, batch statistics.
+#include <fmt/format.h>
+
 #include "backends/halide/lowering.h"
+#include "ir/error.h"
 
 namespace strata::halide_backend {
 
@@ -8,11 +11,11 @@ using namespace Halide;
 TensorRef padded_input(LowerContext& c, int i, float value, const char* name) {
   const TensorRef& x = c.in[i];
   Region bounds;
-  for (size_t k = 0; k < x.layout.size(); ++k) bounds.push_back({0, static_cast<int>(x.shape[x.layout[k]])});
+  for (int64_t e : physical_extents(x.shape, x.layout)) bounds.push_back({0, static_cast<int>(e)});
   // Through the Func, not the ImageParam: a fusion group's prologue feeds it no buffer.
   Func p = BoundaryConditions::constant_exterior(x.f, value, bounds);
   Func named(name);
-  std::vector<Var> v(x.layout.size());
+  std::vector<Var> v(bounds.size());
   named(v) = p(v);
   return TensorRef{named, x.layout, x.shape};
 }
@@ -100,6 +103,8 @@ std::pair<RDom, std::vector<Expr>> reduction_domain(const Shape& shape, const st
 }
 
 OtherAxes other_axes(const LowerContext& c, int axis) {
+  if (c.out.layout.block > 0)  // its axes are not one var each
+    throw Error(fmt::format("halide backend: node '{}' ({}) cannot write a blocked layout", c.node.name(), c.node.op));
   OtherAxes o;
   for (size_t k = 0; k < c.out.vars.size(); ++k) {
     if (c.out.layout[k] == axis) continue;

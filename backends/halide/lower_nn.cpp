@@ -24,33 +24,18 @@ static Lowered conv2d(LowerContext& c) {
   Expr iy = oy * static_cast<int>(st[0]) + r.z * static_cast<int>(dl[0]) - static_cast<int>(pad[0]);
   Expr ix = ox * static_cast<int>(st[1]) + r.y * static_cast<int>(dl[1]) - static_cast<int>(pad[1]);
 
-  // A large filter whose channel stride aliases in the caches is read through a copy with
-  // padded channels (unaliased_channels), made once per call.
-  TensorRef wr = w;
-  std::optional<Func> filter_copy;
-  int64_t co_pad = unaliased_channels(co_total, num_elements(w.shape), c.target);
-  if (w.layout == Layout{0, 3, 2, 1} && co_pad != co_total && w.shape[2] * w.shape[3] > 1) {
-    Var a("w_co"), kx("w_kx"), ky("w_ky"), i("w_ci");
-    Func wp("filter_padded");
-    wp(a, kx, ky, i) = w.f(min(a, static_cast<int>(co_total) - 1), kx, ky, i);
-    wr.f = wp;
-    filter_copy = wp;
-  }
   Func conv("conv");
   conv(c.out.vars) = c.in.size() > 2 ? c.in[2].at({co}) : Expr(0.f);
-  conv(c.out.vars) += wr.at({co, r.x, r.z, r.y}) * x.at({b, ci, iy, ix});
+  conv(c.out.vars) += w.at({co, r.x, r.z, r.y}) * x.at({b, ci, iy, ix});
 
   Lowered l;
   l.out = Func(c.out_name);
   l.out(c.out.vars) = conv(c.out.vars);
   l.reductions.push_back({conv, r});
-  ConvInfo info{conv, r, c.params[1], std::nullopt, groups, c.in[0].shape[1], co_total,
-                w.layout == Layout{0, 3, 2, 1}, filter_copy, filter_copy ? co_pad : co_total};
+  ConvInfo info{conv, r, c.params[1], std::nullopt, groups, c.in[0].shape[1], co_total};
   if (padded) {
     info.padded = x.f;
-    std::vector<int64_t> ext;  // the input's extents: close enough to choose vector widths
-    for (int a : x.layout) ext.push_back(x.shape[a]);
-    l.roots.push_back({x.f, ext});
+    l.roots.push_back({x.f, physical_extents(x.shape, x.layout)});
   }
   l.conv = info;
   return l;
@@ -99,11 +84,9 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   l.out = Func(c.out_name);
   l.out(c.out.vars) = acc(c.out.vars);
   l.reductions.push_back({acc, r});
-  std::vector<int64_t> dy_ext;
-  for (int a : dy.layout) dy_ext.push_back(dy.shape[a]);
-  l.roots.push_back({dy.f, dy_ext});
+  l.roots.push_back({dy.f, physical_extents(dy.shape, dy.layout)});
   l.roots.push_back({wt, {cig_pad, w.shape[3], w.shape[2], w.shape[0]}});
-  l.conv = ConvInfo{acc, r, c.params[1], dy.f, groups, w.shape[0], c.out.shape[1], false};
+  l.conv = ConvInfo{acc, r, c.params[1], dy.f, groups, w.shape[0], c.out.shape[1]};
   return l;
 }
 
@@ -132,9 +115,7 @@ static Lowered conv2d_backward_weight(LowerContext& c) {
   l.out(c.out.vars) = info.tile(L[0], L[1], L[3], L[2]);
   if (padded) {
     info.padded = x.f;
-    std::vector<int64_t> ext;
-    for (int a : x.layout) ext.push_back(x.shape[a]);
-    l.roots.push_back({x.f, ext});
+    l.roots.push_back({x.f, physical_extents(x.shape, x.layout)});
   }
   l.roots.push_back({info.tile, {c.out.shape[0], cig, c.out.shape[3], c.out.shape[2]}});
   l.wgrad = info;

@@ -26,7 +26,7 @@ struct OutRef {
   Layout layout;
   Shape shape;  // logical
   std::vector<Halide::Expr> logical() const;  // logical[layout[k]] = vars[k]
-  int64_t extent(int k) const { return shape[layout[k]]; }
+  int64_t extent(int k) const;  // of physical dimension k
 };
 
 // An intermediate computed once for the whole kernel (padded inputs, per-channel
@@ -52,17 +52,13 @@ struct ConvInfo {
   Halide::ImageParam filter;
   std::optional<Halide::Func> padded;  // zero-padded input, when padding > 0
   int64_t groups = 1, in_channels = 1, out_channels = 1;
-  bool filter_packed = false;  // filter in {0, 3, 2, 1}: output channel innermost
-  // A copy of the filter with its output-channel extent padded (see conv2d's lowering);
-  // the schedule computes it once per call, `padded_channels` wide.
-  std::optional<Halide::Func> filter_copy;
-  int64_t padded_channels = 0;
 };
 
-// Channel extent to store a weight with so that its channel stride is not a multiple of
-// 1 KiB: tiles of a layer with 256 or 512 channels otherwise map every weight line they
-// stream to a few cache sets (3x3 at 256 channels ran at 36% of the FMA peak, at 192 or
-// 320 channels at 72-79%). Returns `channels` unchanged where that does not apply.
+// Channel extent to store conv2d_backward_input's transposed weight copy with so that its
+// channel stride is not a multiple of 1 KiB: tiles of a layer with 256 or 512 channels
+// otherwise map every weight line they stream to a few cache sets (the forward 3x3 at 256
+// channels ran at 36% of the FMA peak, at 192 or 320 channels at 72-79%, before its weight
+// was blocked). Returns `channels` unchanged where that does not apply.
 int64_t unaliased_channels(int64_t channels, int64_t weight_elements, const Halide::Target& t);
 
 // conv2d_backward_weight's result tile(co, ci, kx, ky) (a root), the accumulator it reads
@@ -139,6 +135,13 @@ Halide::Expr flat_index(const Shape& shape, const std::vector<Halide::Expr>& log
 Halide::Expr activation_expr(const ir::Node& n, Halide::Expr x);
 // f'(x) of the activation activation_grad names (its attributes read from the node).
 Halide::Expr activation_derivative(const ir::Node& n, Halide::Expr x);
+
+// The CPU convolution schedule's register tile: `tile_w` vectors of `vec` output channels
+// by `tile_h` output columns (vec == 1: too few channels to vectorize over them).
+struct ConvTile {
+  int vec = 1, tile_w = 1, tile_h = 1;
+};
+ConvTile plan_conv_tile(int64_t out_channels, int64_t out_width, const Halide::Target& t);
 
 void schedule_cpu(Lowered& l, const LowerContext& ctx);
 void schedule_cuda(Lowered& l, const LowerContext& ctx);

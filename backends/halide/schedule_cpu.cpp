@@ -110,39 +110,46 @@ static void schedule_roots(const Lowered& l, int natural) {
   }
 }
 
+ConvTile plan_conv_tile(int64_t CO, int64_t W, const Target& t) {
+  bool avx512 = t.has_feature(Target::AVX512_Skylake) || t.has_feature(Target::AVX512);
+  int natural = t.natural_vector_size<float>();
+  ConvTile tile;
+  tile.vec = pick_vec(CO, natural);
+  if (tile.vec == 1 || CO % tile.vec) {
+    tile.vec = 1;
+    tile.tile_h = static_cast<int>(std::min<int64_t>(4, W));
+    return tile;
+  }
+  // Accumulators: tile_w vectors of output channels by tile_h columns, at most 24 of the
+  // 32 AVX-512 registers (12 of AVX2's 16), leaving room for filter and input values.
+  // Columns computed twice by ShiftInwards at the right edge count as waste.
+  int max_acc = avx512 ? 24 : 12, max_w = avx512 ? 4 : 3;
+  double best = 0;
+  for (int tw = 1; tw <= max_w; ++tw) {
+    if ((CO / tile.vec) % tw) continue;
+    for (int th = 1; th <= std::min<int64_t>(8, W); ++th) {
+      if (tw * th > max_acc) continue;
+      double useful = double(W) / double((W + th - 1) / th * th);
+      double score = tw * th * useful;
+      if (score > best + 1e-9) best = score, tile.tile_w = tw, tile.tile_h = th;
+    }
+  }
+  return tile;
+}
+
 static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
   ConvInfo& ci = *l.conv;
   const auto& v = ctx.out.vars;  // channels-last output: (c, x, y, n)
   Var c = v[0], x = v[1], y = v[2], n = v[3];
   int64_t CO = ctx.out.extent(0), W = ctx.out.extent(1);
   bool depthwise = ci.groups > 1 && ci.groups == ci.in_channels && ci.groups == ci.out_channels;
-  bool avx512 = ctx.target.has_feature(Target::AVX512_Skylake) || ctx.target.has_feature(Target::AVX512);
   int vec = pick_vec(CO, natural);
-  int tile_w = 1, tile_h = 1;
+  int tile_w = 1, tile_h = static_cast<int>(std::min<int64_t>(4, W));
   if (vec > 1 && !depthwise && ci.groups == 1 && CO % vec == 0) {
-    // Accumulators: tile_w vectors of output channels by tile_h columns, at most 24 of the
-    // 32 AVX-512 registers (12 of AVX2's 16), leaving room for filter and input values.
-    // Columns computed twice by ShiftInwards at the right edge count as waste.
-    int max_acc = avx512 ? 24 : 12, max_w = avx512 ? 4 : 3;
-    double best = 0;
-    for (int tw = 1; tw <= max_w; ++tw) {
-      if ((CO / vec) % tw) continue;
-      for (int th = 1; th <= std::min<int64_t>(8, W); ++th) {
-        if (tw * th > max_acc) continue;
-        double useful = double(W) / double((W + th - 1) / th * th);
-        double score = tw * th * useful;
-        if (score > best + 1e-9) best = score, tile_w = tw, tile_h = th;
-      }
-    }
-  } else {
-    tile_h = static_cast<int>(std::min<int64_t>(4, W));
+    ConvTile t = plan_conv_tile(CO, W, ctx.target);
+    tile_w = t.tile_w, tile_h = t.tile_h;
   }
   RDom r = ci.r;
-  if (ci.filter_copy) {
-    Func wp = *ci.filter_copy;
-    auto a = wp.args();
-    wp.compute_root().bound(a[0], 0, static_cast<int>(ci.padded_channels)).vectorize(a[0], natural).parallel(a[3]);
-  }
   Var co("co"), cii("cii"), xo("xo"), xi("xi");
   Func out = l.out;
   Func conv = ci.conv;
@@ -177,13 +184,14 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
       int pw = pick_vec(ctx.in[0].shape[1], natural);
       if (pw > 1) p.vectorize(p.args()[0], pw);
     }
-    // Reduction order: input channels innermost reads the weight (stored ci, ky, kx, co from
-    // outermost) at a stride of KH * KW * CO floats; taps innermost makes the whole stream one
-    // stride of CO floats, which the prefetcher follows. That pays when the weight is too big
-    // for L2 (ResNet-50's 3x3 layer4 convolution, 9 MiB: 2.8 -> 2.2 ms in bench_conv) and
-    // costs where it stays there (its 3x3 layer1 convolution: 0.78 -> 0.94 ms).
+    // Reduction order: with taps innermost a tile's stream through a blocked weight
+    // (preferred_layout) is one contiguous run, which the prefetchers follow; input channels
+    // innermost read it at a stride of KH * KW * block floats but walk the channels-last
+    // input contiguously. bench_conv, blocked: taps innermost for ResNet-50's 3x3 at 14x14x256
+    // (2.4 MB filter) 1.01 -> 0.78 ms and at 7x7x512 (9.4 MB) 1.16 -> 0.85 ms; channels
+    // innermost for 28x28x128 (0.6 MB) 0.90 -> 0.86 ms and 56x56x64 0.93 -> 0.85 ms.
     int64_t taps = ctx.in[1].shape[2] * ctx.in[1].shape[3];
-    bool taps_inner = taps > 1 && num_elements(ctx.in[1].shape) * 4 > (int64_t{4} << 20);
+    bool taps_inner = taps > 1 && num_elements(ctx.in[1].shape) * 4 > (int64_t{1} << 20);
     if (taps_inner) conv.update().reorder(c, x, y, r.y, r.z, r.x, n);
     else conv.update().reorder(c, x, y, r.x, r.y, r.z, n);
     conv.update().vectorize(c, vec).unroll(c).unroll(x).unroll(y);
