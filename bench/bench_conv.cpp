@@ -1,6 +1,7 @@
 // conv2d at ResNet-50's layer shapes (GFLOP/s and percent of the machine's peaks, measured
-// in the same run), and depthwise 3x3 at MobileNet's shapes (GB/s). Kernels run on
-// buffers already in the backend's layouts, as inside a compiled model.
+// in the same run), its two gradients at those shapes for a training batch of 8, and
+// depthwise 3x3 at MobileNet's shapes (GB/s). Kernels run on buffers already in the
+// backend's layouts, as inside a compiled model.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -71,6 +72,53 @@ void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule) {
   if (p.sgemm > 0) state.counters["pct_of_sgemm"] = 100 * gflops / p.sgemm;
 }
 
+// conv2d_backward_weight (dw, stored like its convolution's weight, as in a training step)
+// and conv2d_backward_input (dx) of a ResNet-50 shape at batch 8.
+void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op) {
+  constexpr int64_t kBatch = 8;
+  int64_t pad = s.k / 2, out_hw = (s.hw + 2 * pad - s.k) / s.stride + 1;
+  Shape x{kBatch, s.cin, s.hw, s.hw}, w{s.cout, s.cin, s.k, s.k}, dy{kBatch, s.cout, out_hw, out_hw};
+  ir::AttrMap a{{"stride", std::vector<int64_t>{s.stride, s.stride}},
+                {"padding", std::vector<int64_t>{pad, pad, pad, pad}},
+                {"dilation", std::vector<int64_t>{1, 1}},
+                {"groups", int64_t{1}}};
+  dsl::Model m(op);
+  dsl::Tensor g = m.input("grad_output", dy);
+  if (op == "conv2d_backward_weight") {
+    a["weight_shape"] = w;
+    m.output("dw", m.apply(op, {m.input("x", x), g}, a));
+  } else {
+    a["input_shape"] = x;
+    m.output("dx", m.apply(op, {g, m.parameter("weight", w, ir::InitSpec{})}, a));
+  }
+  const ir::Node& n = *m.graph().nodes().back();
+  // The weight's layout: what its forward convolution prefers.
+  dsl::Model fm("conv");
+  dsl::Tensor fy = dsl::conv2d(fm.input("x", x), s.cout, s.k, {.stride = s.stride, .padding = pad, .bias = false});
+  fm.output("y", fy);
+  hb::Layout wl = hb::preferred_layout(*fm.graph().nodes().back(), 1);
+  bool dw = op == "conv2d_backward_weight";
+  std::vector<hb::Layout> in_layouts = dw ? std::vector<hb::Layout>{hb::default_layout(4), hb::default_layout(4)}
+                                          : std::vector<hb::Layout>{hb::default_layout(4), wl};
+  std::shared_ptr<const hb::Kernel> k;
+  try {
+    k = hb::get_kernel(n, in_layouts, dw ? wl : hb::default_layout(4), hb::Options{});
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  std::vector<float> in0(n.inputs[0]->type.numel(), 0.5f), in1(n.inputs[1]->type.numel(), 0.01f),
+      out(n.outputs[0]->type.numel());
+  k->run({in0.data(), in1.data()}, out.data());
+  auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) k->run({in0.data(), in1.data()}, out.data());
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
+  double flops = 2.0 * kBatch * s.cout * double(out_hw * out_hw) * s.cin * s.k * s.k;
+  double gflops = flops / secs * 1e-9;
+  state.counters["GFLOP/s"] = gflops;
+  state.counters["pct_of_fma_peak"] = 100 * gflops / bench::peaks().fma;
+}
+
 void BM_Peak(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(bench::peaks());
   state.counters["fma_peak_GFLOP/s"] = bench::peaks().fma;
@@ -82,6 +130,12 @@ int register_all() {
   for (const ConvShape& s : kShapes) {
     benchmark::RegisterBenchmark((std::string("conv2d/") + s.name).c_str(), BM_Conv, s, "manual")->Unit(benchmark::kMillisecond)->UseRealTime();
   }
+  for (const char* op : {"conv2d_backward_weight", "conv2d_backward_input"})
+    for (const ConvShape& s : kShapes)
+      if (s.groups == 1)
+        benchmark::RegisterBenchmark((std::string(op) + "/" + s.name + "_batch8").c_str(), BM_ConvGrad, s, std::string(op))
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
   return 0;
 }
 const int registered = register_all();

@@ -29,7 +29,7 @@ namespace strata::halide_backend {
 namespace fs = std::filesystem;
 
 // Bump when a lowering or schedule changes, so stale kernels on disk are not reused.
-constexpr int kCodegenVersion = 12;
+constexpr int kCodegenVersion = 14;
 
 static std::mutex g_mu;
 static CacheStats g_stats;
@@ -210,9 +210,15 @@ static std::string kernel_key(const NodeGroup& group, const std::vector<Layout>&
 }
 
 static void compile_object(BuiltPipeline b, const std::string& fn, const std::string& obj) {
+  std::map<Halide::OutputFileType, std::string> outputs{{Halide::OutputFileType::object, obj}};
+  // For schedule work: STRATA_DUMP_KERNELS=DIR also writes each compiled kernel's loop nest
+  // (.stmt) and assembly (.s) there, named like the kernel.
+  if (const char* d = std::getenv("STRATA_DUMP_KERNELS"); d && *d) {
+    outputs[Halide::OutputFileType::stmt] = fmt::format("{}/{}.stmt", d, fn);
+    outputs[Halide::OutputFileType::assembly] = fmt::format("{}/{}.s", d, fn);
+  }
   try {
-    b.pipeline.compile_to({{Halide::OutputFileType::object, obj}}, b.args, fn,
-                          b.target.with_feature(Halide::Target::NoRuntime));
+    b.pipeline.compile_to(outputs, b.args, fn, b.target.with_feature(Halide::Target::NoRuntime));
   } catch (const Halide::Error& e) {
     throw Error(fmt::format("halide backend: compiling {} failed: {}", fn, e.what()));
   }

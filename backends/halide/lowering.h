@@ -62,7 +62,7 @@ struct ConvInfo {
 int64_t unaliased_channels(int64_t channels, int64_t weight_elements, const Halide::Target& t);
 
 // conv2d_backward_weight's result tile(co, ci, kx, ky) (a root), the accumulator it reads
-// (computed per tile, in registers) and what their schedules need.
+// and what their schedules need.
 struct WeightGradInfo {
   Halide::Func tile, acc;
   Halide::RDom r;  // (ox, oy, n)
@@ -70,6 +70,7 @@ struct WeightGradInfo {
   int64_t out_channels = 1, in_channels_per_group = 1, groups = 1;
   std::optional<Halide::Func> padded;  // zero-padded input, when padding > 0
   int64_t kernel_w = 1;
+  Shape input, grad_output, weight;  // x's, dy's and dw's logical shapes
 };
 
 struct Lowered {
