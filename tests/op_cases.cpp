@@ -60,10 +60,10 @@ const std::vector<OpCase>& op_cases() {
                        ConvGrad{"7x7_stride2_stem", {2, 3, 13, 12}, 32, 7, 2, 3, 1, 1},
                        ConvGrad{"3x3_256_padded_weight", {1, 256, 5, 5}, 256, 3, 1, 1, 1, 1},
                        // dw's CPU schedule sums positions in chunks where dy and x outweigh dw:
-                       // chunks of 2 rows and two blocks of 256 output channels here,
+                       // chunks of 13 rows and two blocks of 256 output channels here,
                        ConvGrad{"3x3_512_chunks_of_rows", {1, 32, 26, 26}, 512, 3, 1, 1, 1, 1},
-                       // and chunks of one image here.
-                       ConvGrad{"1x1_chunks_of_images", {4, 128, 16, 16}, 128, 1, 1, 0, 1, 1}}) {
+                       // and chunks of 4 images here.
+                       ConvGrad{"1x1_chunks_of_images", {8, 512, 8, 8}, 512, 1, 1, 0, 1, 1}}) {
       int64_t oh = (g.x[2] + 2 * g.pad - g.dilation * (g.k - 1) - 1) / g.stride + 1;
       int64_t ow = (g.x[3] + 2 * g.pad - g.dilation * (g.k - 1) - 1) / g.stride + 1;
       Shape w{g.out, g.x[1] / g.groups, g.k, g.k}, dy{g.x[0], g.out, oh, ow};

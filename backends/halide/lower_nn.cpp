@@ -102,7 +102,7 @@ static Lowered conv2d_backward_weight(LowerContext& c) {
   const Shape& ys = dy.shape;
   RDom r({{0, static_cast<int>(ys[3])}, {0, static_cast<int>(ys[2])}, {0, static_cast<int>(ys[0])}}, "r");
   WeightGradInfo info{Func("dw"), Func("dw_acc"), r, Var("co"), Var("ci"), Var("kx"), Var("ky"), c.out.shape[0], cig, groups,
-                      std::nullopt, c.out.shape[3], c.in[0].shape, ys, c.out.shape};
+                      std::nullopt, c.out.shape[3], c.in[0].shape, ys, c.out.shape, st[0], st[1]};
   Expr ci = (info.co / static_cast<int>(cog)) * static_cast<int>(cig) + info.ci;
   Expr iy = r.y * static_cast<int>(st[0]) + info.ky * static_cast<int>(dl[0]) - static_cast<int>(pad[0]);
   Expr ix = r.x * static_cast<int>(st[1]) + info.kx * static_cast<int>(dl[1]) - static_cast<int>(pad[1]);

@@ -71,6 +71,7 @@ struct WeightGradInfo {
   std::optional<Halide::Func> padded;  // zero-padded input, when padding > 0
   int64_t kernel_w = 1;
   Shape input, grad_output, weight;  // x's, dy's and dw's logical shapes
+  int64_t stride_h = 1, stride_w = 1;
 };
 
 struct Lowered {

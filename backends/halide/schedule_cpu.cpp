@@ -282,10 +282,23 @@ static void schedule_weight_grad(Lowered& l, int natural) {
     return order;
   };
 
-  const Shape &xs = w.input, &ys = w.grad_output;
-  int64_t N = ys[0], OH = ys[2];
-  int64_t row_bytes = 4 * (ys[3] * ys[1] + xs[3] * xs[1] * std::max<int64_t>(1, xs[2] / OH));
-  if (N * OH * row_bytes <= 4 * num_elements(w.weight)) {
+  // Bytes of dy and x one row of output positions reads (x: the input rows and columns a
+  // row's taps touch that the next row does not; a 1x1 stride-2 reads a quarter of x).
+  const Shape &xs = w.input, &ys = w.grad_output, &ws = w.weight;
+  int64_t N = ys[0], OH = ys[2], OW = ys[3];
+  int64_t row_bytes = 4 * OW * (ys[1] + xs[1] * std::min(w.stride_h, ws[2]) * std::min(w.stride_w, ws[3]));
+  // Chunks of positions: rows of one image, or whole images, within kChunk bytes of dy and x.
+  constexpr int64_t kChunk = 1 << 20, kBlock = 512 << 10, kMinPositions = 128;
+  int64_t rows = 1, images = 1;
+  for (int64_t d = 1; d <= OH; ++d)
+    if (OH % d == 0 && d * row_bytes <= kChunk) rows = d;
+  if (rows == OH)
+    for (int64_t d = 1; d <= N; ++d)
+      if (N % d == 0 && d * OH * row_bytes <= kChunk) images = d;
+  // Chunks too short to pay for adding each tile into dw (ResNet-50's 1x1 convolutions of
+  // 1024 channels at 14x14: 98 positions a chunk ran 2x slower than no chunks).
+  bool chunked = N * OH * row_bytes > 4 * num_elements(ws) && rows * images * OW >= kMinPositions;
+  if (!chunked) {
     tile.compute_root().split(w.co, coo, coi, tile_co).split(w.ci, cio, cii, g.t).reorder(tile_order({}));
     register_tile(tile, {coi, cii, w.kx}, g);
     tasks(tile);
@@ -296,14 +309,6 @@ static void schedule_weight_grad(Lowered& l, int natural) {
     return;
   }
 
-  // Chunks of positions: rows of one image, or whole images, within kChunk bytes of dy and x.
-  constexpr int64_t kChunk = 512 << 10, kBlock = 512 << 10;
-  int64_t rows = 1, images = 1;
-  for (int64_t d = 1; d <= OH; ++d)
-    if (OH % d == 0 && d * row_bytes <= kChunk) rows = d;
-  if (rows == OH)
-    for (int64_t d = 1; d <= N; ++d)
-      if (N % d == 0 && d * OH * row_bytes <= kChunk) images = d;
   // Blocks of dw's output channels, a multiple of the tile, within kBlock bytes.
   int64_t per_co = 4 * num_elements(w.weight) / w.out_channels, block = tile_co;
   for (int64_t b = tile_co; b <= w.out_channels; b += tile_co)
