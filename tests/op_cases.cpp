@@ -58,7 +58,12 @@ const std::vector<OpCase>& op_cases() {
                        ConvGrad{"depthwise_stride2", {1, 32, 8, 8}, 32, 3, 2, 1, 1, 32},
                        ConvGrad{"1x1_stride2_first_layer", {2, 3, 11, 11}, 16, 1, 2, 0, 1, 1},
                        ConvGrad{"7x7_stride2_stem", {2, 3, 13, 12}, 32, 7, 2, 3, 1, 1},
-                       ConvGrad{"3x3_256_padded_weight", {1, 256, 5, 5}, 256, 3, 1, 1, 1, 1},
+                       // a 2.4 MB weight: dx's transposed copy blocked by 64 input channels
+                       ConvGrad{"3x3_256_blocked_weight", {1, 256, 5, 5}, 256, 3, 1, 1, 1, 1},
+                       // column phases with 2 and 1 taps, rows with 2 and 1 (the predicate)
+                       ConvGrad{"3x3_stride2_64_phases", {2, 64, 10, 12}, 64, 3, 2, 1, 1, 1},
+                       // ResNet's downsample: odd columns and rows get no tap at all
+                       ConvGrad{"1x1_stride2_64_phases", {2, 32, 12, 10}, 64, 1, 2, 0, 1, 1},
                        // dw's CPU schedule sums positions in chunks where dy and x outweigh dw:
                        // chunks of 13 rows and two blocks of 256 output channels here,
                        ConvGrad{"3x3_512_chunks_of_rows", {1, 32, 26, 26}, 512, 3, 1, 1, 1, 1},

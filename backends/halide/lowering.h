@@ -52,6 +52,11 @@ struct ConvInfo {
   Halide::ImageParam filter;
   std::optional<Halide::Func> padded;  // zero-padded input, when padding > 0
   int64_t groups = 1, in_channels = 1, out_channels = 1;
+  // A strided convolution's input gradient on the CPU: one accumulator per column phase
+  // (the output's columns ix with ix mod column_stride = p, indexed by ix / column_stride),
+  // each with its own reduction; `conv` and `r` are the first of them.
+  int64_t column_stride = 1;
+  std::vector<Reduction> phases;
 };
 
 // Channel extent to store conv2d_backward_input's transposed weight copy with so that its

@@ -148,11 +148,16 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
   int64_t CO = ctx.out.extent(0), W = ctx.out.extent(1);
   bool depthwise = ci.groups > 1 && ci.groups == ci.in_channels && ci.groups == ci.out_channels;
   int vec = pick_vec(CO, natural);
-  int tile_w = 1, tile_h = static_cast<int>(std::min<int64_t>(4, W));
+  // Column phases (a strided conv's dx): each accumulator tiles ceil(W / s) columns, and a
+  // tile of the output spans tile_h columns of every phase.
+  int s = static_cast<int>(ci.column_stride);
+  int64_t phase_w = (W + s - 1) / s;
+  int tile_w = 1, tile_h = static_cast<int>(std::min<int64_t>(4, phase_w));
   if (vec > 1 && !depthwise && ci.groups == 1 && CO % vec == 0) {
-    ConvTile t = plan_conv_tile(CO, W, ctx.target);
+    ConvTile t = plan_conv_tile(CO, phase_w, ctx.target);
     tile_w = t.tile_w, tile_h = t.tile_h;
   }
+  std::vector<Reduction> accs = ci.phases.empty() ? std::vector<Reduction>{{ci.conv, ci.r}} : ci.phases;
   RDom r = ci.r;
   Var co("co"), cii("cii"), xo("xo"), xi("xi");
   Func out = l.out;
@@ -177,9 +182,10 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     // Rows, channel tiles and images are all parallel work: a 7x7 layer has only 7 rows
     // for 2 cores, and a training batch must not be a serial loop of small parallel ones.
     Var task("task"), task_n("task_n");
-    out.split(c, co, cii, vec * tile_w).split(x, xo, xi, tile_h).reorder(cii, xi, xo, y, co, n).vectorize(cii, vec).unroll(cii).unroll(xi);
+    // (A split wider than the row would start before column 0; keep whole phases per tile.)
+    int split_x = static_cast<int>(std::min<int64_t>(tile_h * s, std::max<int64_t>(W / s * s, std::min<int64_t>(s, W))));
+    out.split(c, co, cii, vec * tile_w).split(x, xo, xi, split_x).reorder(cii, xi, xo, y, co, n).vectorize(cii, vec).unroll(cii).unroll(xi);
     out.fuse(y, co, task).fuse(task, n, task_n).parallel(task_n);
-    conv.compute_at(out, xo).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
     if (l.prologue && !ci.padded) {
       // A fused prologue (squeeze-and-excitation's x * scale) once per task, for the input
       // rows the task reads, rather than at every load inside the register tile.
@@ -196,10 +202,17 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     // innermost for 28x28x128 (0.6 MB) 0.90 -> 0.86 ms and 56x56x64 0.93 -> 0.85 ms.
     int64_t taps = ctx.in[1].shape[2] * ctx.in[1].shape[3];
     bool taps_inner = taps > 1 && num_elements(ctx.in[1].shape) * 4 > (int64_t{1} << 20);
-    if (taps_inner) conv.update().reorder(c, x, y, r.y, r.z, r.x, n);
-    else conv.update().reorder(c, x, y, r.x, r.y, r.z, n);
-    conv.update().vectorize(c, vec).unroll(c).unroll(x).unroll(y);
-    if (!taps_inner && ci.in_channels / ci.groups >= 2) conv.update().unroll(r.x, 2);
+    for (Reduction a : accs) {
+      a.f.compute_at(out, xo).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
+      if (taps_inner) a.f.update().reorder(c, x, y, a.r.y, a.r.z, a.r.x, n);
+      else a.f.update().reorder(c, x, y, a.r.x, a.r.y, a.r.z, n);
+      a.f.update().vectorize(c, vec).unroll(c).unroll(x).unroll(y);
+      if (!taps_inner && ci.in_channels / ci.groups >= 2) a.f.update().unroll(a.r.x, 2);
+    }
+  } else if (s > 1) {
+    Var row("row");  // few channels and column phases: plain loops per row
+    out.fuse(y, n, row).parallel(row);
+    for (Reduction a : accs) a.f.compute_at(out, row);
   } else {
     // Few output channels (e.g. LeNet's 6): vectorize across columns instead.
     int xv = pick_vec(W, natural);
@@ -348,8 +361,15 @@ void schedule_cpu(Lowered& l, const LowerContext& ctx) {
   int natural = ctx.target.natural_vector_size<float>();
   if (l.conv && ctx.out.layout == channels_last()) {
     schedule_conv(l, ctx, natural);
-    for (Root root : l.roots)
-      if (!l.conv->padded || root.f.name() != l.conv->padded->name()) root.f.compute_root();
+    // The other roots (conv2d_backward_input's transposed weight, 8 MB for ResNet-50's
+    // layer4 downsample; a fused epilogue's per-channel constants) are copies: vectorized
+    // and parallel like any pointwise kernel.
+    for (Root root : l.roots) {
+      if (l.conv->padded && root.f.name() == l.conv->padded->name()) continue;
+      root.f.compute_root();
+      if (root.vectorize && !root.f.has_update_definition() && !root.f.args().empty())
+        schedule_pointwise(root.f, root.f.args(), root.extents, natural, {});
+    }
     return;
   }
   std::vector<int64_t> ext;
