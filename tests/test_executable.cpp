@@ -52,6 +52,39 @@ TEST_CASE("layouts convert losslessly at the edges of the graph", "[executable][
   CHECK(buf[1] == t.data[20]);  // channel 1 of pixel (0, 0) sits next to channel 0
 }
 
+TEST_CASE("a blocked layout splits its innermost axis into blocks", "[executable][layout]") {
+  // A conv weight [O=6, I=2, KH=1, KW=2] in {0, 3, 2, 1} blocked by 3: [O/3][I][KH][KW][3].
+  HostTensor w = testing::random_tensor({6, 2, 1, 2}, 4);
+  hb::Layout l = hb::blocked({0, 3, 2, 1}, 3);
+  CHECK(hb::physical_extents(w.shape, l) == std::vector<int64_t>{3, 2, 1, 2, 2});
+  CHECK(hb::layout_str(l) == "0321b3");
+  CHECK(l != hb::Layout{0, 3, 2, 1});
+  std::vector<float> buf(w.data.size());
+  hb::to_layout(w, l, buf.data());
+  // Element (o=4, i=1, ky=0, kx=1): block 1, o % 3 = 1 -> 1 + 3 * (kx + 2 * (ky + 1 * i)) + 12 * 1.
+  CHECK(buf[1 + 3 * (1 + 2 * (0 + 1 * 1)) + 12] == w.data[((4 * 2 + 1) * 1 + 0) * 2 + 1]);
+  HostTensor back(w.shape);
+  hb::from_layout(buf.data(), l, back);
+  CHECK(back.data == w.data);
+  CHECK_THROWS_WITH(hb::physical_extents({5, 2, 1, 2}, l), Catch::Contains("block 3 does not divide axis 0 of extent 5"));
+}
+
+TEST_CASE("conv weights are blocked on the CPU and plain on CUDA", "[executable][layout]") {
+  dsl::Model m("blocked");
+  dsl::Tensor x = m.input("x", {1, 64, 7, 7});
+  m.output("y", dsl::conv2d(x, 512, 3, {.padding = 1, .bias = false}));
+  const ir::Node& n = *m.graph().nodes().back();
+  hb::Layout cpu = hb::preferred_layout(n, 1, "x86-64-linux-avx512");
+  CHECK(cpu.block == 32);  // 2 vectors of 16 output channels by 7 columns
+  CHECK(static_cast<const std::vector<int>&>(cpu) == std::vector<int>{0, 3, 2, 1});
+  CHECK(hb::preferred_layout(n, 1, "host-cuda").block == 0);
+  // The executable stores the parameter blocked and still returns it in NCHW.
+  runtime::Executable exe(m.graph(), {});
+  runtime::ParameterStore p = runtime::ParameterStore::initialize(m.graph(), 3);
+  exe.set_parameters(p);
+  CHECK(exe.parameters().at("conv1.weight").data == p.at("conv1.weight").data);
+}
+
 TEST_CASE("autoschedulers compile kernels that match the reference", "[executable][autoschedule]") {
   dsl::Model m("auto");
   {
