@@ -1,9 +1,14 @@
 // Every op: the Halide CPU kernel equals the reference backend within 1e-4 relative /
-// 1e-5 absolute on random inputs, over the shapes of op_cases().
+// 1e-5 absolute on random inputs, over the shapes of op_cases(); the convolutions also
+// compiled for AVX2.
+#include <strata/dsl.h>
+
+#include "backends/halide/halide_backend.h"
 #include "tests/helpers.h"
 #include "tests/op_cases.h"
 
 using namespace strata;
+namespace hb = strata::halide_backend;
 
 TEST_CASE("every op on the Halide CPU backend matches the reference", "[halide][ops]") {
   for (const auto& c : testing::op_cases()) {
@@ -11,5 +16,27 @@ TEST_CASE("every op on the Halide CPU backend matches the reference", "[halide][
       dsl::Model m = c.build();
       testing::check_against_reference(m.graph(), "host", 7, c.lo, c.hi);
     }
+  }
+}
+
+// The CPU schedules pick vector widths, register tiles and weight blocks from the target:
+// 16 lanes and blocks of 32 or 64 channels on AVX-512 (the host here), 8 lanes and blocks
+// of 8 to 24 on AVX2. The convolutions and their gradients, compiled for AVX2 (which this
+// machine also runs), against the reference; 48 channels make a tile of 3 vectors there.
+TEST_CASE("convolutions and their gradients on an AVX2 target match the reference", "[halide][ops][avx2]") {
+  const std::string avx2 = "x86-64-linux-avx-avx2-f16c-fma-sse41";
+  for (const auto& c : testing::op_cases()) {
+    if (c.name.rfind("conv", 0) != 0) continue;
+    SECTION(c.name) {
+      dsl::Model m = c.build();
+      testing::check_against_reference(m.graph(), avx2, 7, c.lo, c.hi);
+    }
+  }
+  SECTION("conv3x3_48_three_vector_tile") {
+    dsl::Model m("conv48");
+    dsl::Tensor x = m.input("x", {2, 16, 8, 8});
+    m.output("y", dsl::relu(dsl::conv2d(x, 48, 3, {.padding = 1})));
+    CHECK(hb::preferred_layout(*m.graph().nodes()[0], 1, avx2).block == 24);
+    testing::check_against_reference(m.graph(), avx2, 7);
   }
 }
