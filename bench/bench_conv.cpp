@@ -36,6 +36,8 @@ const ConvShape kShapes[] = {
     {"1x1_reduce_14x14x1024to512", 1, 1024, 14, 512, 1, 1, 1},
     {"1x1_stride2_downsample_28x28x512to1024", 1, 512, 28, 1024, 1, 2, 1},
     {"1x1_stride2_downsample_14x14x1024to2048", 1, 1024, 14, 2048, 1, 2, 1},
+    {"1x1_project_56x56x144to24", 1, 144, 56, 24, 1, 1, 1},  // MobileNet v2's projections
+    {"1x1_project_28x28x240to40", 1, 240, 28, 40, 1, 1, 1},  // EfficientNet-B0's
     {"dw3x3_112x112x32", 1, 32, 112, 32, 3, 1, 32},
     {"dw3x3_56x56x128", 1, 128, 56, 128, 3, 1, 128},
     {"dw3x3_28x28x256", 1, 256, 28, 256, 3, 1, 256},

@@ -118,16 +118,21 @@ ConvTile plan_conv_tile(int64_t CO, int64_t W, const Target& t) {
   bool avx512 = t.has_feature(Target::AVX512_Skylake) || t.has_feature(Target::AVX512);
   int natural = t.natural_vector_size<float>();
   ConvTile tile;
+  // The widest vector that divides the channels: 24 or 40 channels (MobileNet v2's and
+  // EfficientNet's projections) take 8-lane vectors, 3 or 5 of them, rather than one
+  // 16-lane vector computed twice over its overlap with a single accumulator per column.
   tile.vec = pick_vec(CO, natural);
-  if (tile.vec == 1 || CO % tile.vec) {
+  while (tile.vec > 4 && CO % tile.vec) tile.vec /= 2;
+  if (tile.vec < 4 || CO % tile.vec) {
     tile.vec = 1;
     tile.tile_h = static_cast<int>(std::min<int64_t>(4, W));
     return tile;
   }
   // Accumulators: tile_w vectors of output channels by tile_h columns, at most 24 of the
-  // 32 AVX-512 registers (12 of AVX2's 16), leaving room for filter and input values.
+  // 32 AVX-512 registers (12 of AVX2's 16), leaving room for filter and input values; a
+  // tile spans at most 64 channels on AVX-512 (48 on AVX2), in vectors of any width.
   // Columns computed twice by ShiftInwards at the right edge count as waste.
-  int max_acc = avx512 ? 24 : 12, max_w = avx512 ? 4 : 3;
+  int max_acc = avx512 ? 24 : 12, max_w = (avx512 ? 4 : 3) * natural / tile.vec;
   double best = 0;
   for (int tw = 1; tw <= max_w; ++tw) {
     if ((CO / tile.vec) % tw) continue;
@@ -153,9 +158,9 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
   int s = static_cast<int>(ci.column_stride);
   int64_t phase_w = (W + s - 1) / s;
   int tile_w = 1, tile_h = static_cast<int>(std::min<int64_t>(4, phase_w));
-  if (vec > 1 && !depthwise && ci.groups == 1 && CO % vec == 0) {
+  if (vec > 1 && !depthwise && ci.groups == 1) {
     ConvTile t = plan_conv_tile(CO, phase_w, ctx.target);
-    tile_w = t.tile_w, tile_h = t.tile_h;
+    if (t.vec > 1) vec = t.vec, tile_w = t.tile_w, tile_h = t.tile_h;
   }
   std::vector<Reduction> accs = ci.phases.empty() ? std::vector<Reduction>{{ci.conv, ci.r}} : ci.phases;
   RDom r = ci.r;
