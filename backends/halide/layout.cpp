@@ -49,13 +49,8 @@ Layout preferred_layout(const ir::Node& n, int i, const std::string& target) {
   // only 7 to 14 multiply-adds: there the stride of a plain layout left the prefetchers idle).
   if (n.op == "conv2d" && i == 1) {
     Layout l{0, 3, 2, 1};
-    Halide::Target t = parse_target(target);
-    const Shape& w = n.inputs[1]->type.shape;
-    const Shape& y = n.outputs[0]->type.shape;
-    if (t.has_gpu_feature() || ir::conv_geometry(n).groups != 1) return l;
-    ConvTile tile = plan_conv_tile(w[0], y[3], t);
-    int b = tile.vec * tile.tile_w;
-    if (tile.vec > 1 && w[0] > b && w[0] % b == 0) l.block = b;
+    if (ir::conv_geometry(n).groups == 1)
+      l.block = conv_channel_block(n.inputs[1]->type.shape[0], n.outputs[0]->type.shape[3], parse_target(target));
     return l;
   }
   if (n.op == "linear" && i == 1) return {0, 1};

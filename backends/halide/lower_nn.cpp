@@ -44,12 +44,6 @@ static Lowered conv2d(LowerContext& c) {
   return l;
 }
 
-// dx[n, ci, iy, ix] = sum over (co in ci's group, ky, kx) of dy[n, co, oy, ox] * w[co, ci, ky, kx]
-// where iy = oy * stride + ky * dilation - pad: a transposed convolution of dy, reading dy
-// only where (iy + pad - ky * dilation) is a multiple of the stride. It has the forward
-// convolution's shape (output channels ci, reduction over co and taps), so it takes the
-// forward convolution's register-tiled schedule; the weight is first copied with ci
-// innermost, the order that schedule reads it in.
 // conv2d_backward_input reads the weight transposed (input channels innermost, the order
 // its register tiles want), copied once per call. On the CPU the copy is blocked by the
 // schedule's tile of input channels, as the forward's weight is by its tile of output
@@ -69,11 +63,7 @@ static TransposedWeight transposed_weight(LowerContext& c, int64_t tile_columns)
   int64_t cig = w.shape[1];
   TransposedWeight t;
   Var wi("ci"), wx("kx"), wy("ky"), wo("co"), wb("cb");
-  if (!c.target.has_gpu_feature() && ir::conv_geometry(c.node).groups == 1) {
-    ConvTile tile = plan_conv_tile(cig, tile_columns, c.target);
-    int b = tile.vec * tile.tile_w;
-    if (tile.vec > 1 && b < cig && cig % b == 0) t.block = b;
-  }
+  if (ir::conv_geometry(c.node).groups == 1) t.block = conv_channel_block(cig, tile_columns, c.target);
   if (t.block > 0) {
     t.f(wi, wx, wy, wo, wb) = w.at({wo, wb * t.block + wi, wy, wx});
     t.extents = {t.block, w.shape[3], w.shape[2], w.shape[0], cig / t.block};
@@ -135,6 +125,12 @@ static Lowered column_phases(LowerContext& c, const TensorRef& dy) {
   return l;
 }
 
+// dx[n, ci, iy, ix] = sum over (co in ci's group, ky, kx) of dy[n, co, oy, ox] * w[co, ci, ky, kx]
+// where iy = oy * stride + ky * dilation - pad: a transposed convolution of dy, reading dy
+// only where (iy + pad - ky * dilation) is a multiple of the stride. It has the forward
+// convolution's shape (output channels ci, reduction over co and taps), so it takes the
+// forward convolution's register-tiled schedule; the weight is first copied with ci
+// innermost, the order that schedule reads it in.
 static Lowered conv2d_backward_input(LowerContext& c) {
   const TensorRef& w = c.in[1];
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
@@ -146,10 +142,10 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   bool phased = (s0 > 1 || s1 > 1) && dl[0] == 1 && dl[1] == 1;
   // Strided, undilated: only taps with ky = (iy + pad) mod stride (mod stride) reach row iy,
   // so the reduction visits ceil(K / stride) taps per axis instead of K.
-  int ry = phased ? (KH + s0 - 1) / s0 : KH, rx = phased ? (KW + s1 - 1) / s1 : KW;
-  RDom r({{0, static_cast<int>(cog)}, {0, rx}, {0, ry}}, "r");
   if (phased && s1 > 1 && !c.target.has_gpu_feature() && c.out.layout == channels_last())
     return column_phases(c, dy);
+  int ry = phased ? (KH + s0 - 1) / s0 : KH, rx = phased ? (KW + s1 - 1) / s1 : KW;
+  RDom r({{0, static_cast<int>(cog)}, {0, rx}, {0, ry}}, "r");
   TransposedWeight wt = transposed_weight(c, c.out.shape[3]);
   Expr g = L[1] / static_cast<int>(cig);
   Expr co = g * static_cast<int>(cog) + r.x;
@@ -187,7 +183,7 @@ static Lowered conv2d_backward_weight(LowerContext& c) {
   const Shape& ys = dy.shape;
   RDom r({{0, static_cast<int>(ys[3])}, {0, static_cast<int>(ys[2])}, {0, static_cast<int>(ys[0])}}, "r");
   WeightGradInfo info{Func("dw"), Func("dw_acc"), r, Var("co"), Var("ci"), Var("kx"), Var("ky"), c.out.shape[0], cig, groups,
-                      std::nullopt, c.out.shape[3], c.in[0].shape, ys, c.out.shape, st[0], st[1]};
+                      std::nullopt, c.in[0].shape, ys, c.out.shape, st[0], st[1]};
   Expr ci = (info.co / static_cast<int>(cog)) * static_cast<int>(cig) + info.ci;
   Expr iy = r.y * static_cast<int>(st[0]) + info.ky * static_cast<int>(dl[0]) - static_cast<int>(pad[0]);
   Expr ix = r.x * static_cast<int>(st[1]) + info.kx * static_cast<int>(dl[1]) - static_cast<int>(pad[1]);

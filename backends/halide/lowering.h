@@ -74,7 +74,6 @@ struct WeightGradInfo {
   Halide::Var co, ci, kx, ky;
   int64_t out_channels = 1, in_channels_per_group = 1, groups = 1;
   std::optional<Halide::Func> padded;  // zero-padded input, when padding > 0
-  int64_t kernel_w = 1;
   Shape input, grad_output, weight;  // x's, dy's and dw's logical shapes
   int64_t stride_h = 1, stride_w = 1;
 };
@@ -149,6 +148,10 @@ struct ConvTile {
   int vec = 1, tile_w = 1, tile_h = 1;
 };
 ConvTile plan_conv_tile(int64_t out_channels, int64_t out_width, const Halide::Target& t);
+// The block of channels to store a filter in for that tile on a CPU target (a tile's whole
+// filter one contiguous run): vec * tile_w when it divides the channels and is smaller,
+// else 0 (no block; also on GPU targets).
+int conv_channel_block(int64_t channels, int64_t out_width, const Halide::Target& t);
 
 void schedule_cpu(Lowered& l, const LowerContext& ctx);
 void schedule_cuda(Lowered& l, const LowerContext& ctx);

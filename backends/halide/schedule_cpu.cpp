@@ -146,6 +146,13 @@ ConvTile plan_conv_tile(int64_t CO, int64_t W, const Target& t) {
   return tile;
 }
 
+int conv_channel_block(int64_t channels, int64_t out_width, const Target& t) {
+  if (t.has_gpu_feature()) return 0;
+  ConvTile tile = plan_conv_tile(channels, out_width, t);
+  int b = tile.vec * tile.tile_w;
+  return tile.vec > 1 && b < channels && channels % b == 0 ? b : 0;
+}
+
 static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
   ConvInfo& ci = *l.conv;
   const auto& v = ctx.out.vars;  // channels-last output: (c, x, y, n)
@@ -291,7 +298,7 @@ static void schedule_weight_grad(Lowered& l, int natural) {
   if (g.cw * g.t > 16) g.t = 16 / g.cw;
   // With few input channels a tile also spans a row of taps, so each dy vector loaded
   // feeds more accumulators (the RGB stem: 2 vectors x 1 channel x 7 taps).
-  g.taps = g.cw * g.t * w.kernel_w <= 24;
+  g.taps = g.cw * g.t * w.weight[3] <= 24;
   int tile_co = vec * g.cw;
   Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), f1("f1"), f2("f2"), task("task");
   // The tile loops (pure vars of `s`, split by the caller) fused into one parallel task.
