@@ -45,6 +45,15 @@ const ConvShape kShapes[] = {
     {"dw3x3_7x7x1024", 1, 1024, 7, 1024, 3, 1, 1024},
 };
 
+// Runs the kernel once to warm the caches and the thread pool, then for every benchmark
+// iteration; seconds per run.
+double seconds_per_run(benchmark::State& state, const hb::Kernel& k, const std::vector<const float*>& in, float* out) {
+  k.run(in, out);
+  auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) k.run(in, out);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
+}
+
 void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule) {
   dsl::Model m("conv");
   dsl::Tensor x = m.input("x", {s.batch, s.cin, s.hw, s.hw});
@@ -63,10 +72,7 @@ void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule) {
   }
   std::vector<float> in(n.inputs[0]->type.numel(), 0.5f), w(n.inputs[1]->type.numel(), 0.01f),
       out(n.outputs[0]->type.numel());
-  k->run({in.data(), w.data()}, out.data());  // warm caches and the thread pool
-  auto t0 = std::chrono::steady_clock::now();
-  for (auto _ : state) k->run({in.data(), w.data()}, out.data());
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
+  double secs = seconds_per_run(state, *k, {in.data(), w.data()}, out.data());
   double flops = 2.0 * s.batch * s.cout * double(n.outputs[0]->type.shape[2] * n.outputs[0]->type.shape[3]) *
                  (s.cin / s.groups) * s.k * s.k;
   double bytes = 4.0 * (in.size() + w.size() + out.size());
@@ -115,10 +121,7 @@ void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op) {
   }
   std::vector<float> in0(n.inputs[0]->type.numel(), 0.5f), in1(n.inputs[1]->type.numel(), 0.01f),
       out(n.outputs[0]->type.numel());
-  k->run({in0.data(), in1.data()}, out.data());
-  auto t0 = std::chrono::steady_clock::now();
-  for (auto _ : state) k->run({in0.data(), in1.data()}, out.data());
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
+  double secs = seconds_per_run(state, *k, {in0.data(), in1.data()}, out.data());
   double flops = 2.0 * kBatch * s.cout * double(out_hw * out_hw) * s.cin * s.k * s.k;
   double gflops = flops / secs * 1e-9;
   state.counters["GFLOP/s"] = gflops;
