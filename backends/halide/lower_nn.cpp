@@ -183,12 +183,28 @@ static Lowered conv2d_backward_weight(LowerContext& c) {
   const Shape& ys = dy.shape;
   RDom r({{0, static_cast<int>(ys[3])}, {0, static_cast<int>(ys[2])}, {0, static_cast<int>(ys[0])}}, "r");
   WeightGradInfo info{Func("dw"), Func("dw_acc"), r, Var("co"), Var("ci"), Var("kx"), Var("ky"), c.out.shape[0], cig, groups,
-                      std::nullopt, c.in[0].shape, ys, c.out.shape, st[0], st[1]};
+                      std::nullopt, Func(), c.in[0].shape, ys, c.out.shape, st[0], st[1]};
   Expr ci = (info.co / static_cast<int>(cog)) * static_cast<int>(cig) + info.ci;
   Expr iy = r.y * static_cast<int>(st[0]) + info.ky * static_cast<int>(dl[0]) - static_cast<int>(pad[0]);
   Expr ix = r.x * static_cast<int>(st[1]) + info.kx * static_cast<int>(dl[1]) - static_cast<int>(pad[1]);
+  // x in blocks of the CPU register tile's input channels: a tile reads t channels of
+  // every position, one short piece of each row of x (see schedule_weight_grad).
+  int t = plan_weight_grad_tile(c.out.shape[0], cig, c.out.shape[3], c.target).t;
+  if (cig % t) t = 1;
+  Var cii("cii"), px("px"), py("py"), pn("pn"), cib("cib");
+  info.packed = Func("x_packed");
+  Expr x_sum;  // x at the position a tap of the sum reads
+  if (c.out.shape[2] == 1 && c.out.shape[3] == 1) {
+    // 1x1: blocks over output positions, so a strided convolution packs only what it reads.
+    info.packed(cii, px, py, pn, cib) = x.at({pn, cib * t + cii, py * static_cast<int>(st[0]) - static_cast<int>(pad[0]),
+                                              px * static_cast<int>(st[1]) - static_cast<int>(pad[1])});
+    x_sum = info.packed(ci % t, r.x, r.y, r.z, ci / t);
+  } else {
+    info.packed(cii, px, py, pn, cib) = x.at({pn, cib * t + cii, py, px});
+    x_sum = info.packed(ci % t, ix, iy, r.z, ci / t);
+  }
   info.acc(info.co, info.ci, info.kx, info.ky) = 0.f;
-  info.acc(info.co, info.ci, info.kx, info.ky) += dy.at({r.z, info.co, r.y, r.x}) * x.at({r.z, ci, iy, ix});
+  info.acc(info.co, info.ci, info.kx, info.ky) += dy.at({r.z, info.co, r.y, r.x}) * x_sum;
   info.tile(info.co, info.ci, info.kx, info.ky) = info.acc(info.co, info.ci, info.kx, info.ky);
   auto L = c.out.logical();  // co, ci, ky, kx
   Lowered l;

@@ -74,6 +74,10 @@ struct WeightGradInfo {
   Halide::Var co, ci, kx, ky;
   int64_t out_channels = 1, in_channels_per_group = 1, groups = 1;
   std::optional<Halide::Func> padded;  // zero-padded input, when padding > 0
+  // x_packed(cii, ix, iy, n, cib) = x[n, cib * t + cii, iy, ix]: the input in blocks of the
+  // register tile's t input channels (over output positions for a 1x1 kernel); inline
+  // unless the CPU schedule computes it.
+  Halide::Func packed;
   Shape input, grad_output, weight;  // x's, dy's and dw's logical shapes
   int64_t stride_h = 1, stride_w = 1;
 };
@@ -152,6 +156,15 @@ ConvTile plan_conv_tile(int64_t out_channels, int64_t out_width, const Halide::T
 // filter one contiguous run): vec * tile_w when it divides the channels and is smaller,
 // else 0 (no block; also on GPU targets).
 int conv_channel_block(int64_t channels, int64_t out_width, const Halide::Target& t);
+
+// The CPU weight-gradient schedule's register tile: `cw` vectors of `vec` output channels
+// by `t` input channels (by a row of taps where `taps`); vec < 4: plain loops.
+struct WeightGradTile {
+  int vec = 1, cw = 1, t = 1;
+  bool taps = false;
+};
+WeightGradTile plan_weight_grad_tile(int64_t out_channels, int64_t in_channels_per_group, int64_t kernel_w,
+                                     const Halide::Target& t);
 
 void schedule_cpu(Lowered& l, const LowerContext& ctx);
 void schedule_cuda(Lowered& l, const LowerContext& ctx);

@@ -268,11 +268,26 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
 // into dw, kept in blocks of output channels small enough to stay in L2 as the chunks pass
 // (bench_conv, batch 8: 3x3 56x56x64 28.0 -> 9.0 ms, 1x1 56x56 64->256 14.9 -> 5.3 ms).
 // Where dw outweighs them (7x7 layers: 9.4 MB dw, 1.8 MB dy and x), each tile sums all
-// positions (3x3 7x7x512: 12.1 ms that way, 13.9 ms chunked).
-struct WeightGradTile {
-  int vec, cw, t;
-  bool taps;  // the tile spans a row of taps
-};
+// positions (3x3 7x7x512: 12.1 ms that way, 13.9 ms chunked), and x is first copied in
+// blocks of the tile's input channels (x_packed): a tile reads t channels of each position,
+// 32 bytes of a row up to 8 KB long, a stride the prefetchers do not follow (bench_conv,
+// best of 12 runs: 1x1 stride-2 14x14 1024->2048 9.1 -> 7.2 ms, 3x3 7x7x512 7.7 -> 7.1 ms;
+// chunks, which stay in L2, ran slower with the copy).
+WeightGradTile plan_weight_grad_tile(int64_t out_channels, int64_t in_channels_per_group, int64_t kernel_w,
+                                     const Target& target) {
+  WeightGradTile g;
+  g.vec = target.natural_vector_size<float>();
+  while (g.vec > 1 && out_channels % g.vec) g.vec /= 2;
+  if (g.vec < 4) return g;
+  g.cw = out_channels % (2 * g.vec) == 0 ? 2 : 1;
+  g.t = 8;
+  while (g.t > 1 && in_channels_per_group % g.t) g.t /= 2;
+  if (g.cw * g.t > 16) g.t = 16 / g.cw;
+  // With few input channels a tile also spans a row of taps, so each dy vector loaded
+  // feeds more accumulators (the RGB stem: 2 vectors x 1 channel x 7 taps).
+  g.taps = kernel_w > 1 && g.cw * g.t * kernel_w <= 24;
+  return g;
+}
 
 // The register tile's loops in the Func or Stage that sums positions, inside `co, ci, kx`.
 template <typename F>
@@ -281,47 +296,88 @@ static void register_tile(F f, const std::vector<Var>& v, const WeightGradTile& 
   if (g.taps) f.unroll(v[2]);
 }
 
-static void schedule_weight_grad(Lowered& l, int natural) {
+static void schedule_weight_grad(Lowered& l, const Target& target) {
   WeightGradInfo& w = *l.wgrad;
   Func tile = w.tile, acc = w.acc;
   RDom r = w.r;
-  int vec = natural;
-  while (vec > 1 && w.out_channels % vec) vec /= 2;
+  WeightGradTile g = plan_weight_grad_tile(w.out_channels, w.in_channels_per_group, w.weight[3], target);
+  int vec = g.vec;
   if (vec < 4) {  // few or odd output channels: plain loops
     tile.compute_root().parallel(w.ky);
     acc.compute_at(tile, w.kx);
     acc.update().reorder(w.co, w.ci, r.x, r.y, r.z);
     return;
   }
-  WeightGradTile g{vec, w.out_channels % (2 * vec) == 0 ? 2 : 1, 8, false};
-  while (g.t > 1 && w.in_channels_per_group % g.t) g.t /= 2;
-  if (g.cw * g.t > 16) g.t = 16 / g.cw;
-  // With few input channels a tile also spans a row of taps, so each dy vector loaded
-  // feeds more accumulators (the RGB stem: 2 vectors x 1 channel x 7 taps).
-  g.taps = g.cw * g.t * w.weight[3] <= 24;
   int tile_co = vec * g.cw;
+  // A task sums `group` register tiles of input channels that share its dy: a few rows of
+  // positions at a time, so that those rows of dy and x stay in L1 while each tile of the
+  // group passes over them. One tile at a time streamed 2 lines of dy and one of x from L2
+  // for every 16 FMAs (bench_conv, best of 12 runs, groups of 1 -> 4 tiles: 1x1 56x56
+  // 256->64 6.2 -> 3.8 ms, 3x3 stride-2 56x56x128 11.7 -> 8.9 ms, 1x1 14x14 1024->512
+  // 10.4 -> 9.0 ms).
+  int group = 1;
+  if (!g.taps)
+    for (int k : {4, 2})
+      if (w.in_channels_per_group % (g.t * k) == 0) {
+        group = k;
+        break;
+      }
+  int task_ci = g.t * group;
+
+  const Shape &xs = w.input, &ys = w.grad_output, &ws = w.weight;
+  int64_t N = ys[0], OH = ys[2], OW = ys[3];
+  // Rows of positions (a divisor of `extent`) whose dy and x for one task fit in kL1 bytes.
+  constexpr int64_t kL1 = 24 << 10;
+  auto l1_rows = [&](int64_t extent) {
+    int64_t s = 1;
+    for (int64_t d = 1; d <= extent; ++d)
+      if (extent % d == 0 && d * OW * 4 * (tile_co + task_ci) <= kL1) s = d;
+    return static_cast<int>(s);
+  };
+
   Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), f1("f1"), f2("f2"), task("task");
+  Var cig("cig"), cit("cit");
+  RVar rvo("rvo"), rvi("rvi");
+  // Unchunked, where dy outweighs x, tasks with the same output channels run one after
+  // another: each reads its rows of dy once and the x it sweeps stays in L2 (1x1 7x7
+  // 512->2048 6.3 -> 5.1 ms).
+  bool sweep_x = false;
   // The tile loops (pure vars of `s`, split by the caller) fused into one parallel task.
   auto tasks = [&](auto s) {
-    if (g.taps) s.fuse(coo, cio, f1).fuse(f1, w.ky, task);
-    else s.fuse(coo, cio, f1).fuse(f1, w.kx, f2).fuse(f2, w.ky, task);
+    if (sweep_x) s.fuse(cio, coo, f1);
+    else s.fuse(coo, cio, f1);
+    if (g.taps) s.fuse(f1, w.ky, task);
+    else s.fuse(f1, w.kx, f2).fuse(f2, w.ky, task);
     s.parallel(task);
   };
   auto tile_order = [&](std::vector<VarOrRVar> outer) {
     std::vector<VarOrRVar> order{coi, cii};
     if (g.taps) order.push_back(w.kx);
-    order.push_back(coo);
-    order.push_back(cio);
+    if (sweep_x) order.insert(order.end(), {cio, coo});
+    else order.insert(order.end(), {coo, cio});
     if (!g.taps) order.push_back(w.kx);
     order.push_back(w.ky);
     order.insert(order.end(), outer.begin(), outer.end());
     return order;
   };
+  // The summing stage `f` (pure vars co, ci, kx first): one register tile of the group
+  // sums `rows` (split off the RVar `row`, inside `r.x`) before the next tile of the group.
+  auto sum_order = [&](Stage f, const std::vector<Var>& v, RVar row, int64_t row_extent, std::vector<VarOrRVar> outer) {
+    std::vector<VarOrRVar> order;
+    if (group == 1) {
+      order = {v[0], v[1], v[2], r.x, row};
+      register_tile(f, v, g);
+    } else {
+      f.split(v[1], cig, cit, g.t).split(row, rvo, rvi, l1_rows(row_extent));
+      register_tile(f, {v[0], cit, v[2]}, g);
+      order = {v[0], cit, v[2], r.x, rvi, cig, rvo};
+    }
+    order.insert(order.end(), outer.begin(), outer.end());
+    f.reorder(order);
+  };
 
   // Bytes of dy and x one row of output positions reads (x: the input rows and columns a
   // row's taps touch that the next row does not; a 1x1 stride-2 reads a quarter of x).
-  const Shape &xs = w.input, &ys = w.grad_output, &ws = w.weight;
-  int64_t N = ys[0], OH = ys[2], OW = ys[3];
   int64_t row_bytes = 4 * OW * (ys[1] + xs[1] * std::min(w.stride_h, ws[2]) * std::min(w.stride_w, ws[3]));
   // Chunks of positions: rows of one image, or whole images, within kChunk bytes of dy and x.
   constexpr int64_t kChunk = 1 << 20, kBlock = 512 << 10, kMinPositions = 64;
@@ -335,14 +391,26 @@ static void schedule_weight_grad(Lowered& l, int natural) {
   // 14x14 (batch 8) ran 31 ms in chunks of 28 positions, 19 ms unchunked, 11 ms in chunks
   // of 98.
   bool chunked = N * OH * row_bytes > 4 * num_elements(ws) && rows * images * OW >= kMinPositions;
+  // x_packed, computed where the tiles read it (once per chunk, or once): read in x's order
+  // (a row's channels innermost), each block of t channels written to its own stream.
+  auto pack = [&](auto at) {
+    Func p = w.packed;
+    std::vector<Var> v = p.args();  // cii, px, py, pn, cib
+    at(p);
+    Var rowv("rowv");
+    p.reorder(v[0], v[4], v[1], v[2], v[3]).fuse(v[2], v[3], rowv).parallel(rowv);
+    if (g.t >= 4) p.vectorize(v[0], g.t);
+  };
   if (!chunked) {
-    tile.compute_root().split(w.co, coo, coi, tile_co).split(w.ci, cio, cii, g.t).reorder(tile_order({}));
+    pack([](Func p) { p.compute_root(); });
+    int64_t dy_bytes = 4 * N * OH * OW * ys[1];
+    sweep_x = dy_bytes > N * OH * row_bytes - dy_bytes;
+    tile.compute_root().split(w.co, coo, coi, tile_co).split(w.ci, cio, cii, task_ci).reorder(tile_order({}));
     register_tile(tile, {coi, cii, w.kx}, g);
     tasks(tile);
     acc.compute_at(tile, task);
     register_tile(acc, {w.co, w.ci, w.kx}, g);
-    acc.update().reorder(w.co, w.ci, w.kx, r.x, r.y, r.z);
-    register_tile(acc.update(), {w.co, w.ci, w.kx}, g);
+    sum_order(acc.update(), {w.co, w.ci, w.kx}, r.y, OH, {r.z});
     return;
   }
 
@@ -360,7 +428,7 @@ static void schedule_weight_grad(Lowered& l, int natural) {
   Stage merge = acc.update();
   // (Splitting co by the block first and the block by the tile made Halide 14 bound dy's
   // channels beyond their extent; the tile first, then tiles into blocks, is exact.)
-  merge.split(w.co, cor, coi, tile_co).split(cor, cob, coo, static_cast<int>(block / tile_co)).split(w.ci, cio, cii, g.t);
+  merge.split(w.co, cor, coi, tile_co).split(cor, cob, coo, static_cast<int>(block / tile_co)).split(w.ci, cio, cii, task_ci);
   std::vector<VarOrRVar> outer{ro};
   if (rows < OH) outer.push_back(r.z);
   outer.push_back(cob);
@@ -370,11 +438,8 @@ static void schedule_weight_grad(Lowered& l, int natural) {
   part.compute_at(acc, task);
   std::vector<Var> pa = part.args();  // co, ci, kx, ky, then the chunk's indices
   register_tile(part, pa, g);
-  std::vector<VarOrRVar> porder{pa[0], pa[1], pa[2], r.x};
-  if (rows == OH) porder.push_back(r.y);
-  porder.push_back(ri);
-  part.update().reorder(porder);
-  register_tile(part.update(), pa, g);
+  if (rows < OH) sum_order(part.update(), pa, ri, rows, {});
+  else sum_order(part.update(), pa, r.y, OH, {ri});
 }
 
 void schedule_cpu(Lowered& l, const LowerContext& ctx) {
@@ -396,7 +461,7 @@ void schedule_cpu(Lowered& l, const LowerContext& ctx) {
   for (size_t k = 0; k < ctx.out.vars.size(); ++k) ext.push_back(ctx.out.extent(static_cast<int>(k)));
   schedule_pointwise(l.out, ctx.out.vars, ext, natural, l.reductions);
   if (l.wgrad) {
-    schedule_weight_grad(l, natural);
+    schedule_weight_grad(l, ctx.target);
     std::erase_if(l.roots, [&](const Root& r) { return r.f.name() == l.wgrad->tile.name(); });
   }
   schedule_roots(l, natural);
