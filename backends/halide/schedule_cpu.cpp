@@ -391,18 +391,14 @@ static void schedule_weight_grad(Lowered& l, const Target& target) {
   // 14x14 (batch 8) ran 31 ms in chunks of 28 positions, 19 ms unchunked, 11 ms in chunks
   // of 98.
   bool chunked = N * OH * row_bytes > 4 * num_elements(ws) && rows * images * OW >= kMinPositions;
-  // x_packed, computed where the tiles read it (once per chunk, or once): read in x's order
-  // (a row's channels innermost), each block of t channels written to its own stream.
-  auto pack = [&](auto at) {
-    Func p = w.packed;
-    std::vector<Var> v = p.args();  // cii, px, py, pn, cib
-    at(p);
-    Var rowv("rowv");
-    p.reorder(v[0], v[4], v[1], v[2], v[3]).fuse(v[2], v[3], rowv).parallel(rowv);
-    if (g.t >= 4) p.vectorize(v[0], g.t);
-  };
   if (!chunked) {
-    pack([](Func p) { p.compute_root(); });
+    // x_packed once per call (chunked, it stays inline), read in x's order (a row's channels
+    // innermost), each block of t channels written to its own stream.
+    Func p = w.packed;
+    std::vector<Var> pv = p.args();  // cii, px, py, pn, cib
+    Var prow("prow");
+    p.compute_root().reorder(pv[0], pv[4], pv[1], pv[2], pv[3]).fuse(pv[2], pv[3], prow).parallel(prow);
+    if (g.t >= 4) p.vectorize(pv[0], g.t);
     int64_t dy_bytes = 4 * N * OH * OW * ys[1];
     sweep_x = dy_bytes > N * OH * row_bytes - dy_bytes;
     tile.compute_root().split(w.co, coo, coi, tile_co).split(w.ci, cio, cii, task_ci).reorder(tile_order({}));
