@@ -55,6 +55,17 @@ double seconds_per_run(benchmark::State& state, const hb::Kernel& k, const std::
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
 }
 
+// The node's kernel, or null with the benchmark marked skipped and the compile error as its reason.
+std::shared_ptr<const hb::Kernel> kernel_or_skip(benchmark::State& state, const ir::Node& n, const std::vector<hb::Layout>& in,
+                                                 const hb::Layout& out, const hb::Options& o) {
+  try {
+    return hb::get_kernel(n, in, out, o);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return nullptr;
+  }
+}
+
 void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule) {
   dsl::Model m("conv");
   dsl::Tensor x = m.input("x", {s.batch, s.cin, s.hw, s.hw});
@@ -64,13 +75,8 @@ void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule) {
   std::vector<hb::Layout> in_layouts{hb::preferred_layout(n, 0), hb::preferred_layout(n, 1)};
   hb::Options o;
   o.schedule = schedule;
-  std::shared_ptr<const hb::Kernel> k;
-  try {
-    k = hb::get_kernel(n, in_layouts, hb::default_layout(4), o);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
+  std::shared_ptr<const hb::Kernel> k = kernel_or_skip(state, n, in_layouts, hb::default_layout(4), o);
+  if (!k) return;
   std::vector<float> in(n.inputs[0]->type.numel(), 0.5f), w(n.inputs[1]->type.numel(), 0.01f),
       out(n.outputs[0]->type.numel());
   double secs = seconds_per_run(state, *k, {in.data(), w.data()}, out.data());
@@ -113,13 +119,8 @@ void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op) {
   bool dw = op == "conv2d_backward_weight";
   std::vector<hb::Layout> in_layouts = dw ? std::vector<hb::Layout>{hb::default_layout(4), hb::default_layout(4)}
                                           : std::vector<hb::Layout>{hb::default_layout(4), wl};
-  std::shared_ptr<const hb::Kernel> k;
-  try {
-    k = hb::get_kernel(n, in_layouts, dw ? wl : hb::default_layout(4), hb::Options{});
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
+  std::shared_ptr<const hb::Kernel> k = kernel_or_skip(state, n, in_layouts, dw ? wl : hb::default_layout(4), hb::Options{});
+  if (!k) return;
   std::vector<float> in0(n.inputs[0]->type.numel(), 0.5f), in1(n.inputs[1]->type.numel(), 0.01f),
       out(n.outputs[0]->type.numel());
   double secs = seconds_per_run(state, *k, {in0.data(), in1.data()}, out.data());
