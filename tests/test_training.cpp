@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backends/halide/halide_backend.h"
 #include "backends/reference/reference.h"
 #include "frontend/registry.h"
 #include "ir/fusion_group.h"
@@ -301,4 +302,48 @@ TEST_CASE("momentum SGD step: updates fused into the weight-gradient kernels equ
   CHECK(momentum_in_groups >= convs);  // every conv weight's, plus the linear layer's
   CHECK(steps_on_momentum == static_cast<int>(step.state_parameters.size()));
   testing::check_against_reference(step.graph, "host", 5, -1.f, 1.f, "manual", 2e-3, 2e-4);
+}
+
+// Layer-4-like weight gradients (7x7 outputs, dw outweighing the activations, filters blocked
+// by the register tile's 32 channels): each task writes its tile of the blocked dw, or with
+// fuse-optimizer the new momentum, straight from its accumulators. One momentum step, the
+// Halide CPU backend unfused (-O0) and fused (-O2) against the reference on the graph as
+// written.
+TEST_CASE("momentum SGD step: weight gradients written per tile in the blocked layout equal the reference",
+          "[training][halide]") {
+  Model m("layer4_like");
+  Tensor x = m.input("x", {1, 64, 14, 14});
+  Tensor y = relu(batch_norm(conv2d(x, 128, 1, {.stride = 2, .bias = false})));  // 1x1 stride 2: dy outweighs x
+  y = relu(conv2d(y, 64, 3, {.padding = 1}));                                      // 3x3 at 7x7
+  m.output("logits", linear(flatten(global_avg_pool(y)), 10));
+  for (const auto& n : m.graph().nodes())
+    if (n->op == "conv2d") CHECK(halide_backend::preferred_layout(*n, 1).block == 32);
+  passes::OptimizerSpec opt{.name = "momentum", .momentum = 0.9, .weight_decay = 1e-3};
+  passes::TrainingStep step = passes::build_training_step(m.graph(), {}, opt);
+  auto params = testing::random_parameters(step.graph, 11);
+  // Zero momenta: each new momentum is then the gradient (plus weight decay), which the
+  // comparison sees at full relative size.
+  for (const std::string& s : step.state_parameters) params.set(s, HostTensor(params.at(s).shape, 0.f));
+  auto inputs = testing::random_inputs(step.graph, 12);
+  inputs.at(step.hyper_input) = HostTensor({2}, {0.05f, 1.f});
+  runtime::CompileOptions ro;
+  ro.backend = runtime::Backend::Reference;
+  ro.passes.pipeline = "-O0";
+  runtime::Executable ref(step.graph, ro);
+  ref.set_parameters(params);
+  NamedTensors want = ref.run(inputs);
+  for (const char* pipeline : {"-O0", "-O2"}) {
+    runtime::CompileOptions ho;
+    ho.passes.pipeline = pipeline;
+    runtime::Executable hal(step.graph, ho);
+    hal.set_parameters(params);
+    NamedTensors got = hal.run(inputs);
+    for (const auto& [name, w] : want) {
+      testing::Mismatch d = testing::compare(got.at(name), w, 2e-3, 1e-6);
+      float scale = 0;
+      for (float v : w.data) scale = std::max(scale, std::fabs(v));
+      INFO(pipeline << ", output " << name << " (largest magnitude " << scale << "): " << d.detail);
+      CHECK(d.ok);
+    }
+  }
 }
