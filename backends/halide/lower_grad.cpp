@@ -135,6 +135,22 @@ static Lowered batch_norm_backward(LowerContext& c, bool weight) {
   inv_std(ch) = 1.f / sqrt(var(ch) + eps);
   l.roots.push_back({inv_std, {x.shape[1]}});
   auto xhat = [&](const std::vector<Expr>& L) { return (x.at(L) - mean(L[1])) * inv_std(L[1]); };
+  if (weight && c.node.attr_int("with_bias")) {
+    // Both sums in one pass over dy and x: a root per channel (its loops vectorized over the
+    // channels by the schedule), then rows 0 and 1 of the [2, C] output.
+    std::vector<bool> reduced(x.shape.size(), true);
+    reduced[1] = false;
+    auto [r, idx] = reduction_domain(x.shape, reduced);
+    idx[1] = ch;
+    Func sums("dgamma_dbeta");
+    sums(ch) = Tuple(0.f, 0.f);
+    sums(ch) = Tuple(sums(ch)[0] + dy.at(idx) * xhat(idx), sums(ch)[1] + dy.at(idx));
+    l.roots.push_back({sums, {x.shape[1]}});
+    auto L = c.out.logical();  // row, channel
+    l.out = Func(c.out_name);
+    l.out(c.out.vars) = select(L[0] == 0, sums(L[1])[0], sums(L[1])[1]);
+    return l;
+  }
   if (weight) {
     Lowered w;
     std::vector<bool> reduced(x.shape.size(), true);

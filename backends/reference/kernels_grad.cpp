@@ -175,8 +175,12 @@ static HostTensor batch_norm_backward(const ir::Node& n, const In& in, bool weig
     }
   }
   if (weight) {
-    HostTensor dgamma({C});
-    for (int64_t c = 0; c < C; ++c) dgamma.data[c] = static_cast<float>(sum_dy_xhat[c]);
+    bool with_bias = n.attr_int("with_bias") != 0;
+    HostTensor dgamma(with_bias ? Shape{2, C} : Shape{C});
+    for (int64_t c = 0; c < C; ++c) {
+      dgamma.data[c] = static_cast<float>(sum_dy_xhat[c]);
+      if (with_bias) dgamma.data[C + c] = static_cast<float>(sum_dy[c]);
+    }
     return dgamma;
   }
   HostTensor dx(x.shape);
