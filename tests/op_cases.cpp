@@ -44,6 +44,9 @@ const std::vector<OpCase>& op_cases() {
                            [](Tensor x) { return conv2d(x, 8, 2, {.pads = std::array<int64_t, 4>{0, 1, 1, 0}}); }));
     c.push_back(unary_case("conv_same_stride2", {1, 4, 9, 10}, [](Tensor x) { return conv2d(x, 8, 5, {.stride = 2, .same = true}); }));
     c.push_back(unary_case("conv5x5_few_channels", {2, 1, 28, 28}, [](Tensor x) { return conv2d(x, 6, 5, {.padding = 2}); }));
+    // 256 input channels (1 KiB rows): the padded copy is stored with 272 per pixel.
+    c.push_back(unary_case("conv3x3_stride2_256_channels", {1, 256, 6, 6},
+                           [](Tensor x) { return conv2d(x, 32, 3, {.stride = 2, .padding = 1, .bias = false}); }));
     c.push_back(unary_case("conv_1x7", {1, 8, 9, 9},
                            [](Tensor x) { return conv2d(x, 16, {1, 7}, {.pads = std::array<int64_t, 4>{0, 3, 0, 3}}); }));
     // conv2d's gradients (the shapes of aten::convolution_backward)

@@ -54,9 +54,13 @@ Root channel_sum(const char* name, const Shape& shape, const std::function<Expr(
   return Root{f, {shape[1]}};
 }
 
+int64_t unaliased_extent(int64_t channels) {
+  return (channels * 4) % 1024 == 0 ? channels + 16 : channels;  // 64 bytes: one cache line more per row
+}
+
 int64_t unaliased_channels(int64_t channels, int64_t weight_elements, const Target& t) {
-  if (t.has_gpu_feature() || weight_elements * 4 < (int64_t{1} << 20) || (channels * 4) % 1024 != 0) return channels;
-  return channels + 16;  // 64 bytes: one cache line more per channel row
+  if (t.has_gpu_feature() || weight_elements * 4 < (int64_t{1} << 20)) return channels;
+  return unaliased_extent(channels);
 }
 
 std::pair<Func, Func> batch_statistics(LowerContext& c, int i, Lowered& l, int stats_input) {

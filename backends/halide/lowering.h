@@ -65,6 +65,10 @@ struct ConvInfo {
 // channels ran at 36% of the FMA peak, at 192 or 320 channels at 72-79%, before its weight
 // was blocked). Returns `channels` unchanged where that does not apply.
 int64_t unaliased_channels(int64_t channels, int64_t weight_elements, const Halide::Target& t);
+// The rule itself: `channels` + 16 (one cache line more per row) where a row of that many
+// floats is a multiple of 1 KiB, else `channels`. Also the forward convolution's padded
+// input copy (see schedule_conv).
+int64_t unaliased_extent(int64_t channels);
 
 // conv2d_backward_weight's result tile(co, ci, kx, ky) (a root), the accumulator it reads
 // and what their schedules need.
