@@ -351,23 +351,30 @@ static bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
   // another: each reads its rows of dy once and the x it sweeps stays in L2 (1x1 7x7
   // 512->2048 6.3 -> 5.1 ms).
   bool sweep_x = false;
-  // The tile loops (pure vars of `s`, split by the caller) fused into one parallel task.
-  auto tasks = [&](auto s) {
-    if (sweep_x) s.fuse(cio, coo, f1);
-    else s.fuse(coo, cio, f1);
-    if (g.taps) s.fuse(f1, w.ky, task);
-    else s.fuse(f1, w.kx, f2).fuse(f2, w.ky, task);
-    s.parallel(task);
+  // The loops of a stage over dw's tiles: inside one tile (output channels `in_co`, input
+  // channels `in_ci`), then the tiles (`out_co`, `out_ci`) and the taps.
+  struct TileLoops {
+    Var in_co, in_ci, out_co, out_ci, kx, ky;
   };
-  auto tile_order = [&](std::vector<VarOrRVar> outer) {
-    std::vector<VarOrRVar> order{coi, cii};
-    if (g.taps) order.push_back(w.kx);
-    if (sweep_x) order.insert(order.end(), {cio, coo});
-    else order.insert(order.end(), {coo, cio});
-    if (!g.taps) order.push_back(w.kx);
-    order.push_back(w.ky);
+  TileLoops dw_loops{coi, cii, coo, cio, w.kx, w.ky};
+  // The tile loops in order, then `outer`.
+  auto tile_order = [&](const TileLoops& t, std::vector<VarOrRVar> outer) {
+    std::vector<VarOrRVar> order{t.in_co, t.in_ci};
+    if (g.taps) order.push_back(t.kx);
+    if (sweep_x) order.insert(order.end(), {t.out_ci, t.out_co});
+    else order.insert(order.end(), {t.out_co, t.out_ci});
+    if (!g.taps) order.push_back(t.kx);
+    order.push_back(t.ky);
     order.insert(order.end(), outer.begin(), outer.end());
     return order;
+  };
+  // The tiles and taps of `s` fused into one parallel task.
+  auto tasks = [&](auto s, const TileLoops& t) {
+    if (sweep_x) s.fuse(t.out_ci, t.out_co, f1);
+    else s.fuse(t.out_co, t.out_ci, f1);
+    if (g.taps) s.fuse(f1, t.ky, task);
+    else s.fuse(f1, t.kx, f2).fuse(f2, t.ky, task);
+    s.parallel(task);
   };
   // The summing stage `f` (pure vars co, ci, kx first): one register tile of the group
   // sums `rows` (split off the RVar `row`, inside `r.x`) before the next tile of the group.
@@ -423,29 +430,18 @@ static bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
           if (ol[k] == a) return v[k];
         throw Error("weight gradient layout without axis " + std::to_string(a));
       };
-      Var vb = v[0], vob = v.back(), vci = axis(1), vky = axis(2), vkx = axis(3);
+      TileLoops out_loops{v[0], cii, v.back(), cio, axis(3), axis(2)};
       Func out = l.out;
-      out.split(vci, cio, cii, task_ci);
-      std::vector<VarOrRVar> order{vb, cii};
-      if (g.taps) order.push_back(vkx);
-      if (sweep_x) order.insert(order.end(), {cio, vob});
-      else order.insert(order.end(), {vob, cio});
-      if (!g.taps) order.push_back(vkx);
-      order.push_back(vky);
-      out.reorder(order).vectorize(vb, vec);
-      if (sweep_x) out.fuse(cio, vob, f1);
-      else out.fuse(vob, cio, f1);
-      if (g.taps) out.fuse(f1, vky, task);
-      else out.fuse(f1, vkx, f2).fuse(f2, vky, task);
-      out.parallel(task);
+      out.split(axis(1), cio, cii, task_ci).reorder(tile_order(out_loops, {})).vectorize(v[0], vec);
+      tasks(out, out_loops);
       acc.compute_at(out, task);
       register_tile(acc, {w.co, w.ci, w.kx}, g);
       sum_order(acc.update(), {w.co, w.ci, w.kx}, r.y, OH, {r.z});
       return true;
     }
-    tile.compute_root().split(w.co, coo, coi, tile_co).split(w.ci, cio, cii, task_ci).reorder(tile_order({}));
+    tile.compute_root().split(w.co, coo, coi, tile_co).split(w.ci, cio, cii, task_ci).reorder(tile_order(dw_loops, {}));
     register_tile(tile, {coi, cii, w.kx}, g);
-    tasks(tile);
+    tasks(tile, dw_loops);
     acc.compute_at(tile, task);
     register_tile(acc, {w.co, w.ci, w.kx}, g);
     sum_order(acc.update(), {w.co, w.ci, w.kx}, r.y, OH, {r.z});
@@ -470,9 +466,9 @@ static bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
   std::vector<VarOrRVar> outer{ro};
   if (rows < OH) outer.push_back(r.z);
   outer.push_back(cob);
-  merge.reorder(tile_order(outer));
+  merge.reorder(tile_order(dw_loops, outer));
   register_tile(merge, {coi, cii, w.kx}, g);
-  tasks(merge);
+  tasks(merge, dw_loops);
   part.compute_at(acc, task);
   std::vector<Var> pa = part.args();  // co, ci, kx, ky, then the chunk's indices
   register_tile(part, pa, g);
