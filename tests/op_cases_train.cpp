@@ -96,6 +96,18 @@ void add_training_op_cases(std::vector<OpCase>& c) {
                       {{2, 16, 3, 5}, {16}, {16}, {16}, {2, 16, 3, 5}, {2, 16}, {16}, {16}}, {}, 0.1f, 1.f));
   c.push_back(op_case("bn_backward_input_shared_stats", "batch_norm_backward_input",
                       {{2, 5, 7, 7}, {5}, {5}, {5}, {2, 5, 7, 7}, {2, 5}}, {}, 0.1f, 1.f));
+  // Per-channel sums in chunks of rows (channel_sums): two chunks of 3 rows per image at
+  // 2048 channels and 6x6, one row per chunk (three per image) at 8192 channels. Many
+  // channels keep each channel's sum short (72 terms): a float sum of thousands of values in
+  // [-1, 1] differs from the reference's double by more than the tolerance in any order.
+  c.push_back(op_case("bn_stats_two_chunks_per_image", "batch_norm_stats", {{2, 2048, 6, 6}}, {}));
+  c.push_back(op_case("bn_stats_row_chunks", "batch_norm_stats", {{2, 8192, 3, 3}}, {}));
+  c.push_back(op_case("batch_norm_training_two_chunks_per_image", "batch_norm", {{2, 2048, 6, 6}, {2048}, {2048}, {2048}, {2048}},
+                      {{"training", 1}}));
+  c.push_back(op_case("bn_backward_weight_and_bias_two_chunks_per_image", "batch_norm_backward_weight",
+                      {{2, 2048, 6, 6}, {2048}, {2048}, {2, 2048, 6, 6}}, {{"with_bias", 1}}));
+  c.push_back(op_case("bn_backward_input_two_chunks_per_image", "batch_norm_backward_input",
+                      {{2, 2048, 6, 6}, {2048}, {2048}, {2048}, {2, 2048, 6, 6}}, {}));
   // Dropout in training form: the mask is the same hash in both backends.
   c.push_back(op_case("dropout_training", "dropout", {{2, 6, 5, 5}}, {{"p", 0.3}, {"training", 1}, {"salt", 7}}, -1, 1,
                       {HostTensor({1}, std::vector<float>{12345.f})}));

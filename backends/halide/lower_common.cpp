@@ -39,19 +39,59 @@ Lowered sum_reduction(LowerContext& c, const char* name, const RDom& r, Expr ini
   return l;
 }
 
-Root channel_sum(const char* name, const Shape& shape, const std::function<Expr(std::vector<Expr>)>& term) {
+// A 4-D tensor's positions are summed in chunks of rows of one image, then over the chunks:
+// each chunk is a parallel task reading one contiguous stretch of a channels-last tensor,
+// every channel vector of a pixel before the next pixel. One channel vector per task over
+// every position (the schedule before) fetched each pixel's lines once per vector, and ran
+// at 12-14 GB/s on ResNet-50's batch statistics at batch 8 (now 36-45 GB/s). An NCHW
+// tensor is read at a stride there: correct, not fast (the CPU keeps 4-D activations
+// channels-last).
+static int64_t rows_per_chunk(const Shape& shape) {
+  // Up to 256 KB of floats per chunk: thousands of additions per partial sum written.
+  int64_t rows = 1;
+  for (int64_t r = 1; r <= shape[2]; ++r)
+    if (shape[2] % r == 0 && r * shape[3] * shape[1] <= 64 * 1024) rows = r;
+  return rows;
+}
+
+Func channel_sums(const char* name, const Shape& shape, const std::function<std::vector<Expr>(std::vector<Expr>)>& term,
+                  Lowered& l) {
   Var ch("ch");
-  Func f(name);
-  f(ch) = 0.f;
-  if (shape.size() == 4) {
-    // w innermost: contiguous in channels-last and in NCHW alike.
-    RDom r({{0, static_cast<int>(shape[3])}, {0, static_cast<int>(shape[2])}, {0, static_cast<int>(shape[0])}}, "r");
-    f(ch) += term({r.z, ch, r.y, r.x});
-  } else {
+  Func total(name);
+  auto accumulate = [](Func f, const std::vector<Expr>& pure, const std::vector<Expr>& t) {
+    if (t.size() == 1) {
+      f(pure) = 0.f;
+      f(pure) += t[0];
+      return;
+    }
+    f(pure) = Tuple(std::vector<Expr>(t.size(), Expr(0.f)));
+    std::vector<Expr> next;
+    for (size_t i = 0; i < t.size(); ++i) next.push_back(f(pure)[static_cast<int>(i)] + t[i]);
+    f(pure) = Tuple(next);
+  };
+  if (shape.size() != 4) {
     RDom r(0, static_cast<int>(shape[0]), "r");
-    f(ch) += term({r.x, ch});
+    accumulate(total, {ch}, term({r.x, ch}));
+    l.roots.push_back(Root{total, {shape[1]}});
+    return total;
   }
-  return Root{f, {shape[1]}};
+  int64_t rows = rows_per_chunk(shape), per_image = shape[2] / rows, chunks = shape[0] * per_image;
+  Var k("chunk");
+  Func partial(std::string(name) + "_partial");
+  RDom r({{0, static_cast<int>(shape[3])}, {0, static_cast<int>(rows)}}, "r");  // w innermost
+  Expr n = k / static_cast<int>(per_image), y = k % static_cast<int>(per_image) * static_cast<int>(rows) + r.y;
+  accumulate(partial, {ch, k}, term({n, ch, y, r.x}));
+  RDom rk(0, static_cast<int>(chunks), "rk");
+  std::vector<Expr> parts;
+  if (partial.outputs() == 1) parts.push_back(partial(ch, rk));
+  else
+    for (int i = 0; i < partial.outputs(); ++i) parts.push_back(partial(ch, rk)[i]);
+  accumulate(total, {ch}, parts);
+  Root pr{partial, {shape[1], chunks}};
+  pr.chunked = true;
+  l.roots.push_back(pr);
+  l.roots.push_back(Root{total, {shape[1]}});
+  return total;
 }
 
 int64_t unaliased_extent(int64_t channels) {
@@ -73,20 +113,18 @@ std::pair<Func, Func> batch_statistics(LowerContext& c, int i, Lowered& l, int s
     return {mean, var};
   }
   float count = static_cast<float>(num_elements(x.shape) / x.shape[1]);
-  Root sum = channel_sum("batch_sum", x.shape, [&](std::vector<Expr> L) { return x.at(L); });
+  Func sum = channel_sums("batch_sum", x.shape, [&](std::vector<Expr> L) { return std::vector<Expr>{x.at(L)}; }, l);
   Var ch("ch");
   Func mean("batch_mean");
-  mean(ch) = sum.f(ch) / count;
-  // Two passes (mean, then squared deviations): exact enough where E[x^2] - E[x]^2 is not.
-  Root sq = channel_sum("batch_sqdev", x.shape, [&](std::vector<Expr> L) {
-    Expr d = x.at(L) - mean(L[1]);
-    return d * d;
-  });
-  Func var("batch_var");
-  var(ch) = sq.f(ch) / count;
-  l.roots.push_back(sum);
+  mean(ch) = sum(ch) / count;
   l.roots.push_back({mean, {x.shape[1]}});
-  l.roots.push_back(sq);
+  // Two passes (mean, then squared deviations): exact enough where E[x^2] - E[x]^2 is not.
+  Func sq = channel_sums("batch_sqdev", x.shape, [&](std::vector<Expr> L) {
+    Expr d = x.at(L) - mean(L[1]);
+    return std::vector<Expr>{d * d};
+  }, l);
+  Func var("batch_var");
+  var(ch) = sq(ch) / count;
   l.roots.push_back({var, {x.shape[1]}});
   return {mean, var};
 }

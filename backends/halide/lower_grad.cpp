@@ -135,31 +135,20 @@ static Lowered batch_norm_backward(LowerContext& c, bool weight) {
   inv_std(ch) = 1.f / sqrt(var(ch) + eps);
   l.roots.push_back({inv_std, {x.shape[1]}});
   auto xhat = [&](const std::vector<Expr>& L) { return (x.at(L) - mean(L[1])) * inv_std(L[1]); };
-  if (weight && c.node.attr_int("with_bias")) {
-    // Both sums in one pass over dy and x: a root per channel (its loops vectorized over the
-    // channels by the schedule), then rows 0 and 1 of the [2, C] output.
-    std::vector<bool> reduced(x.shape.size(), true);
-    reduced[1] = false;
-    auto [r, idx] = reduction_domain(x.shape, reduced);
-    idx[1] = ch;
-    Func sums("dgamma_dbeta");
-    sums(ch) = Tuple(0.f, 0.f);
-    sums(ch) = Tuple(sums(ch)[0] + dy.at(idx) * xhat(idx), sums(ch)[1] + dy.at(idx));
-    l.roots.push_back({sums, {x.shape[1]}});
-    auto L = c.out.logical();  // row, channel
-    l.out = Func(c.out_name);
-    l.out(c.out.vars) = select(L[0] == 0, sums(L[1])[0], sums(L[1])[1]);
-    return l;
-  }
   if (weight) {
-    Lowered w;
-    std::vector<bool> reduced(x.shape.size(), true);
-    reduced[1] = false;
-    auto [r, idx] = reduction_domain(x.shape, reduced);
-    idx[1] = c.out.logical()[0];
-    w = sum_reduction(c, "dgamma", r, 0.f, dy.at(idx) * xhat(idx));
-    w.roots.insert(w.roots.begin(), l.roots.begin(), l.roots.end());
-    return w;
+    // The scale's gradient, with the bias's (sum of dy) in the same pass where asked: rows 0
+    // and 1 of the [2, C] output.
+    bool with_bias = c.node.attr_int("with_bias") != 0;
+    Func sums = channel_sums("dgamma_dbeta", x.shape, [&](std::vector<Expr> i) {
+      std::vector<Expr> t{dy.at(i) * xhat(i)};
+      if (with_bias) t.push_back(dy.at(i));
+      return t;
+    }, l);
+    auto L = c.out.logical();
+    l.out = Func(c.out_name);
+    if (with_bias) l.out(c.out.vars) = select(L[0] == 0, sums(L[1])[0], sums(L[1])[1]);
+    else l.out(c.out.vars) = sums(L[0]);
+    return l;
   }
   auto L = c.out.logical();
   Expr g = c.in[1].at({L[1]}) * inv_std(L[1]);
@@ -173,12 +162,12 @@ static Lowered batch_norm_backward(LowerContext& c, bool weight) {
     sum_dy_xhat(ch) = c.in[dy_input + 2].at({ch});
     sum_dy(ch) = c.in[dy_input + 3].at({ch});
   } else {
-    Root s1 = channel_sum("sum_dy", x.shape, [&](std::vector<Expr> i) { return dy.at(i); });
-    Root s2 = channel_sum("sum_dy_xhat", x.shape, [&](std::vector<Expr> i) { return dy.at(i) * xhat(i); });
-    l.roots.push_back(s1);
-    l.roots.push_back(s2);
-    sum_dy = s1.f;
-    sum_dy_xhat = s2.f;
+    // Both sums in one pass over dy and x.
+    Func sums = channel_sums("sum_dy_and_dy_xhat", x.shape, [&](std::vector<Expr> i) {
+      return std::vector<Expr>{dy.at(i), dy.at(i) * xhat(i)};
+    }, l);
+    sum_dy(ch) = sums(ch)[0];
+    sum_dy_xhat(ch) = sums(ch)[1];
   }
   l.out = Func(c.out_name);
   l.out(c.out.vars) = g * (dy.at(L) - sum_dy(L[1]) / count - xhat(L) * sum_dy_xhat(L[1]) / count);

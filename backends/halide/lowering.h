@@ -37,6 +37,9 @@ struct Root {
   Halide::Func f;
   std::vector<int64_t> extents;
   bool vectorize = true;  // false for roots defined by inline reductions
+  // Partial sums per chunk of positions, f(ch, chunk): each chunk a parallel task that walks
+  // its positions once with every channel vector innermost (see channel_sums).
+  bool chunked = false;
 };
 
 // A reduction with the same pure vars as the output, computed inside the output's loops.
@@ -124,8 +127,10 @@ Lowered pointwise_output(LowerContext& c, Halide::Expr e);
 Lowered sum_reduction(LowerContext& c, const char* name, const Halide::RDom& r, Halide::Expr init, Halide::Expr term,
                       const std::function<Halide::Expr(Halide::Expr)>& finish = nullptr);
 // f(ch) = sum over every axis but 1 of term(logical index) for a tensor of `shape`
-// (rank 2 or 4): the per-channel sums of batch norm, as a Root of the kernel.
-Root channel_sum(const char* name, const Shape& shape, const std::function<Halide::Expr(std::vector<Halide::Expr>)>& term);
+// (rank 2 or 4), one sum per value term returns (a Tuple for two): the per-channel sums of
+// batch norm. Its roots are appended to l; returns f.
+Halide::Func channel_sums(const char* name, const Shape& shape,
+                          const std::function<std::vector<Halide::Expr>(std::vector<Halide::Expr>)>& term, Lowered& l);
 // Batch norm's batch mean and biased variance of input `i` (two roots appended to l), or
 // read from input `stats_input` (batch_norm_stats's [2, C]) when the node has it.
 std::pair<Halide::Func, Halide::Func> batch_statistics(LowerContext& c, int i, Lowered& l, int stats_input = -1);

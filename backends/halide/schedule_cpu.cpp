@@ -101,8 +101,9 @@ static void schedule_roots(const Lowered& l, int natural) {
       Var uo, ui;
       s.split(args[0], uo, ui, w).vectorize(ui);
       std::vector<VarOrRVar> order{ui};
+      if (root.chunked) order.push_back(uo);  // every channel vector of a position, then the next position
       for (const auto& rv : s.get_schedule().rvars()) order.push_back(RVar(rv.var));
-      order.push_back(uo);
+      if (!root.chunked) order.push_back(uo);
       s.reorder(order);
       // Independent work in parallel: the outermost pure var where there are more (max
       // pooling's argmax over (c, x, y, n); parallel channel vectors there meant one
