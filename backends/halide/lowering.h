@@ -131,7 +131,7 @@ Lowered sum_reduction(LowerContext& c, const char* name, const Halide::RDom& r, 
 // batch norm. Its roots are appended to l; returns f.
 Halide::Func channel_sums(const char* name, const Shape& shape,
                           const std::function<std::vector<Halide::Expr>(std::vector<Halide::Expr>)>& term, Lowered& l);
-// Batch norm's batch mean and biased variance of input `i` (two roots appended to l), or
+// Batch norm's batch mean and biased variance of input `i` (its roots appended to l), or
 // read from input `stats_input` (batch_norm_stats's [2, C]) when the node has it.
 std::pair<Halide::Func, Halide::Func> batch_statistics(LowerContext& c, int i, Lowered& l, int stats_input = -1);
 // An RDom over the axes of `shape` marked in `reduced` (the last axis innermost) and, per
