@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "backends/reference/reference.h"
@@ -149,13 +150,24 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
   for (const ir::Value* v : m.graph.inputs()) add_value(v, hb::default_layout(v->type.rank()));
   // Weights take the layout their consumers want when all that care agree (in a training
   // step the conv's preference wins over its gradient ops and optimizer updates).
-  auto weight_layout = [&](const ir::Value* v) {
+  auto wanted_layout = [&](const ir::Value* v) -> std::optional<hb::Layout> {
     std::set<hb::Layout> wanted;
     for (const ir::Node* u : v->users)
       for (size_t i = 0; i < u->inputs.size(); ++i)
         if (u->inputs[i] == v && hb::has_layout_preference(*u, static_cast<int>(i)))
           wanted.insert(hb::preferred_layout(*u, static_cast<int>(i), o.halide.target));
-    return wanted.size() == 1 ? *wanted.begin() : hb::default_layout(v->type.rank());
+    if (wanted.size() == 1) return *wanted.begin();
+    return std::nullopt;
+  };
+  // An optimizer's state (momentum, Adam's moments) is stored like its parameter, so that an
+  // update reads both, and writes either, at the same positions: a momentum buffer in the
+  // plain layout beside a blocked conv weight was read by a gather of 16 rows per vector.
+  auto weight_layout = [&](const ir::Value* v) {
+    if (auto l = wanted_layout(v)) return *l;
+    for (const ir::Node* u : v->users)
+      if (u->op == "optimizer_update" && u->inputs.size() > 3 && u->inputs[0] != v && u->inputs[1] != v)
+        if (auto l = wanted_layout(u->inputs[0])) return *l;
+    return hb::default_layout(v->type.rank());
   };
   for (const ir::Value* v : m.graph.parameters()) add_value(v, weight_layout(v));
   for (const ir::Value* v : m.graph.constants()) {
