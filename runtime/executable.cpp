@@ -356,6 +356,15 @@ NamedTensors Executable::run(const NamedTensors& inputs) {
   return out;
 }
 
+std::string Executable::storage_layout(const std::string& value) const {
+  const Impl& m = *impl_;
+  if (m.opts.backend == Backend::Reference) throw Error("storage_layout: the reference backend stores every tensor in NCHW");
+  const ir::Value* v = m.graph.find_value(value);
+  if (!v || (v->kind != ir::ValueKind::Parameter && v->kind != ir::ValueKind::Constant))
+    throw Error(fmt::format("storage_layout: model '{}' has no parameter or constant '{}'", m.graph.name(), value));
+  return hb::layout_str(m.layouts[m.value_of.at(v)]);
+}
+
 ParameterStore Executable::parameters() const {
   const Impl& m = *impl_;
   ParameterStore p;

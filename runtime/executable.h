@@ -69,6 +69,9 @@ class Executable {
   bool parameters_finite() const;
 
   std::vector<OpProfile> profile() const;  // slowest first
+  // How the Halide backend stores a parameter or constant ("0321b32": axes innermost first,
+  // then the block); throws strata::Error for another name or the reference backend.
+  std::string storage_layout(const std::string& value) const;
 
   const ir::Graph& graph() const;
   const CompileReport& report() const;

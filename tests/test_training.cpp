@@ -336,6 +336,14 @@ TEST_CASE("momentum SGD step: weight gradients written per tile in the blocked l
     runtime::CompileOptions ho;
     ho.passes.pipeline = pipeline;
     runtime::Executable hal(step.graph, ho);
+    // Each momentum buffer is stored like its parameter (blocked for the convolutions), so
+    // the updates read and write both at the same positions.
+    for (const std::string& s : step.state_parameters) {
+      std::string param = s.substr(0, s.rfind('.'));
+      INFO(pipeline << ": " << s << " beside " << param);
+      CHECK(hal.storage_layout(s) == hal.storage_layout(param));
+      if (param.rfind("conv", 0) == 0 && param.ends_with(".weight")) CHECK(hal.storage_layout(s) == "0321b32");
+    }
     hal.set_parameters(params);
     NamedTensors got = hal.run(inputs);
     for (const auto& [name, w] : want) {
