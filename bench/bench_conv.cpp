@@ -57,8 +57,8 @@ double seconds_per_run(benchmark::State& state, const hb::Kernel& k, const std::
 }
 
 // The node's kernel, or null with the benchmark marked skipped and the compile error as its reason.
-std::shared_ptr<const hb::Kernel> kernel_or_skip(benchmark::State& state, const ir::Node& n, const std::vector<hb::Layout>& in,
-                                                 const hb::Layout& out, const hb::Options& o) {
+std::shared_ptr<const hb::Kernel> kernel_or_skip(benchmark::State& state, const hb::NodeGroup& n, const std::vector<hb::Layout>& in,
+                                                 const hb::Layout& out, const hb::Options& o = {}) {
   try {
     return hb::get_kernel(n, in, out, o);
   } catch (const std::exception& e) {
@@ -76,7 +76,7 @@ void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule) {
   std::vector<hb::Layout> in_layouts{hb::preferred_layout(n, 0), hb::preferred_layout(n, 1)};
   hb::Options o;
   o.schedule = schedule;
-  std::shared_ptr<const hb::Kernel> k = kernel_or_skip(state, n, in_layouts, hb::default_layout(4), o);
+  std::shared_ptr<const hb::Kernel> k = kernel_or_skip(state, hb::NodeGroup{&n}, in_layouts, hb::default_layout(4), o);
   if (!k) return;
   std::vector<float> in(n.inputs[0]->type.numel(), 0.5f), w(n.inputs[1]->type.numel(), 0.01f),
       out(n.outputs[0]->type.numel());
@@ -120,7 +120,7 @@ void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op) {
   bool dw = op == "conv2d_backward_weight";
   std::vector<hb::Layout> in_layouts = dw ? std::vector<hb::Layout>{hb::default_layout(4), hb::default_layout(4)}
                                           : std::vector<hb::Layout>{hb::default_layout(4), wl};
-  std::shared_ptr<const hb::Kernel> k = kernel_or_skip(state, n, in_layouts, dw ? wl : hb::default_layout(4), hb::Options{});
+  std::shared_ptr<const hb::Kernel> k = kernel_or_skip(state, hb::NodeGroup{&n}, in_layouts, dw ? wl : hb::default_layout(4));
   if (!k) return;
   std::vector<float> in0(n.inputs[0]->type.numel(), 0.5f), in1(n.inputs[1]->type.numel(), 0.01f),
       out(n.outputs[0]->type.numel());
@@ -129,6 +129,48 @@ void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op) {
   double gflops = flops / secs * 1e-9;
   state.counters["GFLOP/s"] = gflops;
   state.counters["pct_of_fma_peak"] = 100 * gflops / bench::peaks().fma;
+}
+
+// A training step's convolution and its batch statistics (ResNet-50 shapes at batch 8):
+// one kernel with the statistics as a second output (fuse-conv-bn-stats), or the
+// convolution's kernel and then batch_norm_stats's, which reads the output back.
+void BM_ConvStats(benchmark::State& state, ConvShape s, bool fused) {
+  constexpr int64_t kBatch = 8;
+  dsl::Model m("conv_stats");
+  dsl::Tensor y = dsl::conv2d(m.input("x", {kBatch, s.cin, s.hw, s.hw}), s.cout, s.k,
+                              {.stride = s.stride, .padding = s.k / 2, .bias = false});
+  dsl::Tensor st = m.apply("batch_norm_stats", {y}, fused ? ir::AttrMap{{"_group", int64_t{0}}, {"_sibling", int64_t{1}}} : ir::AttrMap{});
+  m.output("stats", st);
+  const auto& nodes = m.graph().nodes();
+  const ir::Node &conv = *nodes[nodes.size() - 2], &stats = *nodes.back();
+  if (fused) const_cast<ir::Node&>(conv).attrs["_group"] = int64_t{0};
+  std::vector<hb::Layout> in_layouts{hb::preferred_layout(conv, 0), hb::preferred_layout(conv, 1)};
+  std::vector<float> in(conv.inputs[0]->type.numel(), 0.5f), w(conv.inputs[1]->type.numel(), 0.01f),
+      out(conv.outputs[0]->type.numel()), sums(stats.outputs[0]->type.numel());
+  double secs = 0;
+  if (fused) {
+    auto k = kernel_or_skip(state, hb::NodeGroup{&conv, &stats}, in_layouts, hb::default_layout(4));
+    if (!k) return;
+    k->run({in.data(), w.data()}, {out.data(), sums.data()});
+    auto t0 = std::chrono::steady_clock::now();
+    for (auto _ : state) k->run({in.data(), w.data()}, {out.data(), sums.data()});
+    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
+  } else {
+    auto kc = kernel_or_skip(state, hb::NodeGroup{&conv}, in_layouts, hb::default_layout(4));
+    auto ks = kc ? kernel_or_skip(state, hb::NodeGroup{&stats}, {hb::default_layout(4)}, hb::default_layout(2)) : nullptr;
+    if (!ks) return;
+    auto both = [&] {
+      kc->run({in.data(), w.data()}, out.data());
+      ks->run({out.data()}, sums.data());
+    };
+    both();
+    auto t0 = std::chrono::steady_clock::now();
+    for (auto _ : state) both();
+    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
+  }
+  double flops = 2.0 * kBatch * s.cout * double(conv.outputs[0]->type.shape[2] * conv.outputs[0]->type.shape[3]) * s.cin * s.k * s.k;
+  state.counters["GFLOP/s"] = flops / secs * 1e-9;
+  state.counters["pct_of_fma_peak"] = 100 * flops / secs * 1e-9 / bench::peaks().fma;
 }
 
 void BM_Peak(benchmark::State& state) {
@@ -142,6 +184,13 @@ int register_all() {
   for (const ConvShape& s : kShapes) {
     benchmark::RegisterBenchmark((std::string("conv2d/") + s.name).c_str(), BM_Conv, s, "manual")->Unit(benchmark::kMillisecond)->UseRealTime();
   }
+  for (const ConvShape& s : kShapes)
+    if (s.groups == 1 && s.cin > 3)
+      for (bool fused : {false, true})
+        benchmark::RegisterBenchmark((std::string("conv2d+batch_stats/") + s.name + "_batch8/" + (fused ? "one_kernel" : "two_kernels")).c_str(),
+                                     BM_ConvStats, s, fused)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
   for (const char* op : {"conv2d_backward_weight", "conv2d_backward_input"})
     for (const ConvShape& s : kShapes)
       if (s.groups == 1)

@@ -20,6 +20,16 @@ bool is_prologue(const Node& n) {
   return it != n.attrs.end() && std::get<int64_t>(it->second) != 0;
 }
 
+bool is_sibling(const Node& n) {
+  auto it = n.attrs.find(kSiblingAttr);
+  return it != n.attrs.end() && std::get<int64_t>(it->second) != 0;
+}
+
+std::vector<const Value*> group_outputs(const std::vector<const Node*>& group) {
+  if (group.size() >= 2 && is_sibling(*group.back())) return {group[group.size() - 2]->outputs[0], group.back()->outputs[0]};
+  return {group.back()->outputs[0]};
+}
+
 size_t anchor_index(const std::vector<const Node*>& group) { return is_prologue(*group[0]) ? 1 : 0; }
 
 bool is_elementwise(const Node& n) {
@@ -88,6 +98,11 @@ void verify_groups(const Graph& g) {
       if (n.outputs.size() != 1)
         throw Error(fmt::format("fusion group {}: node '{}' ({}) has {} outputs; members have one", id, n.name(), n.op,
                                 n.outputs.size()));
+      if (is_sibling(n) && (k == 0 || k + 1 != grp.size() || k == anchor || n.op != "batch_norm_stats" ||
+                            grp[anchor]->op != "conv2d"))
+        throw Error(fmt::format("fusion group {}: sibling '{}' ({}) must be a batch_norm_stats ending a group whose "
+                                "anchor is a conv2d",
+                                id, n.name(), n.op));
       if (k > 0 && is_prologue(n))
         throw Error(fmt::format("fusion group {}: node '{}' is marked a prologue but is not the group's first", id, n.name()));
       if (k == 0 && anchor == 1) {
@@ -98,7 +113,7 @@ void verify_groups(const Graph& g) {
                                   id, n.name(), n.op));
       }
       if (k > 0) {
-        if (k > anchor && !is_elementwise(n))
+        if (k > anchor && !is_elementwise(n) && !is_sibling(n))
           throw Error(fmt::format("fusion group {}: node '{}' ({}) follows the anchor but is not elementwise", id,
                                   n.name(), n.op));
         int chained = 0;
@@ -106,7 +121,7 @@ void verify_groups(const Graph& g) {
           const Node* p = n.inputs[i]->producer;
           bool inside = p && std::find(grp.begin(), grp.begin() + static_cast<long>(k), p) != grp.begin() + static_cast<long>(k);
           if (!inside) continue;
-          bool chain_ok = k == anchor ? i == 0 : chainable_input(n, static_cast<int>(i));
+          bool chain_ok = k == anchor || is_sibling(n) ? i == 0 : chainable_input(n, static_cast<int>(i));
           if (p != grp[k - 1] || !chain_ok)
             throw Error(fmt::format("fusion group {}: node '{}' ({}) reads %{} from inside the group other than as "
                                     "its chained, same-shaped input",
@@ -117,7 +132,7 @@ void verify_groups(const Graph& g) {
           throw Error(fmt::format("fusion group {}: node '{}' ({}) must read the previous member's output exactly once",
                                   id, n.name(), n.op));
       }
-      if (k + 1 < grp.size()) {
+      if (k + 1 < grp.size() && !is_sibling(*grp[k + 1])) {
         const Value* v = n.outputs[0];
         for (const Node* u : v->users)
           if (u != grp[k + 1])

@@ -19,7 +19,17 @@ inline constexpr const char* kGroupAttr = "_group";
 // first in its group, marked "_prologue = 1", and the convolution is the anchor after it.
 inline constexpr const char* kPrologueAttr = "_prologue";
 
+// A sibling: a reduction that ends a group and reads the previous member's output as its
+// input 0 (batch_norm_stats: the batch statistics of a convolution's output, summed inside
+// the convolution's loops while each tile is still in registers), marked "_sibling = 1".
+// The group then has two outputs, both stored: the previous member's and the sibling's.
+inline constexpr const char* kSiblingAttr = "_sibling";
+
 int group_of(const Node& n);  // -1 when the node is in no group
+bool is_sibling(const Node& n);
+// The values a group stores: the last member's output, or with a sibling the previous
+// member's and then the sibling's.
+std::vector<const Value*> group_outputs(const std::vector<const Node*>& group);
 bool is_prologue(const Node& n);
 // The anchor's position in a group: 1 after a prologue, else 0.
 size_t anchor_index(const std::vector<const Node*>& group);

@@ -16,8 +16,9 @@ bool is_stored(const ir::Value* v) {
   if (g < 0) return true;
   // Inside a group only the last member's output is stored: it is read outside the group
   // or is a graph output, or it has no reader in the group (no member follows it).
+  // A sibling (batch_norm_stats) reads it inside the group, and it is stored all the same.
   for (const ir::Node* u : v->users)
-    if (ir::group_of(*u) == g) return false;
+    if (ir::group_of(*u) == g && !ir::is_sibling(*u)) return false;
   return true;
 }
 

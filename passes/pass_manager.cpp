@@ -33,6 +33,10 @@ static std::vector<PassInfo>& registry() {
        "momentum update, can be the epilogue of the kernel computing the gradient",
        fuse_optimizer},
       {"fuse-elementwise", "chains of elementwise ops fused into their producer", fuse_elementwise},
+      {"fuse-conv-bn-stats",
+       "a convolution's batch statistics (batch_norm_stats) summed inside the convolution's kernel, a second output "
+       "(annotation _sibling)",
+       fuse_conv_bn_stats},
       {"fold-concat", "concat inputs written by their producers straight into the concat's buffer (annotation _fold)",
        fold_concat},
       {"memory-plan", "buffer slots by liveness: reuse, elementwise ops in place (annotation _buffer)", plan_memory_pass},
@@ -62,7 +66,7 @@ std::string preset_pipeline(const std::string& preset) {
   if (preset == "-O1") return "simplify,constant-fold,cse,dce";
   if (preset == "-O2")
     return "simplify,constant-fold,cse,dce,fuse-bn-stats,fold-pad,bn-fold,fuse-conv-bn-act,fold-residual-add,fuse-optimizer,fuse-elementwise,"
-           "fold-concat,memory-plan";
+           "fuse-conv-bn-stats,fold-concat,memory-plan";
   throw Error(fmt::format("unknown optimization preset '{}' (expected -O0, -O1 or -O2)", preset));
 }
 

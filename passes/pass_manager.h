@@ -71,6 +71,7 @@ ir::Graph eliminate_common_subexpressions(const ir::Graph& g, const PassContext&
 ir::Graph eliminate_dead_code(const ir::Graph& g, const PassContext&);
 ir::Graph fuse_optimizer(const ir::Graph& g, const PassContext& c);
 ir::Graph fuse_bn_stats(const ir::Graph& g, const PassContext& c);
+ir::Graph fuse_conv_bn_stats(const ir::Graph& g, const PassContext& c);
 ir::Graph fold_batch_norm(const ir::Graph& g, const PassContext&);
 ir::Graph fold_pad(const ir::Graph& g, const PassContext&);
 ir::Graph fuse_conv_bn_act(const ir::Graph& g, const PassContext&);

@@ -31,7 +31,8 @@ struct Step {
   std::shared_ptr<const hb::Kernel> kernel;
   std::vector<int> inputs;  // value slots
   int output;               // value slot
-  const ir::Node* node;     // the node, or a fusion group's last member
+  int second_output = -1;   // a sibling reduction's (batch statistics), or -1
+  const ir::Node* node;     // the node, or the member whose output a fusion group stores
   bool is_static = false;   // reads only parameters: run when they change
 };
 
@@ -188,12 +189,13 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     hb::NodeGroup group{n};
     if (grp >= 0)
       for (size_t j = i; j-- > 0 && ir::group_of(*nodes[j]) == grp;) group.insert(group.begin(), nodes[j].get());
-    const ir::Value* out = n->outputs[0];
+    const std::vector<const ir::Value*> group_out = ir::group_outputs(group);
+    const ir::Value* out = group_out[0];
     // A parameter's update is computed in the parameter's layout, so the two buffers swap;
     // a gradient consumed by an optimizer update is stored like its parameter; a weight
     // computed from parameters (bn-fold) is stored as its convolution wants it.
     Step s;
-    s.node = n;
+    s.node = out->producer;
     s.is_static = passes::is_static(out);
     hb::Layout layout = s.is_static ? weight_layout(out) : hb::default_layout(out->type.rank());
     auto upd = param_of_output.find(out);
@@ -232,6 +234,15 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
       if (!(n->op == "concat" && m.value_of.count(out))) add_value(out, layout, slot);
     }
     s.output = m.value_of.at(out);
+    if (group_out.size() > 1) {  // a sibling's [2, C] statistics, row-major, in a storage of their own
+      const ir::Value* sv = group_out[1];
+      int sslot = plan.slot.count(sv) ? plan.slot.at(sv) : -1;
+      for (size_t k = 0; k < s.inputs.size() && sslot >= 0; ++k)
+        if (plan.slot.count(group_in[k]) && plan.slot.at(group_in[k]) == sslot) sslot = -1;
+      if (plan.slot.count(out) && plan.slot.at(out) == sslot) sslot = -1;
+      add_value(sv, hb::default_layout(sv->type.rank()), sslot);
+      s.second_output = m.value_of.at(sv);
+    }
     if (folded.count(n)) {
       // The folded concat copies only the inputs not written in place, each into its slice.
       const auto& in_place = folded.at(n);
@@ -329,12 +340,14 @@ NamedTensors Executable::run(const NamedTensors& inputs) {
     if (s.is_static && !recompute_static) continue;
     ins.clear();
     for (int i : s.inputs) ins.push_back(m.data(i));
+    std::vector<float*> outs{m.data(s.output)};
+    if (s.second_output >= 0) outs.push_back(m.data(s.second_output));
     if (!m.opts.profile) {
-      s.kernel->run(ins, m.data(s.output));
+      s.kernel->run(ins, outs);
       continue;
     }
     auto t0 = std::chrono::steady_clock::now();
-    s.kernel->run(ins, m.data(s.output));
+    s.kernel->run(ins, outs);
     const ir::Node& node = *s.node;
     std::string op = ir::group_of(node) >= 0 ? "fused:" + node.op : node.op;
     std::string key = getenv("STRATA_PROFILE_NODES") ? op + " " + node.name() + " " + node.outputs[0]->type.str() : op;

@@ -3,6 +3,8 @@
 // backend, example and reduced zoo models), bn-fold leaves no inference batch norm, every
 // convolution of a ResNet ends up in a fusion group, and the memory plan never lets two
 // live values share a slot.
+#include <fmt/format.h>
+
 #include <sstream>
 
 #include "backends/reference/reference.h"
@@ -10,6 +12,7 @@
 #include "frontend/zoo/zoo.h"
 #include "ir/fusion_group.h"
 #include "ir/text_format.h"
+#include "ir/verifier.h"
 #include "passes/memory_plan.h"
 #include "passes/pass_manager.h"
 #include "passes/training.h"
@@ -305,6 +308,68 @@ TEST_CASE("fold-concat: slices written in place equal the reference", "[passes][
   for (const auto& n : o2.nodes()) folded += n->attrs.count(passes::kFoldAttr) > 0;
   CHECK(folded == 1);
   testing::check_against_reference(g, "host", 8);
+}
+
+// fuse-conv-bn-stats: a convolution's batch statistics summed per output tile inside its
+// kernel, a second output. Tiles that divide the row and one that shifts inwards (11
+// columns in tiles of 5: the last tile starts at column 8, two columns before its own), a strided
+// convolution, one image (channel tiles as the parallel tasks), and too few channels for the
+// register tile (the value computed first, then summed): each equals the reference.
+TEST_CASE("fuse-conv-bn-stats: statistics as a convolution's second output equal the reference", "[passes][halide]") {
+  struct Case {
+    const char* name;
+    const char* x;
+    const char* w;
+    const char* y;
+    const char* attrs;
+  };
+  const Case cases[] = {
+      {"tiles shifting inwards", "2, 64, 13, 13", "64, 64, 3, 3", "2, 64, 13, 13", "{padding = [1, 1, 1, 1]}"},
+      {"stride 2", "2, 64, 12, 12", "32, 64, 3, 3", "2, 32, 6, 6", "{padding = [1, 1, 1, 1], stride = [2, 2]}"},
+      {"one image", "1, 64, 8, 8", "64, 64, 3, 3", "1, 64, 8, 8", "{padding = [1, 1, 1, 1]}"},
+      {"six channels", "2, 64, 7, 7", "6, 64, 3, 3", "2, 6, 7, 7", "{padding = [1, 1, 1, 1]}"},
+  };
+  for (const Case& c : cases) {
+    DYNAMIC_SECTION(c.name) {
+      std::string y = c.y;
+      std::string ch = y.substr(y.find(", ") + 2, y.find(", ", y.find(", ") + 2) - y.find(", ") - 2);
+      ir::Graph g = ir::parse(fmt::format(R"IR(graph conv_stats {{
+  input %x : f32[{}]
+  param %w : f32[{}] init zeros
+  %y = conv2d(%x, %w) {} : f32[{}]
+  %s = batch_norm_stats(%y) : f32[2, {}]
+  output "y" = %y
+  output "s" = %s
+}})IR",
+                                          c.x, c.w, c.attrs, c.y, ch));
+      int siblings = 0;
+      ir::Graph o2 = optimized(g);
+      for (const auto& n : o2.nodes()) siblings += ir::is_sibling(*n);
+      CHECK(siblings == 1);
+      testing::check_against_reference(g, "host", 3);
+    }
+  }
+}
+
+TEST_CASE("the verifier refuses a sibling that does not end its group or follow a convolution", "[passes]") {
+  const char* not_last = R"IR(graph g {
+  input %x : f32[1, 64, 4, 4]
+  param %w : f32[16, 64, 3, 3] init zeros
+  %y = conv2d(%x, %w) {padding = [1, 1, 1, 1], _group = 0} : f32[1, 16, 4, 4]
+  %s = batch_norm_stats(%y) {_group = 0, _sibling = 1} : f32[2, 16]
+  %r = relu(%y) {_group = 0} : f32[1, 16, 4, 4]
+  output "r" = %r
+  output "s" = %s
+})IR";
+  const char* not_conv = R"IR(graph g {
+  input %x : f32[1, 16, 4, 4]
+  %y = relu(%x) {_group = 0} : f32[1, 16, 4, 4]
+  %s = batch_norm_stats(%y) {_group = 0, _sibling = 1} : f32[2, 16]
+  output "y" = %y
+  output "s" = %s
+})IR";
+  CHECK_THROWS_WITH(ir::verify(ir::parse(not_last)), Catch::Contains("sibling"));
+  CHECK_THROWS_WITH(ir::verify(ir::parse(not_conv)), Catch::Contains("sibling"));
 }
 
 // A lone elementwise op whose input dies at it would normally write in place; when its

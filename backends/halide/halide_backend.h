@@ -54,8 +54,10 @@ void check_options(const Options& o);  // throws strata::Error on a bad target o
 class Kernel {
  public:
   virtual ~Kernel() = default;
-  // Buffers are in the layouts the kernel was compiled for.
-  virtual void run(const std::vector<const float*>& inputs, float* output) const = 0;
+  // Buffers are in the layouts the kernel was compiled for; outputs in the order of
+  // ir::group_outputs (two for a group ending in a sibling reduction, its [2, C] row-major).
+  virtual void run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) const = 0;
+  void run(const std::vector<const float*>& inputs, float* output) const { run(inputs, std::vector<float*>{output}); }
   virtual const std::string& key() const = 0;
 };
 

@@ -92,6 +92,60 @@ static const Lowering& lowering_of(const ir::Node& n) {
   return *lower;
 }
 
+// A sibling batch_norm_stats (lowering.h's StatsOutput): `l.out` becomes a copy of the
+// chained value, and the statistics a second output. Per tile of `tile` columns of a row,
+// part holds the sum of the values it counts and their squared deviations from the tile's
+// first value (columns an earlier, overlapping tile counted are left out: the schedule's
+// last tile of a row shifts inwards); in double, the tiles combine as Chan et al.'s
+// parallel variance does, so no float sum of squares of large values cancels.
+// (The first tile of every channel is counted in full: t <= W.)
+static void add_batch_stats(Lowered& l, const LowerContext& ctx) {
+  const Shape& s = ctx.out.shape;
+  int64_t N = s[0], H = s[2], W = s[3];
+  StatsOutput st;
+  st.value = l.out;
+  l.out = Func("y");
+  l.out(ctx.out.vars) = st.value(ctx.out.vars);
+  st.tile = conv_stats_tile(l, ctx);
+  st.fused = st.tile > 0;
+  if (!st.fused) st.tile = static_cast<int>(std::min<int64_t>(8, W));
+  const int t = st.tile, w = static_cast<int>(W);
+  TensorRef v{st.value, ctx.out.layout, s};
+  // The output's own Vars (the fused schedule matches loops by name), channels-last meaning.
+  Var c = ctx.out.vars[0], xt = ctx.out.vars[1], y = ctx.out.vars[2], n = ctx.out.vars[3];
+  Expr base = min(xt * t, w - t), first = v.at({n, c, y, base});
+  Expr d_sum = 0.f, d_sq = 0.f;
+  for (int i = 0; i < t; ++i) {
+    Expr d = select(base + i >= xt * t, v.at({n, c, y, base + i}) - first, 0.f);
+    d_sum += d;
+    d_sq += d * d;
+  }
+  Expr count = cast<float>(min(t, w - xt * t));
+  st.part = Func("stats_part");
+  st.part(c, xt, y, n) = Tuple(d_sum + count * first, d_sq - d_sum * d_sum / count);
+  // One pass over the tiles (Chan et al.'s combination, shifted by the first tile's mean K
+  // so that no double sum cancels): sum, sum of M2_t, and sum of n_t (m_t - K)^2.
+  RDom r(0, static_cast<int>((W + t - 1) / t), 0, static_cast<int>(H), 0, static_cast<int>(N), "stats_r");
+  Var ch("ch");
+  Expr total = Expr(static_cast<double>(N * H * W));
+  Expr shift = cast<double>(st.part(ch, 0, 0, 0)[0]) / cast<double>(t);
+  Expr tile_count = cast<double>(min(t, w - r.x * t));
+  Expr tile_sum = cast<double>(st.part(ch, r.x, r.y, r.z)[0]);
+  Expr dev = tile_sum / tile_count - shift;
+  st.total = Func("stats_total");
+  st.total(ch) = Tuple(Expr(0.0), Expr(0.0), Expr(0.0));
+  st.total(ch) = Tuple(st.total(ch)[0] + tile_sum, st.total(ch)[1] + cast<double>(st.part(ch, r.x, r.y, r.z)[1]),
+                       st.total(ch)[2] + tile_count * dev * dev);
+  st.r = r;
+  Var pc("pc"), prow("prow");
+  st.vars = {pc, prow};
+  Expr mean = st.total(pc)[0] / total, mean_dev = mean - Expr(cast<double>(st.part(pc, 0, 0, 0)[0]) / cast<double>(t));
+  Expr m2 = st.total(pc)[1] + st.total(pc)[2] - total * mean_dev * mean_dev;
+  st.out = Func("batch_stats");
+  st.out(pc, prow) = cast<float>(select(prow == 0, mean, max(m2, Expr(0.0)) / total));
+  l.stats = st;
+}
+
 // A fusion group (one node, or an anchor with an elementwise prologue and epilogue,
 // ir/fusion_group.h) becomes one pipeline: each member's output Func reads the previous
 // member's in place of a buffer, so only the last one is stored, and the anchor's schedule
@@ -101,11 +155,14 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
                              const Options& o, const std::vector<int64_t>& out_strides) {
   check_options(o);
   size_t ai = ir::anchor_index(group);
+  // A sibling (batch_norm_stats) is no link of the chain: it adds a second output.
+  bool sibling = group.size() >= 2 && ir::is_sibling(*group.back());
+  size_t end = sibling ? group.size() - 1 : group.size();
   const ir::Node& anchor = *group[ai];
   std::vector<const ir::Value*> inputs = ir::group_inputs(group);
   if (in_layouts.size() != inputs.size()) throw Error("build_pipeline: one layout per input is needed");
   Target target = parse_target(o.target);
-  const Shape& os = group.back()->outputs[0]->type.shape;
+  const Shape& os = group[end - 1]->outputs[0]->type.shape;
   if (out_layout.size() != os.size()) throw Error("build_pipeline: output layout rank mismatch");
 
   std::vector<ImageParam> params;
@@ -150,11 +207,11 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
   } else {
     for (const ir::Value* v : anchor.inputs) external(refs, ps, v);
   }
-  LowerContext ctx{anchor, refs, ps, out, target, group.size() == 1 ? "out" : "anchor"};
+  LowerContext ctx{anchor, refs, ps, out, target, end == ai + 1 ? "out" : "anchor"};
   Lowered l = lower_node(lowering_of(anchor), ctx);
   l.roots.insert(l.roots.end(), prologue_roots.begin(), prologue_roots.end());
   l.prologue = prologue;
-  for (size_t k = ai + 1; k < group.size(); ++k) {
+  for (size_t k = ai + 1; k < end; ++k) {
     const ir::Node& n = *group[k];
     int chained = ir::chained_input(group, k);
     std::vector<TensorRef> mrefs;
@@ -167,14 +224,24 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
       mrefs.push_back(TensorRef{l.out, out_layout, os});
       mps.emplace_back();
     }
-    LowerContext mctx{n, mrefs, mps, out, target, k + 1 == group.size() ? "out" : fmt::format("epilogue{}", k)};
+    LowerContext mctx{n, mrefs, mps, out, target, k + 1 == end ? "out" : fmt::format("epilogue{}", k)};
     Lowered m = lower_node(lowering_of(n), mctx);
     l.out = m.out;
     l.reductions.insert(l.reductions.end(), m.reductions.begin(), m.reductions.end());
     l.roots.insert(l.roots.end(), m.roots.begin(), m.roots.end());
   }
+  if (sibling) {
+    if (anchor.op != "conv2d" || os.size() != 4)
+      throw Error(fmt::format("halide backend: batch statistics as a second output need a conv2d anchor (group of '{}')",
+                              anchor.name()));
+    add_batch_stats(l, ctx);
+  }
   constrain(l.out.output_buffer(), os, out_layout, out_strides);
   Pipeline p(l.out);
+  if (l.stats) {
+    constrain(l.stats->out.output_buffer(), group.back()->outputs[0]->type.shape, row_major(2));
+    p = Pipeline({l.out, l.stats->out});
+  }
   if (o.schedule == "manual") {
     if (target.has_gpu_feature()) schedule_cuda(l, ctx);
     else schedule_cpu(l, ctx);

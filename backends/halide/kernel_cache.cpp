@@ -29,7 +29,7 @@ namespace strata::halide_backend {
 namespace fs = std::filesystem;
 
 // Bump when a lowering or schedule changes, so stale kernels on disk are not reused.
-constexpr int kCodegenVersion = 26;
+constexpr int kCodegenVersion = 27;
 
 static std::mutex g_mu;
 static CacheStats g_stats;
@@ -138,19 +138,20 @@ static const Runtime& runtime() {
 class SharedObjectKernel : public Kernel {
  public:
   SharedObjectKernel(std::string key, void* handle, int (*fn)(void**), std::vector<std::vector<halide_dimension_t>> dims,
-                     bool gpu)
-      : key_(std::move(key)), handle_(handle), fn_(fn), dims_(std::move(dims)), gpu_(gpu) {}
+                     size_t outputs, bool gpu)
+      : key_(std::move(key)), handle_(handle), fn_(fn), dims_(std::move(dims)), outputs_(outputs), gpu_(gpu) {}
 
-  void run(const std::vector<const float*>& inputs, float* output) const override {
-    if (inputs.size() + 1 != dims_.size())
-      throw Error(fmt::format("kernel {}: expected {} inputs, got {}", key_, dims_.size() - 1, inputs.size()));
+  void run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) const override {
+    if (inputs.size() + outputs_ != dims_.size() || outputs.size() != outputs_)
+      throw Error(fmt::format("kernel {}: expected {} inputs and {} outputs, got {} and {}", key_, dims_.size() - outputs_,
+                              outputs_, inputs.size(), outputs.size()));
     std::vector<halide_buffer_t> bufs(dims_.size());
     std::vector<std::vector<halide_dimension_t>> dims = dims_;  // the runtime may write to them
     std::vector<void*> args(dims_.size());
     for (size_t i = 0; i < dims_.size(); ++i) {
       halide_buffer_t& b = bufs[i];
       b = halide_buffer_t{};
-      b.host = reinterpret_cast<uint8_t*>(const_cast<float*>(i < inputs.size() ? inputs[i] : output));
+      b.host = reinterpret_cast<uint8_t*>(const_cast<float*>(i < inputs.size() ? inputs[i] : outputs[i - inputs.size()]));
       b.type = halide_type_t(halide_type_float, 32);
       b.dimensions = static_cast<int32_t>(dims[i].size());
       b.dim = dims[i].data();
@@ -160,7 +161,7 @@ class SharedObjectKernel : public Kernel {
     int rc = fn_(args.data());
     if (rc == 0 && gpu_) {
       const Runtime& rt = runtime();
-      rc = rt.copy_to_host(nullptr, &bufs.back());
+      for (size_t i = inputs.size(); i < bufs.size() && rc == 0; ++i) rc = rt.copy_to_host(nullptr, &bufs[i]);
       for (auto& b : bufs)
         if (b.device) rt.device_free(nullptr, &b);
     }
@@ -173,6 +174,7 @@ class SharedObjectKernel : public Kernel {
   void* handle_;
   int (*fn_)(void**);
   std::vector<std::vector<halide_dimension_t>> dims_;
+  size_t outputs_;
   bool gpu_;
 };
 
@@ -197,6 +199,7 @@ static std::string kernel_key(const NodeGroup& group, const std::vector<Layout>&
     const ir::Node& n = *group[m];
     k += fmt::format("|{}", n.op);
     if (ir::is_prologue(n)) k += "^";
+    if (ir::is_sibling(n)) k += "+";
     if (m > 0) k += fmt::format("<{}", ir::chained_input(group, m));
     k += "|";
     for (auto& [name, a] : n.attrs)
@@ -204,7 +207,10 @@ static std::string kernel_key(const NodeGroup& group, const std::vector<Layout>&
   }
   auto inputs = ir::group_inputs(group);
   for (size_t i = 0; i < inputs.size(); ++i) k += fmt::format("|{}@{}", inputs[i]->type.str(), layout_str(in_layouts[i]));
-  k += fmt::format("|->{}@{}|{}|{}", group.back()->outputs[0]->type.str(), layout_str(out_layout), o.target, o.schedule);
+  auto outputs = ir::group_outputs(group);
+  k += fmt::format("|->{}@{}", outputs[0]->type.str(), layout_str(out_layout));
+  for (size_t i = 1; i < outputs.size(); ++i) k += fmt::format(",{}@{}", outputs[i]->type.str(), layout_str(row_major(outputs[i]->type.rank())));
+  k += fmt::format("|{}|{}", o.target, o.schedule);
   if (!out_strides.empty()) k += fmt::format("|strides {}", fmt::join(out_strides, ","));
   return k;
 }
@@ -259,9 +265,11 @@ std::shared_ptr<const Kernel> get_kernel(const NodeGroup& group, const std::vect
   std::vector<std::vector<halide_dimension_t>> dims;
   auto inputs = ir::group_inputs(group);
   for (size_t i = 0; i < inputs.size(); ++i) dims.push_back(dims_of(inputs[i]->type.shape, in_layouts[i]));
-  dims.push_back(dims_of(group.back()->outputs[0]->type.shape, out_layout, out_strides));
+  auto outputs = ir::group_outputs(group);
+  dims.push_back(dims_of(outputs[0]->type.shape, out_layout, out_strides));
+  for (size_t i = 1; i < outputs.size(); ++i) dims.push_back(dims_of(outputs[i]->type.shape, row_major(outputs[i]->type.rank())));
   bool gpu = parse_target(o.target).has_gpu_feature();
-  auto k = std::make_shared<SharedObjectKernel>(key, handle, entry, std::move(dims), gpu);
+  auto k = std::make_shared<SharedObjectKernel>(key, handle, entry, std::move(dims), outputs.size(), gpu);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::lock_guard<std::mutex> lock(g_mu);
   if (from_disk) ++g_stats.disk_hits, g_stats.load_seconds += secs;
@@ -281,7 +289,7 @@ void compile_only(const NodeGroup& group, const Options& o, const std::string& o
   for (size_t i = 0; i < group[0]->inputs.size(); ++i) in_layouts.push_back(preferred_layout(*group[0], static_cast<int>(i), o.target));
   auto inputs = ir::group_inputs(group);
   for (size_t i = in_layouts.size(); i < inputs.size(); ++i) in_layouts.push_back(default_layout(inputs[i]->type.rank()));
-  BuiltPipeline b = build_pipeline(group, in_layouts, default_layout(group.back()->outputs[0]->type.rank()), o);
+  BuiltPipeline b = build_pipeline(group, in_layouts, default_layout(ir::group_outputs(group)[0]->type.rank()), o);
   compile_object(b, "strata_compile_only", object_path);
 }
 

@@ -89,8 +89,24 @@ struct WeightGradInfo {
   int64_t stride_h = 1, stride_w = 1;
 };
 
+// A sibling batch_norm_stats (ir/fusion_group.h): the group's second output `out`, [2, C]
+// stored (channel, row) with row 0 the batch mean and row 1 the biased variance of `value`
+// (the chained output, which the first output copies). `part` holds per-tile sums of value
+// and squared deviations over `tile` columns of one row; `total` combines them in double,
+// so the variance is as exact as two passes over memory would make it. `fused`: the CPU convolution schedule computes
+// part inside its own loops (compute_with), from the register tile; else value is
+// computed first (compute_root) and read by both.
+struct StatsOutput {
+  Halide::Func value, part, total, out;
+  Halide::RDom r;  // total's: (tile, row, image)
+  std::vector<Halide::Var> vars;  // out's (channel, row)
+  int tile = 1;
+  bool fused = false;
+};
+
 struct Lowered {
   Halide::Func out;
+  std::optional<StatsOutput> stats;
   // A fusion group's prologue (the anchor's input x, computed from its own inputs): the
   // schedule decides where it is computed (per convolution task, or inside a padded copy).
   std::optional<Halide::Func> prologue;
@@ -174,6 +190,10 @@ struct WeightGradTile {
 };
 WeightGradTile plan_weight_grad_tile(int64_t out_channels, int64_t in_channels_per_group, int64_t kernel_w,
                                      const Halide::Target& t);
+
+// The CPU convolution schedule's column tile (its split of the output's x) where a sibling's
+// batch statistics can be summed inside its loops, else 0.
+int conv_stats_tile(const Lowered& l, const LowerContext& ctx);
 
 void schedule_cpu(Lowered& l, const LowerContext& ctx);
 void schedule_cuda(Lowered& l, const LowerContext& ctx);
