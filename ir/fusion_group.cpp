@@ -25,6 +25,15 @@ bool is_sibling(const Node& n) {
   return it != n.attrs.end() && std::get<int64_t>(it->second) != 0;
 }
 
+int sibling_input(const Node& n) {
+  if (n.op == "batch_norm_stats") return 0;
+  if (n.op == "batch_norm_backward_weight" && n.attr_int("training") && n.attr_int("with_bias") && n.inputs.size() == 5)
+    return 3;
+  return -1;
+}
+
+const char* sibling_anchor(const Node& n) { return n.op == "batch_norm_stats" ? "conv2d" : "conv2d_backward_input"; }
+
 std::vector<const Value*> group_outputs(const std::vector<const Node*>& group) {
   if (group.size() >= 2 && is_sibling(*group.back())) return {group[group.size() - 2]->outputs[0], group.back()->outputs[0]};
   return {group.back()->outputs[0]};
@@ -98,10 +107,11 @@ void verify_groups(const Graph& g) {
       if (n.outputs.size() != 1)
         throw Error(fmt::format("fusion group {}: node '{}' ({}) has {} outputs; members have one", id, n.name(), n.op,
                                 n.outputs.size()));
-      if (is_sibling(n) && (k == 0 || k + 1 != grp.size() || k == anchor || n.op != "batch_norm_stats" ||
-                            grp[anchor]->op != "conv2d"))
-        throw Error(fmt::format("fusion group {}: sibling '{}' ({}) must be a batch_norm_stats ending a group whose "
-                                "anchor is a conv2d",
+      if (is_sibling(n) && (k == 0 || k + 1 != grp.size() || k == anchor || sibling_input(n) < 0 ||
+                            grp[anchor]->op != sibling_anchor(n)))
+        throw Error(fmt::format("fusion group {}: sibling '{}' ({}) must end a group whose anchor is a conv2d "
+                                "(batch_norm_stats) or a conv2d_backward_input (training batch_norm_backward_weight "
+                                "with with_bias = 1 and its batch_stats)",
                                 id, n.name(), n.op));
       if (k > 0 && is_prologue(n))
         throw Error(fmt::format("fusion group {}: node '{}' is marked a prologue but is not the group's first", id, n.name()));
@@ -121,7 +131,9 @@ void verify_groups(const Graph& g) {
           const Node* p = n.inputs[i]->producer;
           bool inside = p && std::find(grp.begin(), grp.begin() + static_cast<long>(k), p) != grp.begin() + static_cast<long>(k);
           if (!inside) continue;
-          bool chain_ok = k == anchor || is_sibling(n) ? i == 0 : chainable_input(n, static_cast<int>(i));
+          bool chain_ok = is_sibling(n) ? static_cast<int>(i) == sibling_input(n)
+                          : k == anchor ? i == 0
+                                        : chainable_input(n, static_cast<int>(i));
           if (p != grp[k - 1] || !chain_ok)
             throw Error(fmt::format("fusion group {}: node '{}' ({}) reads %{} from inside the group other than as "
                                     "its chained, same-shaped input",

@@ -138,44 +138,70 @@ ir::Graph fuse_bn_stats(const ir::Graph& g, const PassContext&) {
   return rw.finish();
 }
 
-// fuse-conv-bn-stats: the batch statistics of a convolution's output, which only the
-// convolution's output feeds, join the convolution's kernel as a sibling reduction (moved
-// to just after it): each output tile is summed while it is still in registers, so the
-// statistics no longer read the whole tensor back from memory (two passes, mean and then
-// squared deviations). The kernel stores both: the output and the [2, C] statistics.
+// fuse-conv-bn-stats: batch norm's per-channel sums join the kernel of the convolution that
+// makes the tensor they sum, as a sibling (ir/fusion_group.h), moved to just after it: each
+// output tile is summed while it is still in registers, where a kernel of their own read
+// the whole tensor back from memory. The kernel stores both outputs. Two kinds:
+// - the batch statistics (batch_norm_stats) of a conv2d's output;
+// - the scale and bias gradients (batch_norm_backward_weight {with_bias = 1}) of the dy a
+//   conv2d_backward_input makes, with its epilogue (the ReLU's gradient, a residual add):
+//   they also read x at the tile's positions.
+// Input gradients only at stride 1 (a strided one's column phases have no tile to sum).
+// Every convolution gains in the model, the 1x1s with few multiply-adds per output
+// included: bench_conv's pair alone (warm caches) has the 1x1 64 -> 256 at 56x56 lose
+// (3.86 -> 4.04 ms), but inside ResNet-50's step the separate pass it removes costs 1.3 ms;
+// the step at batch 8 with a floor of 512 multiply-adds per output gained ~10 ms less.
 ir::Graph fuse_conv_bn_stats(const ir::Graph& g, const PassContext&) {
   int next_group = 0;
   for (const auto& n : g.nodes()) next_group = std::max(next_group, ir::group_of(*n) + 1);
-  std::map<const ir::Node*, const ir::Node*> stats_of;  // convolution -> its statistics
+  std::map<const ir::Node*, size_t> position;
+  for (const auto& n : g.nodes()) position[n.get()] = position.size();
+  // Each group's anchor and last member.
+  std::map<int, const ir::Node*> anchor_of, last_of;
+  for (const auto& grp : ir::fusion_groups(g)) {
+    anchor_of[ir::group_of(*grp[0])] = grp[ir::anchor_index(grp)];
+    last_of[ir::group_of(*grp[0])] = grp.back();
+  }
+  std::map<const ir::Node*, const ir::Node*> sibling_of;  // producer (a group's last member or a lone node) -> sibling
   std::set<const ir::Node*> moved;
   for (const auto& n : g.nodes()) {
-    if (n->op != "batch_norm_stats" || ir::group_of(*n) >= 0) continue;
-    const ir::Node* conv = n->inputs[0]->producer;
-    if (!conv || conv->op != "conv2d" || ir::group_of(*conv) >= 0 || stats_of.count(conv)) continue;
-    // Only where the convolution's work per output value outweighs the sums' (bench_conv
-    // conv2d+batch_stats, batch 8: 3x3 56x56x64 7.1 -> 6.8 ms, 3x3 14x14x256 5.95 -> 5.75;
-    // but 1x1 64 -> 256 at 56x56, 64 multiply-adds an output, 3.86 -> 4.04 ms).
-    const Shape& w = conv->inputs[1]->type.shape;
-    if (w[1] * w[2] * w[3] < 512) continue;
-    stats_of[conv] = n.get();
+    int in = ir::sibling_input(*n);
+    if (in < 0 || ir::group_of(*n) >= 0) continue;
+    const ir::Node* p = n->inputs[in]->producer;
+    if (!p || p->outputs.size() != 1 || sibling_of.count(p)) continue;
+    int grp = ir::group_of(*p);
+    const ir::Node* anchor = grp < 0 ? p : anchor_of.at(grp);
+    if (grp >= 0 && last_of.at(grp) != p) continue;
+    if (anchor->op != ir::sibling_anchor(*n) || anchor->attr_int("groups") != 1) continue;
+    if (anchor->op == "conv2d_backward_input") {
+      bool unit_stride = true;
+      for (int64_t s : anchor->attr_ints("stride")) unit_stride &= s == 1;
+      if (!unit_stride) continue;
+    }
+    // Its other inputs (x, the statistics) must exist where it moves to.
+    bool ready = true;
+    for (size_t i = 0; i < n->inputs.size(); ++i)
+      if (static_cast<int>(i) != in && n->inputs[i]->producer) ready &= position[n->inputs[i]->producer] < position[p];
+    if (!ready) continue;
+    sibling_of[p] = n.get();
     moved.insert(n.get());
   }
-  if (stats_of.empty()) return ir::clone(g);
+  if (sibling_of.empty()) return ir::clone(g);
   Rewriter rw(g);
   for (const auto& up : g.nodes()) {
     const ir::Node& n = *up;
-    if (moved.count(&n)) continue;  // emitted with its convolution
-    auto it = stats_of.find(&n);
-    if (it == stats_of.end()) {
+    if (moved.count(&n)) continue;  // emitted with the node it reads
+    auto it = sibling_of.find(&n);
+    if (it == sibling_of.end()) {
       rw.copy(n);
       continue;
     }
-    int64_t id = next_group++;
-    ir::AttrMap ca = n.attrs, sa = it->second->attrs;
-    ca[ir::kGroupAttr] = id;
+    int64_t id = ir::group_of(n) >= 0 ? ir::group_of(n) : next_group++;
+    ir::AttrMap pa = n.attrs, sa = it->second->attrs;
+    pa[ir::kGroupAttr] = id;
     sa[ir::kGroupAttr] = id;
     sa[ir::kSiblingAttr] = int64_t{1};
-    rw.copy(n, ca);
+    rw.copy(n, pa);
     rw.copy(*it->second, sa);
   }
   return rw.finish();

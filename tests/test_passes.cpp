@@ -351,6 +351,37 @@ TEST_CASE("fuse-conv-bn-stats: statistics as a convolution's second output equal
   }
 }
 
+// The other sibling: batch norm's scale and bias gradients summed inside the input-gradient
+// convolution that makes their dy (with the ReLU's gradient as its epilogue), reading x at
+// the tile's positions; 13 columns in tiles that shift inwards, and 8.
+TEST_CASE("fuse-conv-bn-stats: scale and bias gradients as an input gradient's second output equal the reference",
+          "[passes][halide]") {
+  for (int hw : {13, 8}) {
+    DYNAMIC_SECTION(hw << "x" << hw) {
+      ir::Graph g = ir::parse(fmt::format(R"IR(graph dgrad_sums {{
+  input %dy : f32[2, 64, {0}, {0}]
+  input %x : f32[2, 48, {0}, {0}]
+  input %a : f32[2, 48, {0}, {0}]
+  param %w : f32[64, 48, 3, 3] init zeros
+  param %rm : f32[48] init zeros
+  param %rv : f32[48] init zeros
+  %st = batch_norm_stats(%x) : f32[2, 48]
+  %g0 = conv2d_backward_input(%dy, %w) {{padding = [1, 1, 1, 1], input_shape = [2, 48, {0}, {0}]}} : f32[2, 48, {0}, {0}]
+  %g = activation_grad(%a, %g0) : f32[2, 48, {0}, {0}]
+  %s = batch_norm_backward_weight(%x, %rm, %rv, %g, %st) {{with_bias = 1}} : f32[2, 48]
+  output "g" = %g
+  output "s" = %s
+}})IR",
+                                          hw));
+      ir::Graph o2 = optimized(g);
+      int siblings = 0;
+      for (const auto& n : o2.nodes()) siblings += ir::is_sibling(*n) && n->op == "batch_norm_backward_weight";
+      CHECK(siblings == 1);
+      testing::check_against_reference(g, "host", 5);
+    }
+  }
+}
+
 TEST_CASE("the verifier refuses a sibling that does not end its group or follow a convolution", "[passes]") {
   const char* not_last = R"IR(graph g {
   input %x : f32[1, 64, 4, 4]

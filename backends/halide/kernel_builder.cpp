@@ -92,16 +92,18 @@ static const Lowering& lowering_of(const ir::Node& n) {
   return *lower;
 }
 
-// A sibling batch_norm_stats (lowering.h's StatsOutput): `l.out` becomes a copy of the
-// chained value, and the statistics a second output. Per tile of `tile` columns of a row,
-// part holds the sum of the values it counts and their squared deviations from the tile's
-// first value (columns an earlier, overlapping tile counted are left out: the schedule's
-// last tile of a row shifts inwards); in double, the tiles combine as Chan et al.'s
-// parallel variance does, so no float sum of squares of large values cancels.
-// (The first tile of every channel is counted in full: t <= W.)
-static void add_batch_stats(Lowered& l, const LowerContext& ctx) {
+// A sibling (ir/fusion_group.h, lowering.h's StatsOutput): `l.out` becomes a copy of the
+// chained value, and the sibling's [2, C] a second output, from sums per tile of `tile`
+// columns of a row (columns an earlier, overlapping tile counted are left out: the
+// schedule's last tile of a row shifts inwards), totalled per channel in double.
+// batch_norm_stats: per tile, the sum and the squared deviations from the tile's first
+// value, combined as Chan et al.'s parallel variance does (shifted by the first tile's
+// mean), so no sum of squares of large values cancels. batch_norm_backward_weight (refs:
+// x, running mean and variance, dy = the value, batch statistics): sum of dy * x_hat and
+// of dy, rows 0 and 1.
+static void add_sibling(Lowered& l, const LowerContext& ctx, const ir::Node& sib, const std::vector<TensorRef>& refs) {
   const Shape& s = ctx.out.shape;
-  int64_t N = s[0], H = s[2], W = s[3];
+  int64_t N = s[0], C = s[1], H = s[2], W = s[3];
   StatsOutput st;
   st.value = l.out;
   l.out = Func("y");
@@ -113,36 +115,56 @@ static void add_batch_stats(Lowered& l, const LowerContext& ctx) {
   TensorRef v{st.value, ctx.out.layout, s};
   // The output's own Vars (the fused schedule matches loops by name), channels-last meaning.
   Var c = ctx.out.vars[0], xt = ctx.out.vars[1], y = ctx.out.vars[2], n = ctx.out.vars[3];
-  Expr base = min(xt * t, w - t), first = v.at({n, c, y, base});
-  Expr d_sum = 0.f, d_sq = 0.f;
-  for (int i = 0; i < t; ++i) {
-    Expr d = select(base + i >= xt * t, v.at({n, c, y, base + i}) - first, 0.f);
-    d_sum += d;
-    d_sq += d * d;
-  }
-  Expr count = cast<float>(min(t, w - xt * t));
-  st.part = Func("stats_part");
-  st.part(c, xt, y, n) = Tuple(d_sum + count * first, d_sq - d_sum * d_sum / count);
-  // One pass over the tiles (Chan et al.'s combination, shifted by the first tile's mean K
-  // so that no double sum cancels): sum, sum of M2_t, and sum of n_t (m_t - K)^2.
-  RDom r(0, static_cast<int>((W + t - 1) / t), 0, static_cast<int>(H), 0, static_cast<int>(N), "stats_r");
-  Var ch("ch");
-  Expr total = Expr(static_cast<double>(N * H * W));
-  Expr shift = cast<double>(st.part(ch, 0, 0, 0)[0]) / cast<double>(t);
-  Expr tile_count = cast<double>(min(t, w - r.x * t));
-  Expr tile_sum = cast<double>(st.part(ch, r.x, r.y, r.z)[0]);
-  Expr dev = tile_sum / tile_count - shift;
-  st.total = Func("stats_total");
-  st.total(ch) = Tuple(Expr(0.0), Expr(0.0), Expr(0.0));
-  st.total(ch) = Tuple(st.total(ch)[0] + tile_sum, st.total(ch)[1] + cast<double>(st.part(ch, r.x, r.y, r.z)[1]),
-                       st.total(ch)[2] + tile_count * dev * dev);
+  Expr base = min(xt * t, w - t);
+  auto fresh = [&](int i) { return base + i >= xt * t; };
+  RDom r(0, static_cast<int>((W + t - 1) / t), 0, static_cast<int>(H), 0, static_cast<int>(N), "sibling_r");
   st.r = r;
-  Var pc("pc"), prow("prow");
+  Var ch("ch"), pc("pc"), prow("prow");
   st.vars = {pc, prow};
-  Expr mean = st.total(pc)[0] / total, mean_dev = mean - Expr(cast<double>(st.part(pc, 0, 0, 0)[0]) / cast<double>(t));
-  Expr m2 = st.total(pc)[1] + st.total(pc)[2] - total * mean_dev * mean_dev;
-  st.out = Func("batch_stats");
-  st.out(pc, prow) = cast<float>(select(prow == 0, mean, max(m2, Expr(0.0)) / total));
+  st.part = Func("sibling_part");
+  st.total = Func("sibling_total");
+  st.out = Func("sibling_out");
+  if (sib.op == "batch_norm_stats") {
+    Expr first = v.at({n, c, y, base});
+    Expr d_sum = 0.f, d_sq = 0.f;
+    for (int i = 0; i < t; ++i) {
+      Expr d = select(fresh(i), v.at({n, c, y, base + i}) - first, 0.f);
+      d_sum += d;
+      d_sq += d * d;
+    }
+    Expr count = cast<float>(min(t, w - xt * t));
+    st.part(c, xt, y, n) = Tuple(d_sum + count * first, d_sq - d_sum * d_sum / count);
+    // One pass over the tiles: sum, sum of M2_t, and sum of n_t (m_t - K)^2 with K the
+    // first tile's mean (counted in full: t <= W).
+    Expr total = Expr(static_cast<double>(N * H * W));
+    Expr shift = cast<double>(st.part(ch, 0, 0, 0)[0]) / cast<double>(t);
+    Expr tile_count = cast<double>(min(t, w - r.x * t));
+    Expr tile_sum = cast<double>(st.part(ch, r.x, r.y, r.z)[0]);
+    Expr dev = tile_sum / tile_count - shift;
+    st.total(ch) = Tuple(Expr(0.0), Expr(0.0), Expr(0.0));
+    st.total(ch) = Tuple(st.total(ch)[0] + tile_sum, st.total(ch)[1] + cast<double>(st.part(ch, r.x, r.y, r.z)[1]),
+                         st.total(ch)[2] + tile_count * dev * dev);
+    Expr mean = st.total(pc)[0] / total, mean_dev = mean - Expr(cast<double>(st.part(pc, 0, 0, 0)[0]) / cast<double>(t));
+    Expr m2 = st.total(pc)[1] + st.total(pc)[2] - total * mean_dev * mean_dev;
+    st.out(pc, prow) = cast<float>(select(prow == 0, mean, max(m2, Expr(0.0)) / total));
+  } else {
+    const TensorRef &x = refs.at(0), &stats = refs.at(4);
+    Func inv_std("sibling_inv_std");
+    inv_std(ch) = 1.f / sqrt(stats.at({1, ch}) + static_cast<float>(sib.attr_float("eps")));
+    l.roots.push_back({inv_std, {C}});
+    Expr mean = stats.at({0, c});
+    Expr dy_xc = 0.f, dy_sum = 0.f;
+    for (int i = 0; i < t; ++i) {
+      Expr dy = select(fresh(i), v.at({n, c, y, base + i}), 0.f);
+      dy_xc += dy * (x.at({n, c, y, base + i}) - mean);
+      dy_sum += dy;
+    }
+    st.part(c, xt, y, n) = Tuple(dy_xc * inv_std(c), dy_sum);
+    st.total(ch) = Tuple(Expr(0.0), Expr(0.0));
+    st.total(ch) = Tuple(st.total(ch)[0] + cast<double>(st.part(ch, r.x, r.y, r.z)[0]),
+                         st.total(ch)[1] + cast<double>(st.part(ch, r.x, r.y, r.z)[1]));
+    st.out(pc, prow) = cast<float>(select(prow == 0, st.total(pc)[0], st.total(pc)[1]));
+  }
   l.stats = st;
 }
 
@@ -155,7 +177,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
                              const Options& o, const std::vector<int64_t>& out_strides) {
   check_options(o);
   size_t ai = ir::anchor_index(group);
-  // A sibling (batch_norm_stats) is no link of the chain: it adds a second output.
+  // A sibling (a per-channel reduction) is no link of the chain: it adds a second output.
   bool sibling = group.size() >= 2 && ir::is_sibling(*group.back());
   size_t end = sibling ? group.size() - 1 : group.size();
   const ir::Node& anchor = *group[ai];
@@ -231,10 +253,21 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     l.roots.insert(l.roots.end(), m.roots.begin(), m.roots.end());
   }
   if (sibling) {
-    if (anchor.op != "conv2d" || os.size() != 4)
-      throw Error(fmt::format("halide backend: batch statistics as a second output need a conv2d anchor (group of '{}')",
-                              anchor.name()));
-    add_batch_stats(l, ctx);
+    const ir::Node& sib = *group.back();
+    if (anchor.op != ir::sibling_anchor(sib) || os.size() != 4 || ir::sibling_input(sib) < 0)
+      throw Error(fmt::format("halide backend: '{}' ({}) as a second output needs a {} anchor (group of '{}')", sib.name(),
+                              sib.op, ir::sibling_anchor(sib), anchor.name()));
+    std::vector<TensorRef> srefs;
+    std::vector<ImageParam> sps;
+    for (size_t i = 0; i < sib.inputs.size(); ++i) {
+      if (static_cast<int>(i) != ir::sibling_input(sib)) {
+        external(srefs, sps, sib.inputs[i]);
+        continue;
+      }
+      srefs.push_back(TensorRef{l.out, out_layout, os});
+      sps.emplace_back();
+    }
+    add_sibling(l, ctx, sib, srefs);
   }
   constrain(l.out.output_buffer(), os, out_layout, out_strides);
   Pipeline p(l.out);

@@ -89,13 +89,12 @@ struct WeightGradInfo {
   int64_t stride_h = 1, stride_w = 1;
 };
 
-// A sibling batch_norm_stats (ir/fusion_group.h): the group's second output `out`, [2, C]
-// stored (channel, row) with row 0 the batch mean and row 1 the biased variance of `value`
-// (the chained output, which the first output copies). `part` holds per-tile sums of value
-// and squared deviations over `tile` columns of one row; `total` combines them in double,
-// so the variance is as exact as two passes over memory would make it. `fused`: the CPU convolution schedule computes
-// part inside its own loops (compute_with), from the register tile; else value is
-// computed first (compute_root) and read by both.
+// A sibling (ir/fusion_group.h: batch_norm_stats, or batch_norm_backward_weight's two sums):
+// the group's second output `out`, [2, C] stored (channel, row), reduced from `value` (the
+// chained output, which the first output copies). `part` holds per-tile sums over `tile`
+// columns of one row, `total` their per-channel totals in double (reduction domain `r`).
+// `fused`: the CPU convolution schedule computes part inside its own loops (compute_with),
+// from the register tile; else value is computed first (compute_root) and read by both.
 struct StatsOutput {
   Halide::Func value, part, total, out;
   Halide::RDom r;  // total's: (tile, row, image)
