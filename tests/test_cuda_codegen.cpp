@@ -1,4 +1,4 @@
-// CUDA: every op's CUDA schedule, and every kernel of a reduced model of each zoo family, compiles for host-cuda (no GPU needed). Where a GPU
+// CUDA: every op's CUDA schedule, every kernel of a reduced model of each zoo family, and the kernels with a second output compile for host-cuda (no GPU needed). Where a GPU
 // answers, the op tests also run on it and must match; the output says which happened.
 #include <fmt/format.h>
 
@@ -9,6 +9,7 @@
 #include "backends/reference/reference.h"
 #include "ir/fusion_group.h"
 #include "ir/op_registry.h"
+#include "ir/text_format.h"
 #include "passes/pass_manager.h"
 #include "tests/helpers.h"
 #include "tests/op_cases.h"
@@ -79,5 +80,50 @@ TEST_CASE("reduced zoo models: every kernel's CUDA schedule compiles", "[cuda][z
     }
     if (gpu) testing::check_against_reference(m.graph(), "host-cuda", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
   }
+  std::filesystem::remove_all(dir);
+}
+
+// fuse-conv-bn-stats's kernels with two outputs (ir/fusion_group.h's siblings) on CUDA: the
+// convolution's value computed first, then its copy, the per-tile sums and their totals.
+TEST_CASE("kernels with a sibling's second output compile for host-cuda", "[cuda][passes]") {
+  auto dir = std::filesystem::temp_directory_path() / ("strata-cuda-sibling-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  hb::Options o;
+  o.target = "host-cuda";
+  const char* graphs[] = {R"IR(graph conv_stats {
+  input %x : f32[2, 32, 9, 9]
+  param %w : f32[32, 32, 3, 3] init zeros
+  %y = conv2d(%x, %w) {padding = [1, 1, 1, 1]} : f32[2, 32, 9, 9]
+  %s = batch_norm_stats(%y) : f32[2, 32]
+  output "y" = %y
+  output "s" = %s
+})IR",
+                          R"IR(graph dgrad_sums {
+  input %dy : f32[2, 32, 9, 9]
+  input %x : f32[2, 16, 9, 9]
+  input %a : f32[2, 16, 9, 9]
+  param %w : f32[32, 16, 3, 3] init zeros
+  param %rm : f32[16] init zeros
+  param %rv : f32[16] init zeros
+  %st = batch_norm_stats(%x) : f32[2, 16]
+  %g0 = conv2d_backward_input(%dy, %w) {padding = [1, 1, 1, 1], input_shape = [2, 16, 9, 9]} : f32[2, 16, 9, 9]
+  %g = activation_grad(%a, %g0) : f32[2, 16, 9, 9]
+  %s = batch_norm_backward_weight(%x, %rm, %rv, %g, %st) {with_bias = 1} : f32[2, 16]
+  output "g" = %g
+  output "s" = %s
+})IR"};
+  int compiled = 0;
+  for (const char* text : graphs) {
+    ir::Graph g = passes::run_pipeline(ir::parse(text), passes::PipelineOptions{}, reference::pass_context());
+    for (const auto& grp : ir::fusion_groups(g)) {
+      if (!ir::is_sibling(*grp.back())) continue;
+      auto obj = dir / fmt::format("s{}.o", compiled++);
+      INFO("group ending at " << grp.back()->name());
+      REQUIRE_NOTHROW(hb::compile_only(grp, o, obj.string()));
+      CHECK(std::filesystem::file_size(obj) > 0);
+    }
+    if (hb::gpu_available()) testing::check_against_reference(ir::parse(text), "host-cuda", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
+  }
+  CHECK(compiled == 2);
   std::filesystem::remove_all(dir);
 }
