@@ -100,6 +100,33 @@ const char* kMomentumIr = R"IR(graph momentum {
 }
 )IR";
 
+// A convolution whose statistics are computed after an unrelated node, and an input
+// gradient with its ReLU gradient (one group after fuse-elementwise) whose dy the scale
+// and bias gradients read.
+const char* kConvStatsIr = R"IR(graph conv_stats {
+  input %x : f32[1, 2, 4, 4]
+  input %dy : f32[1, 3, 4, 4]
+  input %a : f32[1, 2, 4, 4]
+  param %w : f32[3, 2, 3, 3] init zeros
+  param %m : f32[3] frozen init zeros
+  param %v : f32[3] frozen init ones
+  param %m2 : f32[2] frozen init zeros
+  param %v2 : f32[2] frozen init ones
+  %y = conv2d(%x, %w) {padding = [1, 1, 1, 1]} : f32[1, 3, 4, 4]
+  %t = tanh(%x) : f32[1, 2, 4, 4]
+  %s = batch_norm_stats(%y) : f32[2, 3]
+  %xs = batch_norm_stats(%x) : f32[2, 2]
+  %g0 = conv2d_backward_input(%dy, %w) {padding = [1, 1, 1, 1], input_shape = [1, 2, 4, 4]} : f32[1, 2, 4, 4]
+  %g = activation_grad(%a, %g0) : f32[1, 2, 4, 4]
+  %gw = batch_norm_backward_weight(%x, %m2, %v2, %g, %xs) {with_bias = 1} : f32[2, 2]
+  output "y" = %y
+  output "t" = %t
+  output "s" = %s
+  output "g" = %g
+  output "gw" = %gw
+}
+)IR";
+
 std::string run(const char* ir, const std::string& pipeline) {
   passes::PipelineOptions o;
   o.pipeline = pipeline;
@@ -429,4 +456,35 @@ TEST_CASE("golden: fuse-optimizer,fuse-elementwise (momentum update fused into d
   output "b" = %new_b
 }
 )IR");
+}
+
+TEST_CASE("golden: fuse-elementwise,fuse-conv-bn-stats (statistics and scale/bias gradients as siblings)", "[passes][golden]") {
+  CHECK(run(kConvStatsIr, "fuse-elementwise,fuse-conv-bn-stats") == R"IR(graph conv_stats {
+  input %x : f32[1, 2, 4, 4]
+  input %dy : f32[1, 3, 4, 4]
+  input %a : f32[1, 2, 4, 4]
+  param %w : f32[3, 2, 3, 3] init zeros
+  param %m : f32[3] frozen init zeros
+  param %v : f32[3] frozen init ones
+  param %m2 : f32[2] frozen init zeros
+  param %v2 : f32[2] frozen init ones
+  %y = conv2d(%x, %w) {_group = 1, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [1, 1, 1, 1], stride = [1, 1]} : f32[1, 3, 4, 4]
+  %s = batch_norm_stats(%y) {_group = 1, _sibling = 1} : f32[2, 3]
+  %t = tanh(%x) : f32[1, 2, 4, 4]
+  %xs = batch_norm_stats(%x) : f32[2, 2]
+  %g0 = conv2d_backward_input(%dy, %w) {_group = 0, dilation = [1, 1], groups = 1, input_shape = [1, 2, 4, 4], padding = [1, 1, 1, 1], stride = [1, 1]} : f32[1, 2, 4, 4]
+  %g = activation_grad(%a, %g0) {_group = 0, activation = "relu", alpha = 0.0, approximate = "none", beta = 0.0, threshold = 0.0} : f32[1, 2, 4, 4]
+  %gw = batch_norm_backward_weight(%x, %m2, %v2, %g, %xs) {_group = 0, _sibling = 1, eps = 1e-05, training = 1, with_bias = 1} : f32[2, 2]
+  output "y" = %y
+  output "t" = %t
+  output "s" = %s
+  output "g" = %g
+  output "gw" = %gw
+}
+)IR");
+  ir::Graph before = ir::parse(kConvStatsIr);
+  passes::PipelineOptions o;
+  o.pipeline = "fuse-elementwise,fuse-conv-bn-stats";
+  ir::Graph after = passes::run_pipeline(before, o, reference::pass_context());
+  testing::check_same_on_reference(before, after, testing::random_inputs(before, 5), 6, 1e-5, 1e-6);
 }
