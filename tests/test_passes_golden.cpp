@@ -134,6 +134,15 @@ std::string run(const char* ir, const std::string& pipeline) {
   return ir::print(passes::run_pipeline(ir::parse(ir), o, reference::pass_context()));
 }
 
+// The graph before and after `pipeline` computes the same values (reference backend).
+void same_values_after(const char* ir, const std::string& pipeline) {
+  ir::Graph before = ir::parse(ir);
+  passes::PipelineOptions o;
+  o.pipeline = pipeline;
+  ir::Graph after = passes::run_pipeline(before, o, reference::pass_context());
+  testing::check_same_on_reference(before, after, testing::random_inputs(before, 5), 6, 1e-5, 1e-6);
+}
+
 }  // namespace
 
 TEST_CASE("golden: simplify (drops inference dropout)", "[passes][golden]") {
@@ -433,11 +442,7 @@ TEST_CASE("golden: fuse-bn-stats (statistics once, the weight and bias gradients
 }
 )IR");
   // And the two graphs compute the same values (reference backend).
-  ir::Graph before = ir::parse(kBnTrainIr);
-  passes::PipelineOptions o;
-  o.pipeline = "fuse-bn-stats";
-  ir::Graph after = passes::run_pipeline(before, o, reference::pass_context());
-  testing::check_same_on_reference(before, after, testing::random_inputs(before, 5), 6, 1e-5, 1e-6);
+  same_values_after(kBnTrainIr, "fuse-bn-stats");
 }
 
 TEST_CASE("golden: fuse-optimizer,fuse-elementwise (momentum update fused into dw, the step reads it)", "[passes][golden]") {
@@ -482,9 +487,5 @@ TEST_CASE("golden: fuse-elementwise,fuse-conv-bn-stats (statistics and scale/bia
   output "gw" = %gw
 }
 )IR");
-  ir::Graph before = ir::parse(kConvStatsIr);
-  passes::PipelineOptions o;
-  o.pipeline = "fuse-elementwise,fuse-conv-bn-stats";
-  ir::Graph after = passes::run_pipeline(before, o, reference::pass_context());
-  testing::check_same_on_reference(before, after, testing::random_inputs(before, 5), 6, 1e-5, 1e-6);
+  same_values_after(kConvStatsIr, "fuse-elementwise,fuse-conv-bn-stats");
 }
