@@ -31,7 +31,7 @@ struct Step {
   std::shared_ptr<const hb::Kernel> kernel;
   std::vector<int> inputs;  // value slots
   int output;               // value slot
-  int second_output = -1;   // a sibling reduction's (batch statistics), or -1
+  int second_output = -1;   // a sibling reduction's [2, C] (ir/fusion_group.h), or -1
   const ir::Node* node;     // the node, or the member whose output a fusion group stores
   bool is_static = false;   // reads only parameters: run when they change
 };
@@ -234,7 +234,7 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
       if (!(n->op == "concat" && m.value_of.count(out))) add_value(out, layout, slot);
     }
     s.output = m.value_of.at(out);
-    if (group_out.size() > 1) {  // a sibling's [2, C] statistics, row-major, in a storage of their own
+    if (group_out.size() > 1) {  // a sibling's [2, C] sums, row-major, in a storage of their own
       const ir::Value* sv = group_out[1];
       int sslot = plan.slot.count(sv) ? plan.slot.at(sv) : -1;
       for (size_t k = 0; k < s.inputs.size() && sslot >= 0; ++k)

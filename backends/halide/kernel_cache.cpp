@@ -189,6 +189,15 @@ static std::vector<halide_dimension_t> dims_of(const Shape& s, const Layout& lay
   return d;
 }
 
+// The layouts of a group's outputs: the caller's for the first, row-major for a sibling's
+// [2, C] (ir/fusion_group.h).
+static std::vector<Layout> output_layouts(const NodeGroup& group, const Layout& out_layout) {
+  std::vector<Layout> layouts{out_layout};
+  auto outputs = ir::group_outputs(group);
+  for (size_t i = 1; i < outputs.size(); ++i) layouts.push_back(row_major(outputs[i]->type.rank()));
+  return layouts;
+}
+
 // Everything the generated code depends on: each member's op and attributes (annotations
 // left out: they name groups and buffers, not computations), which input it chains on,
 // the external inputs' types and layouts, the output's, the target and the schedule.
@@ -208,8 +217,9 @@ static std::string kernel_key(const NodeGroup& group, const std::vector<Layout>&
   auto inputs = ir::group_inputs(group);
   for (size_t i = 0; i < inputs.size(); ++i) k += fmt::format("|{}@{}", inputs[i]->type.str(), layout_str(in_layouts[i]));
   auto outputs = ir::group_outputs(group);
-  k += fmt::format("|->{}@{}", outputs[0]->type.str(), layout_str(out_layout));
-  for (size_t i = 1; i < outputs.size(); ++i) k += fmt::format(",{}@{}", outputs[i]->type.str(), layout_str(row_major(outputs[i]->type.rank())));
+  auto layouts = output_layouts(group, out_layout);
+  k += "|->";
+  for (size_t i = 0; i < outputs.size(); ++i) k += fmt::format("{}{}@{}", i ? "," : "", outputs[i]->type.str(), layout_str(layouts[i]));
   k += fmt::format("|{}|{}", o.target, o.schedule);
   if (!out_strides.empty()) k += fmt::format("|strides {}", fmt::join(out_strides, ","));
   return k;
@@ -266,8 +276,9 @@ std::shared_ptr<const Kernel> get_kernel(const NodeGroup& group, const std::vect
   auto inputs = ir::group_inputs(group);
   for (size_t i = 0; i < inputs.size(); ++i) dims.push_back(dims_of(inputs[i]->type.shape, in_layouts[i]));
   auto outputs = ir::group_outputs(group);
-  dims.push_back(dims_of(outputs[0]->type.shape, out_layout, out_strides));
-  for (size_t i = 1; i < outputs.size(); ++i) dims.push_back(dims_of(outputs[i]->type.shape, row_major(outputs[i]->type.rank())));
+  auto layouts = output_layouts(group, out_layout);
+  for (size_t i = 0; i < outputs.size(); ++i)
+    dims.push_back(dims_of(outputs[i]->type.shape, layouts[i], i == 0 ? out_strides : std::vector<int64_t>{}));
   bool gpu = parse_target(o.target).has_gpu_feature();
   auto k = std::make_shared<SharedObjectKernel>(key, handle, entry, std::move(dims), outputs.size(), gpu);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
