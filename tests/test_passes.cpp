@@ -7,6 +7,7 @@
 
 #include <sstream>
 
+#include "backends/halide/halide_backend.h"
 #include "backends/reference/reference.h"
 #include "examples/examples.h"
 #include "frontend/zoo/zoo.h"
@@ -328,6 +329,9 @@ TEST_CASE("fuse-conv-bn-stats: statistics as a convolution's second output equal
       {"stride 2", "2, 64, 12, 12", "32, 64, 3, 3", "2, 32, 6, 6", "{padding = [1, 1, 1, 1], stride = [2, 2]}"},
       {"one image", "1, 64, 8, 8", "64, 64, 3, 3", "1, 64, 8, 8", "{padding = [1, 1, 1, 1]}"},
       {"six channels", "2, 64, 7, 7", "6, 64, 3, 3", "2, 6, 7, 7", "{padding = [1, 1, 1, 1]}"},
+      // A 1x1 convolution's kernel reads 7x7 positions as one row of 49 (kernel_shapes): its
+      // last tile of 6 starts at column 43, five columns before its own.
+      {"1x1 on a row of 49", "2, 64, 7, 7", "64, 64, 1, 1", "2, 64, 7, 7", ""},
   };
   for (const Case& c : cases) {
     DYNAMIC_SECTION(c.name) {
@@ -353,26 +357,27 @@ TEST_CASE("fuse-conv-bn-stats: statistics as a convolution's second output equal
 
 // The other sibling: batch norm's scale and bias gradients summed inside the input-gradient
 // convolution that makes their dy (with the ReLU's gradient as its epilogue), reading x at
-// the tile's positions; 13 columns in tiles that shift inwards, and 8.
+// the tile's positions; 13 columns in tiles that shift inwards, 8, and a 1x1 convolution's
+// at 7x7 (read as one row of 49).
 TEST_CASE("fuse-conv-bn-stats: scale and bias gradients as an input gradient's second output equal the reference",
           "[passes][halide]") {
-  for (int hw : {13, 8}) {
-    DYNAMIC_SECTION(hw << "x" << hw) {
+  for (auto [hw, k] : {std::pair{13, 3}, std::pair{8, 3}, std::pair{7, 1}}) {
+    DYNAMIC_SECTION(hw << "x" << hw << " kernel " << k) {
       ir::Graph g = ir::parse(fmt::format(R"IR(graph dgrad_sums {{
   input %dy : f32[2, 64, {0}, {0}]
   input %x : f32[2, 48, {0}, {0}]
   input %a : f32[2, 48, {0}, {0}]
-  param %w : f32[64, 48, 3, 3] init zeros
+  param %w : f32[64, 48, {1}, {1}] init zeros
   param %rm : f32[48] init zeros
   param %rv : f32[48] init zeros
   %st = batch_norm_stats(%x) : f32[2, 48]
-  %g0 = conv2d_backward_input(%dy, %w) {{padding = [1, 1, 1, 1], input_shape = [2, 48, {0}, {0}]}} : f32[2, 48, {0}, {0}]
+  %g0 = conv2d_backward_input(%dy, %w) {{padding = [{2}, {2}, {2}, {2}], input_shape = [2, 48, {0}, {0}]}} : f32[2, 48, {0}, {0}]
   %g = activation_grad(%a, %g0) : f32[2, 48, {0}, {0}]
   %s = batch_norm_backward_weight(%x, %rm, %rv, %g, %st) {{with_bias = 1}} : f32[2, 48]
   output "g" = %g
   output "s" = %s
 }})IR",
-                                          hw));
+                                          hw, k, k / 2));
       ir::Graph o2 = optimized(g);
       int siblings = 0;
       for (const auto& n : o2.nodes()) siblings += ir::is_sibling(*n) && n->op == "batch_norm_backward_weight";
@@ -380,6 +385,38 @@ TEST_CASE("fuse-conv-bn-stats: scale and bias gradients as an input gradient's s
       testing::check_against_reference(g, "host", 5);
     }
   }
+}
+
+// A 1x1, stride-1 convolution's kernel (with its folded batch norm, residual add and ReLU)
+// reads an image's positions as rows its register tile of 6 columns fits: 7x7 as one row
+// of 49, 56x56 as 16 rows of 196; a 3x3 convolution keeps its rows. The fused 7x7 graph
+// equals the reference.
+TEST_CASE("a 1x1 convolution's kernel reads an image's positions as longer rows", "[passes][halide]") {
+  namespace hb = strata::halide_backend;
+  auto shapes_of = [](int hw, int k) {
+    dsl::Model m("pointwise");
+    dsl::Tensor x = m.input("x", {2, 32, hw, hw});
+    dsl::Tensor s = m.input("shortcut", {2, 64, hw, hw});
+    dsl::Tensor y = dsl::conv2d(x, 64, k, {.padding = k / 2, .bias = false});
+    m.output("y", dsl::relu(dsl::add(dsl::batch_norm(y), s)));
+    ir::Graph g = optimized(m.graph());
+    auto groups = ir::fusion_groups(g);
+    REQUIRE(groups.size() == 1);
+    const auto& group = groups[0];
+    std::vector<hb::Layout> layouts;
+    auto inputs = ir::group_inputs(group);
+    for (size_t i = 0; i < inputs.size(); ++i)
+      layouts.push_back(i < group[0]->inputs.size() ? hb::preferred_layout(*group[0], static_cast<int>(i))
+                                                    : hb::default_layout(inputs[i]->type.rank()));
+    return std::pair{hb::kernel_shapes(group, layouts, hb::channels_last(), {}), std::move(m)};
+  };
+  auto [flat7, m7] = shapes_of(7, 1);
+  CHECK(flat7.outputs[0] == Shape{2, 64, 1, 49});
+  CHECK(flat7.inputs[0] == Shape{2, 32, 1, 49});
+  CHECK(flat7.inputs.back() == Shape{2, 64, 1, 49});  // the shortcut
+  CHECK(shapes_of(56, 1).first.outputs[0] == Shape{2, 64, 16, 196});
+  CHECK(shapes_of(7, 3).first.outputs[0] == Shape{2, 64, 7, 7});
+  testing::check_against_reference(m7.graph(), "host", 9);
 }
 
 TEST_CASE("the verifier refuses a sibling that does not end its group or follow a convolution", "[passes]") {

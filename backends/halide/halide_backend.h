@@ -75,6 +75,15 @@ inline std::shared_ptr<const Kernel> get_kernel(const ir::Node& n, const std::ve
                                                 const Layout& out_layout, const Options& o) {
   return get_kernel(NodeGroup{&n}, in_layouts, out_layout, o);
 }
+// The shapes a group's kernel is compiled for, one per ir::group_inputs(group) and one per
+// ir::group_outputs(group): the values' own, except that a 1x1, stride-1 convolution's
+// kernel may read an image's H x W positions as rows of another width (the same
+// channels-last memory), where its register tile of positions fits those rows better.
+struct KernelShapes {
+  std::vector<Shape> inputs, outputs;
+};
+KernelShapes kernel_shapes(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
+                           const Options& o, const std::vector<int64_t>& out_strides = {});
 // Compiles the node's pipeline to an object file only (CUDA code generation tests on
 // machines without a GPU). Throws on failure.
 void compile_only(const ir::Node& n, const Options& o, const std::string& object_path);

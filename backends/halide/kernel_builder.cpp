@@ -7,6 +7,7 @@
 
 #include "ir/error.h"
 #include "ir/fusion_group.h"
+#include "ir/op_registry.h"
 
 namespace strata::halide_backend {
 
@@ -90,6 +91,64 @@ static const Lowering& lowering_of(const ir::Node& n) {
   const Lowering* lower = find_lowering(n.op);
   if (!lower) throw Error(fmt::format("halide backend: no lowering for op '{}' (node '{}')", n.op, n.name()));
   return *lower;
+}
+
+// A 1x1, stride-1, unpadded convolution (or the input gradient of one) treats every
+// position alike, and a channels-last image's H rows of W positions are the same memory as
+// H * W / W' rows of W'. Its kernel reads them as such rows where the register tile of
+// positions (plan_conv_tile) fits W' better: ResNet-50's 7x7 layers computed 7 columns as
+// two overlapping tiles of 6, or as tiles of 2 channel vectors by 7 (14 of 24
+// accumulators), where a row of 49 takes 4 vectors by 6 columns with 5 of 54 wasted.
+// Rows stay at most 256 wide (or W), so a big image keeps rows to share out. Returns W',
+// or 0 to keep the shapes.
+static int64_t flat_width(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
+                          const Target& target, const std::vector<int64_t>& out_strides) {
+  if (target.has_gpu_feature() || !out_strides.empty() || out_layout != channels_last() || ir::anchor_index(group) != 0)
+    return 0;
+  const ir::Node& a = *group[0];
+  if (a.op != "conv2d" && a.op != "conv2d_backward_input") return 0;
+  const Shape& w = a.inputs[1]->type.shape;
+  ir::ConvGeometry g = ir::conv_geometry(a);
+  if (w.size() != 4 || w[2] != 1 || w[3] != 1 || g.stride != std::vector<int64_t>{1, 1} || g.pad != std::array<int64_t, 4>{})
+    return 0;
+  const Shape& os = a.outputs[0]->type.shape;
+  int64_t C = os[1], H = os[2], W = os[3];
+  if (H < 2) return 0;
+  for (size_t k = 1; k < group.size(); ++k)
+    if (!ir::is_elementwise(*group[k]) && !ir::is_sibling(*group[k])) return 0;
+  // Every 4-d input but the weight (the anchor's input 1) covers the output's positions.
+  auto inputs = ir::group_inputs(group);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Shape& s = inputs[i]->type.shape;
+    if (i != 1 && s.size() == 4 && (s[2] != H || s[3] != W || in_layouts[i] != channels_last())) return 0;
+  }
+  auto score = [&](int64_t width) {
+    ConvTile t = plan_conv_tile(C, width, target);
+    return t.vec > 1 ? t.tile_w * t.tile_h * double(width) / double((width + t.tile_h - 1) / t.tile_h * t.tile_h) : 0.0;
+  };
+  double keep = score(W), best = keep;
+  int64_t width = 0;
+  for (int64_t d = W + 1; d <= std::max<int64_t>(W, 256); ++d)
+    if ((H * W) % d == 0 && score(d) > best + 1e-9) best = score(d), width = d;
+  return best > 1.03 * keep ? width : 0;
+}
+
+KernelShapes kernel_shapes(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
+                           const Options& o, const std::vector<int64_t>& out_strides) {
+  KernelShapes ks;
+  for (const ir::Value* v : ir::group_inputs(group)) ks.inputs.push_back(v->type.shape);
+  for (const ir::Value* v : ir::group_outputs(group)) ks.outputs.push_back(v->type.shape);
+  if (in_layouts.size() != ks.inputs.size()) throw Error("kernel_shapes: one layout per input is needed");
+  int64_t wf = flat_width(group, in_layouts, out_layout, parse_target(o.target), out_strides);
+  if (wf == 0) return ks;
+  const Shape os = ks.outputs[0];
+  auto flat = [&](Shape& s) {
+    if (s.size() == 4 && s[2] == os[2] && s[3] == os[3]) s = {s[0], s[1], os[2] * os[3] / wf, wf};
+  };
+  for (size_t i = 0; i < ks.inputs.size(); ++i)
+    if (i != 1) flat(ks.inputs[i]);
+  flat(ks.outputs[0]);
+  return ks;
 }
 
 // A sibling (ir/fusion_group.h, lowering.h's StatsOutput): `l.out` becomes a copy of the
@@ -184,12 +243,13 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
   std::vector<const ir::Value*> inputs = ir::group_inputs(group);
   if (in_layouts.size() != inputs.size()) throw Error("build_pipeline: one layout per input is needed");
   Target target = parse_target(o.target);
-  const Shape& os = group[end - 1]->outputs[0]->type.shape;
+  KernelShapes ks = kernel_shapes(group, in_layouts, out_layout, o, out_strides);
+  const Shape& os = ks.outputs[0];
   if (out_layout.size() != os.size()) throw Error("build_pipeline: output layout rank mismatch");
 
   std::vector<ImageParam> params;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    const Shape& s = inputs[i]->type.shape;
+    const Shape& s = ks.inputs[i];
     if (in_layouts[i].size() != s.size()) throw Error("build_pipeline: input layout rank mismatch");
     ImageParam p(Float(32), in_layouts[i].physical_rank(), fmt::format("in{}", i));
     constrain(p, s, in_layouts[i]);
@@ -202,7 +262,8 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
 
   size_t next = 0;  // next external input
   auto external = [&](std::vector<TensorRef>& refs, std::vector<ImageParam>& ps, const ir::Value* v) {
-    refs.push_back(TensorRef{Func(params[next]), in_layouts[next], v->type.shape});
+    if (v != inputs.at(next)) throw Error("build_pipeline: a member's inputs out of group_inputs order");
+    refs.push_back(TensorRef{Func(params[next]), in_layouts[next], ks.inputs[next]});
     ps.push_back(params[next++]);
   };
   std::vector<TensorRef> refs;
@@ -272,7 +333,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
   constrain(l.out.output_buffer(), os, out_layout, out_strides);
   Pipeline p(l.out);
   if (l.stats) {
-    constrain(l.stats->out.output_buffer(), group.back()->outputs[0]->type.shape, row_major(2));
+    constrain(l.stats->out.output_buffer(), ks.outputs.at(1), row_major(2));
     p = Pipeline({l.out, l.stats->out});
   }
   if (o.schedule == "manual") {

@@ -29,7 +29,7 @@ namespace strata::halide_backend {
 namespace fs = std::filesystem;
 
 // Bump when a lowering or schedule changes, so stale kernels on disk are not reused.
-constexpr int kCodegenVersion = 28;
+constexpr int kCodegenVersion = 29;
 
 static std::mutex g_mu;
 static CacheStats g_stats;
@@ -273,14 +273,14 @@ std::shared_ptr<const Kernel> get_kernel(const NodeGroup& group, const std::vect
   auto entry = reinterpret_cast<int (*)(void**)>(dlsym(handle, (fn + "_argv").c_str()));
   if (!entry) throw Error(fmt::format("kernel library {} lacks {}_argv", so, fn));
   std::vector<std::vector<halide_dimension_t>> dims;
-  auto inputs = ir::group_inputs(group);
-  for (size_t i = 0; i < inputs.size(); ++i) dims.push_back(dims_of(inputs[i]->type.shape, in_layouts[i]));
-  auto outputs = ir::group_outputs(group);
+  // The kernel's shapes (kernel_shapes may read an image's positions as other rows).
+  KernelShapes ks = kernel_shapes(group, in_layouts, out_layout, o, out_strides);
+  for (size_t i = 0; i < ks.inputs.size(); ++i) dims.push_back(dims_of(ks.inputs[i], in_layouts[i]));
   auto layouts = output_layouts(group, out_layout);
-  for (size_t i = 0; i < outputs.size(); ++i)
-    dims.push_back(dims_of(outputs[i]->type.shape, layouts[i], i == 0 ? out_strides : std::vector<int64_t>{}));
+  for (size_t i = 0; i < ks.outputs.size(); ++i)
+    dims.push_back(dims_of(ks.outputs[i], layouts[i], i == 0 ? out_strides : std::vector<int64_t>{}));
   bool gpu = parse_target(o.target).has_gpu_feature();
-  auto k = std::make_shared<SharedObjectKernel>(key, handle, entry, std::move(dims), outputs.size(), gpu);
+  auto k = std::make_shared<SharedObjectKernel>(key, handle, entry, std::move(dims), ks.outputs.size(), gpu);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::lock_guard<std::mutex> lock(g_mu);
   if (from_disk) ++g_stats.disk_hits, g_stats.load_seconds += secs;
