@@ -99,38 +99,48 @@ static const Lowering& lowering_of(const ir::Node& n) {
 // positions (plan_conv_tile) fits W' better: ResNet-50's 7x7 layers computed 7 columns as
 // two overlapping tiles of 6, or as tiles of 2 channel vectors by 7 (14 of 24
 // accumulators), where a row of 49 takes 4 vectors by 6 columns with 5 of 54 wasted.
-// Rows stay at most 256 wide (or W), so a big image keeps rows to share out. Returns W',
-// or 0 to keep the shapes.
+// Rows stay at most 256 wide (or W), so a big image keeps rows to share out. (The filter
+// stays blocked by the tile for the output's own W, preferred_layout: blocked by the wider
+// row's tile of 64 channels instead, the 7x7 1x1s with cold weights ran 0.53-0.55 ms
+// rather than 0.48-0.51, bench_conv's conv2d_cold_weights.)
+static int64_t conv_row_width(const ir::Node& conv, const Target& target) {
+  const Shape& os = conv.outputs[0]->type.shape;
+  int64_t C = os[1], H = os[2], W = os[3];
+  if (target.has_gpu_feature() || (conv.op != "conv2d" && conv.op != "conv2d_backward_input") || H < 2) return W;
+  const Shape& w = conv.inputs[1]->type.shape;
+  ir::ConvGeometry g = ir::conv_geometry(conv);
+  if (w.size() != 4 || w[2] != 1 || w[3] != 1 || g.stride != std::vector<int64_t>{1, 1} || g.pad != std::array<int64_t, 4>{})
+    return W;
+  auto score = [&](int64_t width) {
+    ConvTile t = plan_conv_tile(C, width, target);
+    return t.vec > 1 ? t.tile_w * t.tile_h * double(width) / double((width + t.tile_h - 1) / t.tile_h * t.tile_h) : 0.0;
+  };
+  double keep = score(W), best = keep;
+  int64_t width = W;
+  for (int64_t d = W + 1; d <= std::max<int64_t>(W, 256); ++d)
+    if ((H * W) % d == 0 && score(d) > best + 1e-9) best = score(d), width = d;
+  return best > 1.03 * keep ? width : W;
+}
+
+// The row width a group's kernel reads its positions in: conv_row_width of its anchor where
+// every other member is elementwise (or a sibling) and every 4-d input covers the output's
+// positions in channels-last; else 0 (the shapes as they are).
 static int64_t flat_width(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
                           const Target& target, const std::vector<int64_t>& out_strides) {
-  if (target.has_gpu_feature() || !out_strides.empty() || out_layout != channels_last() || ir::anchor_index(group) != 0)
-    return 0;
+  if (!out_strides.empty() || out_layout != channels_last() || ir::anchor_index(group) != 0) return 0;
   const ir::Node& a = *group[0];
-  if (a.op != "conv2d" && a.op != "conv2d_backward_input") return 0;
-  const Shape& w = a.inputs[1]->type.shape;
-  ir::ConvGeometry g = ir::conv_geometry(a);
-  if (w.size() != 4 || w[2] != 1 || w[3] != 1 || g.stride != std::vector<int64_t>{1, 1} || g.pad != std::array<int64_t, 4>{})
-    return 0;
   const Shape& os = a.outputs[0]->type.shape;
-  int64_t C = os[1], H = os[2], W = os[3];
-  if (H < 2) return 0;
+  int64_t width = conv_row_width(a, target);
+  if (os.size() != 4 || width == os[3]) return 0;
   for (size_t k = 1; k < group.size(); ++k)
     if (!ir::is_elementwise(*group[k]) && !ir::is_sibling(*group[k])) return 0;
   // Every 4-d input but the weight (the anchor's input 1) covers the output's positions.
   auto inputs = ir::group_inputs(group);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Shape& s = inputs[i]->type.shape;
-    if (i != 1 && s.size() == 4 && (s[2] != H || s[3] != W || in_layouts[i] != channels_last())) return 0;
+    if (i != 1 && s.size() == 4 && (s[2] != os[2] || s[3] != os[3] || in_layouts[i] != channels_last())) return 0;
   }
-  auto score = [&](int64_t width) {
-    ConvTile t = plan_conv_tile(C, width, target);
-    return t.vec > 1 ? t.tile_w * t.tile_h * double(width) / double((width + t.tile_h - 1) / t.tile_h * t.tile_h) : 0.0;
-  };
-  double keep = score(W), best = keep;
-  int64_t width = 0;
-  for (int64_t d = W + 1; d <= std::max<int64_t>(W, 256); ++d)
-    if ((H * W) % d == 0 && score(d) > best + 1e-9) best = score(d), width = d;
-  return best > 1.03 * keep ? width : 0;
+  return width;
 }
 
 KernelShapes kernel_shapes(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
