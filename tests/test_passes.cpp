@@ -332,6 +332,8 @@ TEST_CASE("fuse-conv-bn-stats: statistics as a convolution's second output equal
       // A 1x1 convolution's kernel reads 7x7 positions as one row of 49 (kernel_shapes): its
       // last tile of 6 starts at column 43, five columns before its own.
       {"1x1 on a row of 49", "2, 64, 7, 7", "64, 64, 1, 1", "2, 64, 7, 7", ""},
+      // A filter over 1 MiB keeps channel tiles outermost (schedule_conv's co_inner).
+      {"filter over 1 MiB", "2, 256, 5, 5", "128, 256, 3, 3", "2, 128, 5, 5", "{padding = [1, 1, 1, 1]}"},
   };
   for (const Case& c : cases) {
     DYNAMIC_SECTION(c.name) {
@@ -357,27 +359,31 @@ TEST_CASE("fuse-conv-bn-stats: statistics as a convolution's second output equal
 
 // The other sibling: batch norm's scale and bias gradients summed inside the input-gradient
 // convolution that makes their dy (with the ReLU's gradient as its epilogue), reading x at
-// the tile's positions; 13 columns in tiles that shift inwards, 8, and a 1x1 convolution's
-// at 7x7 (read as one row of 49).
+// the tile's positions; 13 columns in tiles that shift inwards, 8, a 1x1 convolution's at
+// 7x7 (read as one row of 49), and a filter over 1 MiB.
 TEST_CASE("fuse-conv-bn-stats: scale and bias gradients as an input gradient's second output equal the reference",
           "[passes][halide]") {
-  for (auto [hw, k] : {std::pair{13, 3}, std::pair{8, 3}, std::pair{7, 1}}) {
-    DYNAMIC_SECTION(hw << "x" << hw << " kernel " << k) {
+  struct Case {
+    int hw, k, co, ci;
+  };
+  // The last: a filter over 1 MiB (its channel tiles stay outermost, schedule_conv's co_inner).
+  for (auto [hw, k, co, ci] : {Case{13, 3, 64, 48}, Case{8, 3, 64, 48}, Case{7, 1, 64, 48}, Case{5, 3, 128, 256}}) {
+    DYNAMIC_SECTION(hw << "x" << hw << " kernel " << k << " channels " << co << " to " << ci) {
       ir::Graph g = ir::parse(fmt::format(R"IR(graph dgrad_sums {{
-  input %dy : f32[2, 64, {0}, {0}]
-  input %x : f32[2, 48, {0}, {0}]
-  input %a : f32[2, 48, {0}, {0}]
-  param %w : f32[64, 48, {1}, {1}] init zeros
-  param %rm : f32[48] init zeros
-  param %rv : f32[48] init zeros
-  %st = batch_norm_stats(%x) : f32[2, 48]
-  %g0 = conv2d_backward_input(%dy, %w) {{padding = [{2}, {2}, {2}, {2}], input_shape = [2, 48, {0}, {0}]}} : f32[2, 48, {0}, {0}]
-  %g = activation_grad(%a, %g0) : f32[2, 48, {0}, {0}]
-  %s = batch_norm_backward_weight(%x, %rm, %rv, %g, %st) {{with_bias = 1}} : f32[2, 48]
+  input %dy : f32[2, {3}, {0}, {0}]
+  input %x : f32[2, {4}, {0}, {0}]
+  input %a : f32[2, {4}, {0}, {0}]
+  param %w : f32[{3}, {4}, {1}, {1}] init zeros
+  param %rm : f32[{4}] init zeros
+  param %rv : f32[{4}] init zeros
+  %st = batch_norm_stats(%x) : f32[2, {4}]
+  %g0 = conv2d_backward_input(%dy, %w) {{padding = [{2}, {2}, {2}, {2}], input_shape = [2, {4}, {0}, {0}]}} : f32[2, {4}, {0}, {0}]
+  %g = activation_grad(%a, %g0) : f32[2, {4}, {0}, {0}]
+  %s = batch_norm_backward_weight(%x, %rm, %rv, %g, %st) {{with_bias = 1}} : f32[2, {4}]
   output "g" = %g
   output "s" = %s
 }})IR",
-                                          hw, k, k / 2));
+                                          hw, k, k / 2, co, ci));
       ir::Graph o2 = optimized(g);
       int siblings = 0;
       for (const auto& n : o2.nodes()) siblings += ir::is_sibling(*n) && n->op == "batch_norm_backward_weight";
