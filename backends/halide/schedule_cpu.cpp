@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "backends/halide/lowering.h"
+#include "ir/op_registry.h"
 
 namespace strata::halide_backend {
 
@@ -164,6 +165,49 @@ int conv_stats_tile(const Lowered& l, const LowerContext& ctx) {
   return t.vec > 1 && t.tile_h <= W ? t.tile_h : 0;  // schedule_conv's split_x at column stride 1
 }
 
+// A convolution's zero-padded input copy: computed once, rows of images in parallel.
+static void schedule_padded_input(const ConvInfo& ci, const LowerContext& ctx, int natural) {
+  if (!ci.padded) return;
+  Func p = *ci.padded;
+  p.compute_root();
+  const auto& pv = p.args();
+  // Rows of 256 or 512 channels (1 or 2 KiB) put a tile's columns, 2 or 4 KiB apart with
+  // stride 2, in the same few L1 sets; one cache line more per pixel spreads them
+  // (bench_conv, best of 9: 3x3 stride 2 14x14x512 1.17 -> 0.83 ms, 3x3 7x7x512 0.77 ->
+  // 0.75 ms, 3x3 14x14x256 0.78 -> 0.74 ms).
+  if (int64_t C = ctx.in[0].shape[1], Cs = unaliased_extent(C); Cs != C) p.align_storage(pv[0], static_cast<int>(Cs));
+  int pw = pick_vec(ctx.in[0].shape[1], natural);
+  if (pw > 1) p.vectorize(pv[0], pw);
+  Var prow("prow");
+  p.fuse(pv[2], pv[3], prow).parallel(prow);
+}
+
+// schedule_conv's filter-streaming tile (see there), or none (vec 0) where it does not apply:
+// the widest tile of 4 to 8 columns that divides the row (an update has no shifting tail),
+// by the most channel vectors that divide the channels within 24 accumulators (12 on AVX2).
+static ConvTile stream_tile(const Lowered& l, const LowerContext& ctx, bool depthwise) {
+  const ConvInfo& ci = *l.conv;
+  ConvTile none{0, 0, 0};
+  if (depthwise || ci.groups != 1 || !ci.phases.empty() || l.stats || l.prologue || ctx.node.op != "conv2d") return none;
+  if (ctx.out.layout != channels_last() || ctx.out.extent(3) != 1) return none;
+  if (ir::conv_geometry(ctx.node).stride != std::vector<int64_t>{1, 1}) return none;
+  int natural = ctx.target.natural_vector_size<float>();
+  int64_t CO = ctx.out.extent(0), W = ctx.out.extent(1), H = ctx.out.extent(2);
+  int vec = pick_vec(CO, natural);
+  if (vec <= 1 || CO % vec || ctx.in[1].shape[2] * ctx.in[1].shape[3] < 2 || num_elements(ctx.in[1].shape) * 4 < (int64_t{1} << 20))
+    return none;
+  ConvTile t{vec, 0, 0};
+  for (int d = 8; d >= 4 && !t.tile_h; --d)
+    if (W % d == 0) t.tile_h = d;
+  if (!t.tile_h) return none;
+  bool avx512 = ctx.target.has_feature(Target::AVX512_Skylake) || ctx.target.has_feature(Target::AVX512);
+  int max_acc = avx512 ? 24 : 12;  // of 32 or 16 vector registers, as plan_conv_tile
+  for (int w = std::min(max_acc / t.tile_h, (avx512 ? 4 : 3) * natural / vec); w >= 1 && !t.tile_w; --w)
+    if ((CO / vec) % w == 0) t.tile_w = w;
+  // The task's accumulators (its channel tile over the whole image) within 32 KiB of L1.
+  return t.tile_w >= 2 && t.vec * t.tile_w * H * W <= 8192 ? t : none;
+}
+
 static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
   ConvInfo& ci = *l.conv;
   const auto& v = ctx.out.vars;  // channels-last output: (c, x, y, n)
@@ -199,6 +243,37 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
       const auto& pv = p.args();
       p.compute_at(out, row).vectorize(pv[0], vec);
     }
+    return;
+  }
+  // One image, a 3x3 (or larger) stride-1 filter of 1 MiB or more, an output small enough
+  // that a channel tile of all of it stays in L1 (ResNet-50's layers 3 and 4 at batch 1):
+  // the filter comes from memory, and a tile that summed every input channel for one row
+  // before the next fetched its whole filter during the first row, a burst the prefetchers
+  // did not keep up with, then reused it from L2. Here a task accumulates its channel tile
+  // over the whole image, the input channels in chunks outside the rows, so each chunk of
+  // the filter (16 KiB at most) is fetched once and used for every position at once: the
+  // filter streams at the pace of the arithmetic. bench_conv, filters in no cache
+  // (conv2d_cold_weights) 3x3 7x7x512 1.11 -> 1.00-1.03 ms, 3x3 14x14x256 0.89 -> 0.83-0.86;
+  // ResNet-50 at batch 1 (fused, two kernel caches alternating, --runs 30) 31.51 / 31.46 ->
+  // 31.18 / 30.86 ms. Strided and 1x1 shapes ran slower this way; a copy of each filter
+  // chunk (Func::in) and Halide's prefetch of the next chunk slower still.
+  if (ConvTile st = stream_tile(l, ctx, depthwise); st.vec > 0) {
+    int64_t taps = ctx.in[1].shape[2] * ctx.in[1].shape[3];
+    int th = st.tile_h, tile_ch = st.vec * st.tile_w, chunk = 1;
+    while (chunk * 2 * taps * tile_ch * 4 <= 16384 && ci.in_channels % (chunk * 2) == 0) chunk *= 2;
+    Var task_n("task_n"), ux("ux"), uxi("uxi");
+    RVar rxo("rxo"), rxi("rxi");
+    out.split(c, co, cii, tile_ch).split(x, xo, xi, th).reorder(cii, xi, xo, y, co, n).vectorize(cii, st.vec).unroll(cii).unroll(xi);
+    out.fuse(co, n, task_n).parallel(task_n);
+    conv.compute_at(out, task_n).vectorize(c, st.vec);
+    conv.update()
+        .split(r.x, rxo, rxi, chunk)
+        .split(x, ux, uxi, th)
+        .reorder(c, uxi, r.y, r.z, rxi, ux, y, rxo, n)
+        .vectorize(c, st.vec)
+        .unroll(c)
+        .unroll(uxi);
+    schedule_padded_input(ci, ctx, natural);
     return;
   }
   if (vec > 1) {
@@ -286,20 +361,7 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
       conv.compute_at(out, row);
     }
   }
-  if (ci.padded) {
-    Func p = *ci.padded;
-    p.compute_root();
-    const auto& pv = p.args();
-    // Rows of 256 or 512 channels (1 or 2 KiB) put a tile's columns, 2 or 4 KiB apart with
-    // stride 2, in the same few L1 sets; one cache line more per pixel spreads them
-    // (bench_conv, best of 9: 3x3 stride 2 14x14x512 1.17 -> 0.83 ms, 3x3 7x7x512 0.77 ->
-    // 0.75 ms, 3x3 14x14x256 0.78 -> 0.74 ms).
-    if (int64_t C = ctx.in[0].shape[1], Cs = unaliased_extent(C); Cs != C) p.align_storage(pv[0], static_cast<int>(Cs));
-    int pw = pick_vec(ctx.in[0].shape[1], natural);
-    if (pw > 1) p.vectorize(pv[0], pw);
-    Var prow("prow");
-    p.fuse(pv[2], pv[3], prow).parallel(prow);
-  }
+  schedule_padded_input(ci, ctx, natural);
 }
 
 // conv2d_backward_weight: dw = dy^T x, summed over every output position. Each task owns a
