@@ -39,6 +39,8 @@ const std::vector<OpCase>& op_cases() {
     // One image and a filter over 1 MiB: the tile sums the whole image per chunk of input
     // channels (schedule_conv's filter streaming), 7 columns by 2 vectors here, 6 rows.
     c.push_back(unary_case("conv3x3_streamed_filter", {1, 256, 6, 7}, [](Tensor x) { return conv2d(x, 128, 3, {.padding = 1, .bias = false}); }));
+    c.push_back(unary_case("conv3x3_stride2_streamed_filter", {1, 256, 11, 14},
+                           [](Tensor x) { return conv2d(x, 128, 3, {.stride = 2, .padding = 1}); }));
     c.push_back(unary_case("conv_dilated", {2, 8, 12, 10}, [](Tensor x) { return conv2d(x, 16, 3, {.padding = 2, .dilation = 2}); }));
     c.push_back(unary_case("conv_groups2", {2, 8, 9, 9}, [](Tensor x) { return conv2d(x, 12, 3, {.padding = 1, .groups = 2}); }));
     c.push_back(unary_case("conv_depthwise_stride2", {2, 32, 11, 11},

@@ -190,7 +190,6 @@ static ConvTile stream_tile(const Lowered& l, const LowerContext& ctx, bool dept
   ConvTile none{0, 0, 0};
   if (depthwise || ci.groups != 1 || !ci.phases.empty() || l.stats || l.prologue || ctx.node.op != "conv2d") return none;
   if (ctx.out.layout != channels_last() || ctx.out.extent(3) != 1) return none;
-  if (ir::conv_geometry(ctx.node).stride != std::vector<int64_t>{1, 1}) return none;
   int natural = ctx.target.natural_vector_size<float>();
   int64_t CO = ctx.out.extent(0), W = ctx.out.extent(1), H = ctx.out.extent(2);
   int vec = pick_vec(CO, natural);
@@ -245,7 +244,7 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     }
     return;
   }
-  // One image, a 3x3 (or larger) stride-1 filter of 1 MiB or more, an output small enough
+  // One image, a 3x3 (or larger) filter of 1 MiB or more, an output small enough
   // that a channel tile of all of it stays in L1 (ResNet-50's layers 3 and 4 at batch 1):
   // the filter comes from memory, and a tile that summed every input channel for one row
   // before the next fetched its whole filter during the first row, a burst the prefetchers
@@ -253,10 +252,13 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
   // over the whole image, the input channels in chunks outside the rows, so each chunk of
   // the filter (16 KiB at most) is fetched once and used for every position at once: the
   // filter streams at the pace of the arithmetic. bench_conv, filters in no cache
-  // (conv2d_cold_weights) 3x3 7x7x512 1.11 -> 1.00-1.03 ms, 3x3 14x14x256 0.89 -> 0.83-0.86;
-  // ResNet-50 at batch 1 (fused, two kernel caches alternating, --runs 30) 31.51 / 31.46 ->
-  // 31.18 / 30.86 ms. Strided and 1x1 shapes ran slower this way; a copy of each filter
-  // chunk (Func::in) and Halide's prefetch of the next chunk slower still.
+  // (conv2d_cold_weights) 3x3 7x7x512 1.11 -> 1.00-1.03 ms, 3x3 14x14x256 0.89 -> 0.83-0.86,
+  // 3x3 stride 2 14x14x512 1.21 -> 1.12 ms; ResNet-50 at batch 1 (fused, two kernel caches
+  // alternating, --runs 30) 31.51 / 31.46 -> 31.18 / 30.86 ms with the stride-1 ones, and
+  // the strided ones too 31.67 / 31.82 / 31.76 -> 30.93 / 31.57 / 31.69 ms. The 1x1s at
+  // 7x7 gained 2-6% cold only and are left as they were; a copy of each filter chunk
+  // (Func::in) and Halide's prefetch of the next chunk ran slower; chunks of 32 KiB rather
+  // than 16 measured the same.
   if (ConvTile st = stream_tile(l, ctx, depthwise); st.vec > 0) {
     int64_t taps = ctx.in[1].shape[2] * ctx.in[1].shape[3];
     int th = st.tile_h, tile_ch = st.vec * st.tile_w, chunk = 1;
