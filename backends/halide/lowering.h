@@ -189,6 +189,10 @@ struct WeightGradTile {
 };
 WeightGradTile plan_weight_grad_tile(int64_t out_channels, int64_t in_channels_per_group, int64_t kernel_w,
                                      const Halide::Target& t);
+// The CPU schedule of a conv2d_backward_weight kernel (schedule_cpu_wgrad.cpp). Returns true
+// when it also scheduled the kernel's output (the weight gradient in its blocked layout, or
+// a fused optimizer update reading it): computed per task, from the task's accumulators.
+bool schedule_weight_grad(Lowered& l, const LowerContext& ctx);
 
 // The CPU convolution schedule's column tile (its split of the output's x) where a sibling's
 // batch statistics can be summed inside its loops, else 0.

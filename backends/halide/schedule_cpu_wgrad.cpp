@@ -1,0 +1,223 @@
+// The CPU schedule of conv2d_backward_weight (its register tiles, chunks of positions and
+// the fused optimizer update's tiles); the rest of the CPU schedules are in schedule_cpu.cpp.
+#include <algorithm>
+
+#include "backends/halide/lowering.h"
+
+namespace strata::halide_backend {
+
+using namespace Halide;
+
+// conv2d_backward_weight: dw = dy^T x, summed over every output position. Each task owns a
+// (vec x cw) output-channel by t input-channel tile of one tap (or of a row of taps) and
+// sums it in registers.
+//
+// Where dy and x outweigh dw (large images: ResNet-50's 3x3 layer1 gradient at batch 8
+// reads 13 MB of them for a 147 KB dw), streaming every position through each tile read
+// them from memory once per tile. There the positions are cut into chunks whose dy and x
+// rows stay in L2: every tile sums one chunk into an rfactor intermediate and adds that
+// into dw, kept in blocks of output channels small enough to stay in L2 as the chunks pass
+// (bench_conv, batch 8: 3x3 56x56x64 28.0 -> 9.0 ms, 1x1 56x56 64->256 14.9 -> 5.3 ms).
+// Where dw outweighs them (7x7 layers: 9.4 MB dw, 1.8 MB dy and x), each tile sums all
+// positions (3x3 7x7x512: 12.1 ms that way, 13.9 ms chunked), and x is first copied in
+// blocks of the tile's input channels (x_packed): a tile reads t channels of each position,
+// 32 bytes of a row up to 8 KB long, a stride the prefetchers do not follow (bench_conv,
+// best of 12 runs: 1x1 stride-2 14x14 1024->2048 9.1 -> 7.2 ms, 3x3 7x7x512 7.7 -> 7.1 ms;
+// chunks, which stay in L2, ran slower with the copy).
+WeightGradTile plan_weight_grad_tile(int64_t out_channels, int64_t in_channels_per_group, int64_t kernel_w,
+                                     const Target& target) {
+  WeightGradTile g;
+  g.vec = target.natural_vector_size<float>();
+  while (g.vec > 1 && out_channels % g.vec) g.vec /= 2;
+  if (g.vec < 4) return g;
+  g.cw = out_channels % (2 * g.vec) == 0 ? 2 : 1;
+  g.t = 8;
+  while (g.t > 1 && in_channels_per_group % g.t) g.t /= 2;
+  if (g.cw * g.t > 16) g.t = 16 / g.cw;
+  // With few input channels a tile also spans a row of taps, so each dy vector loaded
+  // feeds more accumulators (the RGB stem: 2 vectors x 1 channel x 7 taps).
+  g.taps = kernel_w > 1 && g.cw * g.t * kernel_w <= 24;
+  return g;
+}
+
+// The register tile's loops in the Func or Stage that sums positions, inside `co, ci, kx`.
+template <typename F>
+static void register_tile(F f, const std::vector<Var>& v, const WeightGradTile& g) {
+  f.vectorize(v[0], g.vec).unroll(v[0]).unroll(v[1]);
+  if (g.taps) f.unroll(v[2]);
+}
+
+bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
+  const Target& target = ctx.target;
+  WeightGradInfo& w = *l.wgrad;
+  Func tile = w.tile, acc = w.acc;
+  RDom r = w.r;
+  WeightGradTile g = plan_weight_grad_tile(w.out_channels, w.in_channels_per_group, w.weight[3], target);
+  int vec = g.vec;
+  if (vec < 4) {  // few or odd output channels: plain loops
+    tile.compute_root().parallel(w.ky);
+    acc.compute_at(tile, w.kx);
+    acc.update().reorder(w.co, w.ci, r.x, r.y, r.z);
+    return false;
+  }
+  int tile_co = vec * g.cw;
+  // A task sums `group` register tiles of input channels that share its dy: a few rows of
+  // positions at a time, so that those rows of dy and x stay in L1 while each tile of the
+  // group passes over them. One tile at a time streamed 2 lines of dy and one of x from L2
+  // for every 16 FMAs (bench_conv, best of 12 runs, groups of 1 -> 4 tiles: 1x1 56x56
+  // 256->64 6.2 -> 3.8 ms, 3x3 stride-2 56x56x128 11.7 -> 8.9 ms, 1x1 14x14 1024->512
+  // 10.4 -> 9.0 ms).
+  int group = 1;
+  if (!g.taps)
+    for (int k : {4, 2})
+      if (w.in_channels_per_group % (g.t * k) == 0) {
+        group = k;
+        break;
+      }
+  int task_ci = g.t * group;
+
+  const Shape &xs = w.input, &ys = w.grad_output, &ws = w.weight;
+  int64_t N = ys[0], OH = ys[2], OW = ys[3];
+  // Rows of positions (a divisor of `extent`) whose dy and x for one task fit in kL1 bytes.
+  constexpr int64_t kL1 = 24 << 10;
+  auto l1_rows = [&](int64_t extent) {
+    int64_t s = 1;
+    for (int64_t d = 1; d <= extent; ++d)
+      if (extent % d == 0 && d * OW * 4 * (tile_co + task_ci) <= kL1) s = d;
+    return static_cast<int>(s);
+  };
+
+  Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), f1("f1"), f2("f2"), task("task");
+  Var cig("cig"), cit("cit");
+  RVar rvo("rvo"), rvi("rvi");
+  // Unchunked, where dy outweighs x, tasks with the same output channels run one after
+  // another: each reads its rows of dy once and the x it sweeps stays in L2 (1x1 7x7
+  // 512->2048 6.3 -> 5.1 ms).
+  bool sweep_x = false;
+  // The loops of a stage over dw's tiles: inside one tile (output channels `in_co`, input
+  // channels `in_ci`), then the tiles (`out_co`, `out_ci`) and the taps.
+  struct TileLoops {
+    Var in_co, in_ci, out_co, out_ci, kx, ky;
+  };
+  TileLoops dw_loops{coi, cii, coo, cio, w.kx, w.ky};
+  // The tile loops in order, then `outer`.
+  auto tile_order = [&](const TileLoops& t, std::vector<VarOrRVar> outer) {
+    std::vector<VarOrRVar> order{t.in_co, t.in_ci};
+    if (g.taps) order.push_back(t.kx);
+    if (sweep_x) order.insert(order.end(), {t.out_ci, t.out_co});
+    else order.insert(order.end(), {t.out_co, t.out_ci});
+    if (!g.taps) order.push_back(t.kx);
+    order.push_back(t.ky);
+    order.insert(order.end(), outer.begin(), outer.end());
+    return order;
+  };
+  // The tiles and taps of `s` fused into one parallel task.
+  auto tasks = [&](auto s, const TileLoops& t) {
+    if (sweep_x) s.fuse(t.out_ci, t.out_co, f1);
+    else s.fuse(t.out_co, t.out_ci, f1);
+    if (g.taps) s.fuse(f1, t.ky, task);
+    else s.fuse(f1, t.kx, f2).fuse(f2, t.ky, task);
+    s.parallel(task);
+  };
+  // The summing stage `f` (pure vars co, ci, kx first): one register tile of the group
+  // sums `rows` (split off the RVar `row`, inside `r.x`) before the next tile of the group.
+  auto sum_order = [&](Stage f, const std::vector<Var>& v, RVar row, int64_t row_extent, std::vector<VarOrRVar> outer) {
+    std::vector<VarOrRVar> order;
+    if (group == 1) {
+      order = {v[0], v[1], v[2], r.x, row};
+      register_tile(f, v, g);
+    } else {
+      f.split(v[1], cig, cit, g.t).split(row, rvo, rvi, l1_rows(row_extent));
+      register_tile(f, {v[0], cit, v[2]}, g);
+      order = {v[0], cit, v[2], r.x, rvi, cig, rvo};
+    }
+    order.insert(order.end(), outer.begin(), outer.end());
+    f.reorder(order);
+  };
+
+  // Bytes of dy and x one row of output positions reads (x: the input rows and columns a
+  // row's taps touch that the next row does not; a 1x1 stride-2 reads a quarter of x).
+  int64_t row_bytes = 4 * OW * (ys[1] + xs[1] * std::min(w.stride_h, ws[2]) * std::min(w.stride_w, ws[3]));
+  // Chunks of positions: rows of one image, or whole images, within kChunk bytes of dy and x.
+  constexpr int64_t kChunk = 1 << 20, kBlock = 512 << 10, kMinPositions = 64;
+  int64_t rows = 1, images = 1;
+  for (int64_t d = 1; d <= OH; ++d)
+    if (OH % d == 0 && d * row_bytes <= kChunk) rows = d;
+  if (rows == OH)
+    for (int64_t d = 1; d <= N; ++d)
+      if (N % d == 0 && d * OH * row_bytes <= kChunk) images = d;
+  // Chunks too short do not pay for adding each tile into dw: ResNet-50's 1x1 1024 -> 512 at
+  // 14x14 (batch 8) ran 31 ms in chunks of 28 positions, 19 ms unchunked, 11 ms in chunks
+  // of 98.
+  bool chunked = N * OH * row_bytes > 4 * num_elements(ws) && rows * images * OW >= kMinPositions;
+  if (!chunked) {
+    // x_packed once per call (chunked, it stays inline), read in x's order (a row's channels
+    // innermost), each block of t channels written to its own stream.
+    Func p = w.packed;
+    std::vector<Var> pv = p.args();  // cii, px, py, pn, cib
+    Var prow("prow");
+    p.compute_root().reorder(pv[0], pv[4], pv[1], pv[2], pv[3]).fuse(pv[2], pv[3], prow).parallel(prow);
+    if (g.t >= 4) p.vectorize(pv[0], g.t);
+    int64_t dy_bytes = 4 * N * OH * OW * ys[1];
+    sweep_x = dy_bytes > N * OH * row_bytes - dy_bytes;
+    const Layout& ol = ctx.out.layout;
+    if (ol.block == tile_co && ol.size() == 4 && ol[0] == 0 && l.reductions.empty()) {
+      // The output's block is the tile's channels: each task computes its tile of the output
+      // (with a fused optimizer update, the new momentum) from its accumulators, instead of
+      // storing all of dw and passing over it again (bench_conv, best of 12: 3x3 7x7x512
+      // 7.5 -> 6.8 ms, the 1x1 stride-2 downsample to 2048 7.6 -> 6.7 ms; ResNet-50's fused
+      // training step at batch 8, best of 2: 1076 -> 1049 ms).
+      const std::vector<Var>& v = ctx.out.vars;  // [co % B, the weight's other axes by ol, co / B]
+      auto axis = [&](int a) {
+        for (size_t k = 1; k < ol.size(); ++k)
+          if (ol[k] == a) return v[k];
+        throw Error("weight gradient layout without axis " + std::to_string(a));
+      };
+      TileLoops out_loops{v[0], cii, v.back(), cio, axis(3), axis(2)};
+      Func out = l.out;
+      out.split(axis(1), cio, cii, task_ci).reorder(tile_order(out_loops, {})).vectorize(v[0], vec);
+      tasks(out, out_loops);
+      acc.compute_at(out, task);
+      register_tile(acc, {w.co, w.ci, w.kx}, g);
+      sum_order(acc.update(), {w.co, w.ci, w.kx}, r.y, OH, {r.z});
+      return true;
+    }
+    tile.compute_root().split(w.co, coo, coi, tile_co).split(w.ci, cio, cii, task_ci).reorder(tile_order(dw_loops, {}));
+    register_tile(tile, {coi, cii, w.kx}, g);
+    tasks(tile, dw_loops);
+    acc.compute_at(tile, task);
+    register_tile(acc, {w.co, w.ci, w.kx}, g);
+    sum_order(acc.update(), {w.co, w.ci, w.kx}, r.y, OH, {r.z});
+    return false;
+  }
+
+  // Blocks of dw's output channels, a multiple of the tile, within kBlock bytes.
+  int64_t per_co = 4 * num_elements(w.weight) / w.out_channels, block = tile_co;
+  for (int64_t b = tile_co; b <= w.out_channels; b += tile_co)
+    if (w.out_channels % b == 0 && b * per_co <= kBlock) block = b;
+
+  Var u("u"), un("un");
+  RVar ro("ro"), ri("ri");
+  Func part = rows < OH ? acc.update().split(r.y, ro, ri, static_cast<int>(rows)).rfactor({{ro, u}, {r.z, un}})
+                        : acc.update().split(r.z, ro, ri, static_cast<int>(images)).rfactor({{ro, u}});
+  acc.compute_root().vectorize(w.co, vec);
+  Var cor("cor"), cob("cob");
+  Stage merge = acc.update();
+  // (Splitting co by the block first and the block by the tile made Halide 14 bound dy's
+  // channels beyond their extent; the tile first, then tiles into blocks, is exact.)
+  merge.split(w.co, cor, coi, tile_co).split(cor, cob, coo, static_cast<int>(block / tile_co)).split(w.ci, cio, cii, task_ci);
+  std::vector<VarOrRVar> outer{ro};
+  if (rows < OH) outer.push_back(r.z);
+  outer.push_back(cob);
+  merge.reorder(tile_order(dw_loops, outer));
+  register_tile(merge, {coi, cii, w.kx}, g);
+  tasks(merge, dw_loops);
+  part.compute_at(acc, task);
+  std::vector<Var> pa = part.args();  // co, ci, kx, ky, then the chunk's indices
+  register_tile(part, pa, g);
+  if (rows < OH) sum_order(part.update(), pa, ri, rows, {});
+  else sum_order(part.update(), pa, r.y, OH, {ri});
+  return false;
+}
+
+}  // namespace strata::halide_backend
