@@ -116,8 +116,24 @@ static void schedule_roots(const Lowered& l, int natural) {
   }
 }
 
-ConvTile plan_conv_tile(int64_t CO, int64_t W, const Target& t) {
+// A convolution's register tile may hold at most `max_acc` accumulator vectors, `max_w` of
+// them across output channels: 24 of the 32 AVX-512 registers (12 of AVX2's 16), leaving
+// room for filter and input values, and at most 64 channels on AVX-512 (48 on AVX2), in
+// vectors of `vec` lanes.
+struct AccumulatorBudget {
+  int max_acc, max_w;
+};
+static AccumulatorBudget accumulator_budget(const Target& t, int vec) {
   bool avx512 = t.has_feature(Target::AVX512_Skylake) || t.has_feature(Target::AVX512);
+  return {avx512 ? 24 : 12, (avx512 ? 4 : 3) * t.natural_vector_size<float>() / vec};
+}
+
+// Bytes of a convolution kernel's filter (input 1), and the size from which it no longer
+// stays in L2 beside the rest of a task's data.
+static int64_t filter_bytes(const LowerContext& ctx) { return num_elements(ctx.in[1].shape) * 4; }
+constexpr int64_t kLargeFilter = int64_t{1} << 20;
+
+ConvTile plan_conv_tile(int64_t CO, int64_t W, const Target& t) {
   int natural = t.natural_vector_size<float>();
   ConvTile tile;
   // The widest vector that divides the channels: 24 or 40 channels (MobileNet v2's and
@@ -130,11 +146,9 @@ ConvTile plan_conv_tile(int64_t CO, int64_t W, const Target& t) {
     tile.tile_h = static_cast<int>(std::min<int64_t>(4, W));
     return tile;
   }
-  // Accumulators: tile_w vectors of output channels by tile_h columns, at most 24 of the
-  // 32 AVX-512 registers (12 of AVX2's 16), leaving room for filter and input values; a
-  // tile spans at most 64 channels on AVX-512 (48 on AVX2), in vectors of any width.
+  // Accumulators: tile_w vectors of output channels by tile_h columns (accumulator_budget).
   // Columns computed twice by ShiftInwards at the right edge count as waste.
-  int max_acc = avx512 ? 24 : 12, max_w = (avx512 ? 4 : 3) * natural / tile.vec;
+  auto [max_acc, max_w] = accumulator_budget(t, tile.vec);
   double best = 0;
   for (int tw = 1; tw <= max_w; ++tw) {
     if ((CO / tile.vec) % tw) continue;
@@ -184,7 +198,7 @@ static void schedule_padded_input(const ConvInfo& ci, const LowerContext& ctx, i
 
 // schedule_conv's filter-streaming tile (see there), or none (vec 0) where it does not apply:
 // the widest tile of 4 to 8 columns that divides the row (an update has no shifting tail),
-// by the most channel vectors that divide the channels within 24 accumulators (12 on AVX2).
+// by the most channel vectors that divide the channels within accumulator_budget.
 static ConvTile stream_tile(const Lowered& l, const LowerContext& ctx, bool depthwise) {
   const ConvInfo& ci = *l.conv;
   ConvTile none{0, 0, 0};
@@ -193,15 +207,13 @@ static ConvTile stream_tile(const Lowered& l, const LowerContext& ctx, bool dept
   int natural = ctx.target.natural_vector_size<float>();
   int64_t CO = ctx.out.extent(0), W = ctx.out.extent(1), H = ctx.out.extent(2);
   int vec = pick_vec(CO, natural);
-  if (vec <= 1 || CO % vec || ctx.in[1].shape[2] * ctx.in[1].shape[3] < 2 || num_elements(ctx.in[1].shape) * 4 < (int64_t{1} << 20))
-    return none;
+  if (vec <= 1 || CO % vec || ctx.in[1].shape[2] * ctx.in[1].shape[3] < 2 || filter_bytes(ctx) < kLargeFilter) return none;
   ConvTile t{vec, 0, 0};
   for (int d = 8; d >= 4 && !t.tile_h; --d)
     if (W % d == 0) t.tile_h = d;
   if (!t.tile_h) return none;
-  bool avx512 = ctx.target.has_feature(Target::AVX512_Skylake) || ctx.target.has_feature(Target::AVX512);
-  int max_acc = avx512 ? 24 : 12;  // of 32 or 16 vector registers, as plan_conv_tile
-  for (int w = std::min(max_acc / t.tile_h, (avx512 ? 4 : 3) * natural / vec); w >= 1 && !t.tile_w; --w)
+  auto [max_acc, max_w] = accumulator_budget(ctx.target, vec);
+  for (int w = std::min(max_acc / t.tile_h, max_w); w >= 1 && !t.tile_w; --w)
     if ((CO / vec) % w == 0) t.tile_w = w;
   // The task's accumulators (its channel tile over the whole image) within 32 KiB of L1.
   return t.tile_w >= 2 && t.vec * t.tile_w * H * W <= 8192 ? t : none;
@@ -290,7 +302,7 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     // filters once, where row tasks had both cores fetch every filter from memory (batch 1,
     // bench_conv with the caches flushed first: 3x3 7x7x512 1.46 -> 1.38 ms, the 1x1
     // stride-2 downsample to 2048 channels 1.47 -> 1.13 ms).
-    bool rows_in_task = CO / (vec * tile_w) * ctx.out.extent(3) >= 16 && num_elements(ctx.in[1].shape) * 4 >= (int64_t{1} << 20);
+    bool rows_in_task = CO / (vec * tile_w) * ctx.out.extent(3) >= 16 && filter_bytes(ctx) >= kLargeFilter;
     // With a sibling, and a filter of 1 MiB or less (it stays in L2), every channel tile of a
     // column tile runs before the next column tile, so the sums read x (and the epilogue its
     // other inputs) a pixel's channels together; one channel tile at a time read 256 bytes of
@@ -299,7 +311,7 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     // step at batch 8 (three pairs, alternating) 983 / 939 / 933 -> 919 / 930 / 920 ms; with
     // larger filters, streamed again for every column tile, layer 3's 3x3s and layer 4 lost
     // 2-5 ms per kernel.
-    bool co_inner = l.stats && l.stats->fused && ctx.out.extent(3) >= 2 && num_elements(ctx.in[1].shape) * 4 <= (int64_t{1} << 20);
+    bool co_inner = l.stats && l.stats->fused && ctx.out.extent(3) >= 2 && filter_bytes(ctx) <= kLargeFilter;
     if (l.stats && l.stats->fused) {
       // A sibling's sums per tile (StatsOutput): their stage runs inside these loops
       // (compute_with), whose names it shares. Loops fused into one task index lose the
@@ -337,7 +349,7 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     // (2.4 MB filter) 1.01 -> 0.78 ms and at 7x7x512 (9.4 MB) 1.16 -> 0.85 ms; channels
     // innermost for 28x28x128 (0.6 MB) 0.90 -> 0.86 ms and 56x56x64 0.93 -> 0.85 ms.
     int64_t taps = ctx.in[1].shape[2] * ctx.in[1].shape[3];
-    bool taps_inner = taps > 1 && num_elements(ctx.in[1].shape) * 4 > (int64_t{1} << 20);
+    bool taps_inner = taps > 1 && filter_bytes(ctx) > kLargeFilter;
     for (Reduction a : accs) {
       a.f.compute_at(out, co_inner ? co : xo).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
       if (taps_inner) a.f.update().reorder(c, x, y, a.r.y, a.r.z, a.r.x, n);
