@@ -69,19 +69,36 @@ std::shared_ptr<const hb::Kernel> kernel_or_skip(benchmark::State& state, const 
   }
 }
 
-void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule, bool cold) {
+dsl::Model conv_model(const ConvShape& s) {
   dsl::Model m("conv");
   dsl::Tensor x = m.input("x", {s.batch, s.cin, s.hw, s.hw});
-  dsl::Tensor y = dsl::conv2d(x, s.cout, s.k, {.stride = s.stride, .padding = s.k / 2, .groups = s.groups, .bias = false});
-  m.output("y", y);
+  m.output("y", dsl::conv2d(x, s.cout, s.k, {.stride = s.stride, .padding = s.k / 2, .groups = s.groups, .bias = false}));
+  return m;
+}
+
+// winograd: the conv as Winograd F(2x2, 3x3), its weight transformed first (as the
+// executable's static kernel does once per parameter change).
+void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule, bool cold, bool winograd) {
+  dsl::Model m = conv_model(s);
   const ir::Node& n = *m.graph().nodes().back();
   std::vector<hb::Layout> in_layouts{hb::preferred_layout(n, 0), hb::preferred_layout(n, 1)};
   hb::Options o;
   o.schedule = schedule;
-  std::shared_ptr<const hb::Kernel> k = kernel_or_skip(state, hb::NodeGroup{&n}, in_layouts, hb::default_layout(4), o);
-  if (!k) return;
   std::vector<float> in(n.inputs[0]->type.numel(), 0.5f), w(n.inputs[1]->type.numel(), 0.01f),
       out(n.outputs[0]->type.numel());
+  if (winograd) {
+    hb::Layout wl = hb::winograd_weight_layout(n, o);
+    dsl::Model tm("transform");
+    tm.output("u", tm.apply("identity", {tm.input("w", n.inputs[1]->type.shape)}, {}));
+    auto kt = kernel_or_skip(state, hb::NodeGroup{tm.graph().nodes().back().get()}, {in_layouts[1]}, wl, o);
+    if (!kt) return;
+    std::vector<float> u(hb::physical_extents(n.inputs[1]->type.shape, wl)[1] * s.cout * 16);
+    kt->run({w.data()}, u.data());
+    w = std::move(u);
+    in_layouts[1] = wl;
+  }
+  std::shared_ptr<const hb::Kernel> k = kernel_or_skip(state, hb::NodeGroup{&n}, in_layouts, hb::default_layout(4), o);
+  if (!k) return;
   double secs = 0;
   if (cold) {
     // Cold weights, as inside a model whose weights outgrow the caches: each run reads its
@@ -200,8 +217,14 @@ void BM_Peak(benchmark::State& state) {
 int register_all() {
   benchmark::RegisterBenchmark("peak", BM_Peak)->Iterations(1);
   for (const ConvShape& s : kShapes) {
-    benchmark::RegisterBenchmark((std::string("conv2d/") + s.name).c_str(), BM_Conv, s, "manual", false)->Unit(benchmark::kMillisecond)->UseRealTime();
-    benchmark::RegisterBenchmark((std::string("conv2d_cold_weights/") + s.name).c_str(), BM_Conv, s, "manual", true)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("conv2d/") + s.name).c_str(), BM_Conv, s, "manual", false, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("conv2d_cold_weights/") + s.name).c_str(), BM_Conv, s, "manual", true, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
+  for (const ConvShape& s : kShapes) {
+    dsl::Model m = conv_model(s);
+    if (hb::winograd_weight_layout(*m.graph().nodes().back(), {}).empty()) continue;
+    benchmark::RegisterBenchmark((std::string("conv2d_winograd/") + s.name).c_str(), BM_Conv, s, "manual", false, true)->Unit(benchmark::kMillisecond)->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("conv2d_winograd_cold_weights/") + s.name).c_str(), BM_Conv, s, "manual", true, true)->Unit(benchmark::kMillisecond)->UseRealTime();
   }
   for (const ConvShape& s : kShapes)
     if (s.groups == 1 && s.cin > 3)

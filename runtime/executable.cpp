@@ -130,6 +130,10 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     m.offset_of.push_back(0);
     m.is_view.push_back(false);
     int64_t n = v->type.numel();
+    if (m.layouts.back().winograd) {  // 16 floats per 9 weights
+      n = 1;
+      for (int64_t e : hb::physical_extents(v->type.shape, m.layouts.back())) n *= e;
+    }
     if (slot >= 0 && storage_of_slot.count(slot)) {
       int st = storage_of_slot[slot];
       if (static_cast<int64_t>(m.storage[st].size()) < n) m.storage[st].resize(n);
@@ -180,6 +184,7 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
   const auto& nodes = m.graph.nodes();
   auto views = passes::folded_concat_views(m.graph);
   std::map<const ir::Node*, std::vector<bool>> folded;  // folded concats (CPU) -> which inputs are views
+  std::map<std::pair<int, std::string>, int> winograd_of;  // (weight, Winograd layout) -> its transform's value
   if (!gpu)
     for (const auto& [v, concat] : views) folded[concat] = passes::folded_concat_inputs(m.graph, *concat);
   for (size_t i = 0; i < nodes.size(); ++i) {
@@ -260,6 +265,35 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
         m.steps.push_back(std::move(c));
       }
       continue;
+    }
+    // A 3x3 convolution the backend computes as Winograd F(2x2, 3x3) reads its weight in
+    // the Winograd form, which a kernel of its own computes from the weight: once per
+    // parameter change where the weight is static (backends/halide/winograd.cpp).
+    if (!gpu && ir::anchor_index(group) == 0 && group_out.size() == 1 && strides.empty() &&
+        layout == hb::channels_last()) {
+      hb::Layout wl = hb::winograd_weight_layout(*group[0], o.halide);
+      if (!wl.empty()) {
+        int from = s.inputs[1];
+        auto key = std::make_pair(from, hb::layout_str(wl));
+        if (!winograd_of.count(key)) {
+          const ir::Value* wv = group_in[1];
+          ir::Node* copy = m.copies.add_node("identity", {m.copies.add_input(m.copies.unique_name("w"), wv->type)});
+          Step c;
+          c.node = copy;
+          c.is_static = passes::is_static(wv);
+          c.inputs = {from};
+          add_value(copy->outputs[0], wl);
+          c.output = m.value_of.at(copy->outputs[0]);
+          c.kernel = hb::get_kernel(hb::NodeGroup{copy}, {m.layouts[from]}, wl, o.halide);
+          distinct.insert(c.kernel->key());
+          m.report.static_kernels += c.is_static;
+          m.steps.push_back(std::move(c));
+          winograd_of[key] = m.steps.back().output;
+        }
+        s.inputs[1] = winograd_of.at(key);
+        in_layouts[1] = wl;
+        ++m.report.winograd_convs;
+      }
     }
     s.kernel = hb::get_kernel(group, in_layouts, layout, o.halide, strides);
     distinct.insert(s.kernel->key());

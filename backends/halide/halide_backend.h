@@ -17,10 +17,14 @@ namespace strata::halide_backend {
 // outermost, holds a / block. That is oneDNN's blocked weight format (OIhw16o and kin): a
 // convolution's register tile of `block` output channels then streams its whole filter
 // from one contiguous run of memory.
+// A Winograd layout (winograd = true, winograd.cpp) holds a 3x3 conv weight [Co, Ci, 3, 3]
+// transformed for F(2x2, 3x3): U(co % block, ci, e, co / block), e = xi + 4 * nu the 16
+// positions of G g G^T; it is computed from the weight (a static kernel) and never read back.
 struct Layout : std::vector<int> {
   using std::vector<int>::vector;
   int block = 0;
-  int physical_rank() const { return static_cast<int>(size()) + (block > 0 ? 1 : 0); }
+  bool winograd = false;
+  int physical_rank() const { return winograd ? 4 : static_cast<int>(size()) + (block > 0 ? 1 : 0); }
   friend bool operator==(const Layout&, const Layout&) = default;
   friend auto operator<=>(const Layout&, const Layout&) = default;
 };
@@ -47,8 +51,14 @@ struct Options {
   std::string target = "host";      // a Halide target string: host, host-cuda, x86-64-linux-avx2, ...
   std::string schedule = "manual";  // manual, or auto:Adams2019 / auto:Li2018 / auto:Mullapudi2016
   bool use_disk_cache = true;
+  bool winograd = true;  // 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) where it pays (CPU, manual)
 };
 void check_options(const Options& o);  // throws strata::Error on a bad target or schedule
+// The Winograd layout for conv2d `n`'s weight where its kernel computes it as Winograd
+// F(2x2, 3x3) (Lavin & Gray 2015): a 3x3, stride-1, pad-1, undilated, ungrouped conv on a
+// CPU target with the manual schedule, even output height and width and channel counts in
+// vectors; an empty Layout where it does not apply (winograd.cpp).
+Layout winograd_weight_layout(const ir::Node& n, const Options& o);
 
 // One compiled kernel: a node specialised to its shapes, layouts, target and schedule.
 class Kernel {

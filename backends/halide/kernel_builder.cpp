@@ -245,6 +245,18 @@ static void add_sibling(Lowered& l, const LowerContext& ctx, const ir::Node& sib
 BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
                              const Options& o, const std::vector<int64_t>& out_strides) {
   check_options(o);
+  if (out_layout.winograd) {
+    // The static kernel computing a conv weight's Winograd form (runtime/executable.cpp).
+    if (group.size() != 1 || group[0]->op != "identity" || in_layouts.size() != 1)
+      throw Error("build_pipeline: only a weight's copy is written in a Winograd layout");
+    const Shape& s = group[0]->inputs[0]->type.shape;
+    ImageParam p(Float(32), in_layouts[0].physical_rank(), "in0");
+    constrain(p, s, in_layouts[0]);
+    Func u = winograd_weight(TensorRef{Func(p), in_layouts[0], s}, out_layout.block);
+    constrain(u.output_buffer(), s, out_layout);
+    BuiltPipeline b{Pipeline(u), {p}, parse_target(o.target)};
+    return b;
+  }
   size_t ai = ir::anchor_index(group);
   // A sibling (a per-channel reduction) is no link of the chain: it adds a second output.
   bool sibling = group.size() >= 2 && ir::is_sibling(*group.back());

@@ -27,6 +27,12 @@ Layout blocked(Layout l, int block) {
 }
 
 std::vector<int64_t> physical_extents(const Shape& s, const Layout& layout) {
+  if (layout.winograd) {
+    if (s.size() != 4 || s[2] != 3 || s[3] != 3 || layout.block <= 0 || s[0] % layout.block)
+      throw Error(fmt::format("layout {} holds a 3x3 conv weight whose output channels it divides, not {}",
+                              layout_str(layout), shape_str(s)));
+    return {layout.block, s[1], 16, s[0] / layout.block};
+  }
   if (layout.size() != s.size())
     throw Error(fmt::format("layout {} does not fit a tensor of rank {}", layout_str(layout), s.size()));
   std::vector<int64_t> e;
@@ -58,6 +64,7 @@ Layout preferred_layout(const ir::Node& n, int i, const std::string& target) {
 }
 
 std::string layout_str(const Layout& l) {
+  if (l.winograd) return fmt::format("winograd_b{}", l.block);
   return l.block > 0 ? fmt::format("{}b{}", fmt::join(l, ""), l.block) : fmt::format("{}", fmt::join(l, ""));
 }
 
@@ -100,15 +107,18 @@ static void for_each_index(const Shape& s, const Layout& layout, F f) {
 
 void to_layout(const HostTensor& src, const Layout& layout, float* dst) {
   if (layout.size() != src.shape.size()) throw Error("to_layout: rank mismatch");
+  if (layout.winograd) throw Error("to_layout: a Winograd weight is computed by its kernel, not copied");
   for_each_index(src.shape, layout, [&](int64_t flat, int64_t phys) { dst[phys] = src.data[flat]; });
 }
 
 void from_layout(const float* src, const Layout& layout, HostTensor& dst) {
   if (layout.size() != dst.shape.size()) throw Error("from_layout: rank mismatch");
+  if (layout.winograd) throw Error("from_layout: a Winograd weight cannot be read back");
   for_each_index(dst.shape, layout, [&](int64_t flat, int64_t phys) { dst.data[flat] = src[phys]; });
 }
 
 Halide::Expr TensorRef::at(const std::vector<Halide::Expr>& logical) const {
+  if (layout.winograd) throw Error("a Winograd weight is read by the Winograd convolution only");
   std::vector<Halide::Expr> args(layout.physical_rank());
   for (size_t k = 0; k < layout.size(); ++k) args[k] = logical.at(layout[k]);
   if (layout.block > 0) {

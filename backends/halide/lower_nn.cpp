@@ -15,6 +15,7 @@ using namespace Halide;
 
 static Lowered conv2d(LowerContext& c) {
   const TensorRef& w = c.in[1];
+  if (w.layout.winograd) return winograd_conv2d(c);
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = w.shape[1], co_total = w.shape[0], cog = co_total / groups;
   bool padded = pad[0] || pad[1] || pad[2] || pad[3];

@@ -103,6 +103,15 @@ struct StatsOutput {
   bool fused = false;
 };
 
+// A Winograd F(2x2, 3x3) convolution's stages (winograd.cpp): the padded input, the
+// transformed input V(ci, t, e, n), the GEMMs' accumulator and result M(co, t, e, cb, n)
+// over its reduction r (input channels); tiles of 2x2 outputs, tiles_w per row.
+struct WinogradInfo {
+  Halide::Func padded, input, acc, gemm;
+  Halide::RDom r;
+  int block = 16, tiles = 1, tiles_w = 1;
+};
+
 struct Lowered {
   Halide::Func out;
   std::optional<StatsOutput> stats;
@@ -113,6 +122,7 @@ struct Lowered {
   std::vector<Root> roots;
   std::optional<ConvInfo> conv;
   std::optional<WeightGradInfo> wgrad;
+  std::optional<WinogradInfo> winograd;
 };
 
 struct LowerContext {
@@ -197,6 +207,12 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx);
 // The CPU convolution schedule's column tile (its split of the output's x) where a sibling's
 // batch statistics can be summed inside its loops, else 0.
 int conv_stats_tile(const Lowered& l, const LowerContext& ctx);
+
+// conv2d with its weight in the Winograd layout (winograd_weight_layout), its CPU schedule,
+// and the static kernel computing that weight: U(coi, ci, e, cob) from w, scheduled.
+Lowered winograd_conv2d(LowerContext& c);
+void schedule_winograd(Lowered& l, const LowerContext& ctx);
+Halide::Func winograd_weight(const TensorRef& w, int block);
 
 void schedule_cpu(Lowered& l, const LowerContext& ctx);
 void schedule_cuda(Lowered& l, const LowerContext& ctx);

@@ -420,6 +420,11 @@ void schedule_cpu(Lowered& l, const LowerContext& ctx) {
 
 static void schedule_cpu_kernel(Lowered& l, const LowerContext& ctx) {
   int natural = ctx.target.natural_vector_size<float>();
+  if (l.winograd) {
+    schedule_winograd(l, ctx);
+    schedule_roots(l, natural);
+    return;
+  }
   if (l.conv && ctx.out.layout == channels_last()) {
     schedule_conv(l, ctx, natural);
     // The other roots (conv2d_backward_input's transposed weight, 8 MB for ResNet-50's

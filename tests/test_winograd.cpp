@@ -1,0 +1,128 @@
+// Winograd F(2x2, 3x3) convolutions (backends/halide/winograd.cpp): where the backend takes
+// them, and that they (with fused epilogues, folded batch norms and new parameters) equal
+// the reference backend's direct convolution.
+#include <strata/dsl.h>
+
+#include "backends/halide/halide_backend.h"
+#include "tests/helpers.h"
+
+using namespace strata;
+namespace hb = strata::halide_backend;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const ir::Node& last_conv(const dsl::Model& m) {
+  const ir::Node* c = nullptr;
+  for (const auto& n : m.graph().nodes())
+    if (n->op == "conv2d") c = n.get();
+  REQUIRE(c);
+  return *c;
+}
+
+hb::Layout layout_for(const Shape& in, int64_t out_channels, int64_t k, dsl::Conv2dOptions o, hb::Options ho = {}) {
+  dsl::Model m("one");
+  dsl::Tensor x = m.input("x", in);
+  m.output("y", dsl::conv2d(x, out_channels, k, o));
+  return hb::winograd_weight_layout(last_conv(m), ho);
+}
+
+// Runs `m` compiled with `o` on the Halide backend and on the reference backend (the graph
+// as written) with the same random parameters; checks every output.
+void check_model(const dsl::Model& m, runtime::CompileOptions o, int want_winograd, uint64_t seed = 1) {
+  runtime::Executable exe(m.graph(), o);
+  CHECK(exe.report().winograd_convs == want_winograd);
+  runtime::CompileOptions ro;
+  ro.backend = runtime::Backend::Reference;
+  ro.passes.pipeline = "-O0";
+  runtime::Executable ref(m.graph(), ro);
+  auto in = testing::random_inputs(m.graph(), seed + 10);
+  auto p = testing::random_parameters(m.graph(), seed);
+  exe.set_parameters(p);
+  ref.set_parameters(p);
+  NamedTensors got = exe.run(in), want = ref.run(in);
+  for (auto& [name, t] : want) {
+    auto r = testing::compare(got.at(name), t, 1e-4, 1e-5);
+    INFO(name << ": " << r.detail);
+    CHECK(r.ok);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("Winograd F(2x2, 3x3) is taken for 3x3 stride-1 convolutions of even size on the CPU", "[winograd]") {
+  dsl::Conv2dOptions same{.padding = 1};
+  hb::Layout l = layout_for({1, 32, 8, 8}, 64, 3, same);
+  CHECK(l.winograd);
+  CHECK(l.block == 64);
+  CHECK(hb::layout_str(l) == "winograd_b64");
+  CHECK(hb::physical_extents({64, 32, 3, 3}, l) == std::vector<int64_t>{64, 32, 16, 1});
+  CHECK(layout_for({1, 32, 8, 8}, 48, 3, same).block == 16);
+  CHECK(layout_for({2, 16, 6, 10}, 32, 3, same).block == 32);
+  // Where the direct form stays: odd sizes (ResNet-50's 7x7), strides, other kernels and
+  // paddings, groups, channels not in vectors, GPU targets, autoschedulers, switched off.
+  CHECK(layout_for({1, 32, 7, 7}, 64, 3, same).empty());
+  CHECK(layout_for({1, 32, 16, 16}, 64, 3, {.stride = 2, .padding = 1}).empty());
+  CHECK(layout_for({1, 32, 8, 8}, 64, 3, {.padding = 0}).empty());
+  CHECK(layout_for({1, 32, 8, 8}, 64, 5, {.padding = 2}).empty());
+  CHECK(layout_for({1, 32, 8, 8}, 64, 3, {.padding = 1, .groups = 2}).empty());
+  CHECK(layout_for({1, 24, 8, 8}, 64, 3, same).empty());
+  CHECK(layout_for({1, 32, 8, 8}, 64, 3, same, {.target = "host-cuda"}).empty());
+  CHECK(layout_for({1, 32, 8, 8}, 64, 3, same, {.schedule = "auto:Adams2019"}).empty());
+  CHECK(layout_for({1, 32, 8, 8}, 64, 3, same, {.winograd = false}).empty());
+  // A transformed weight is computed by its kernel, never copied in or read back.
+  HostTensor w({64, 32, 3, 3});
+  std::vector<float> buf(64 * 32 * 16);
+  CHECK_THROWS_WITH(hb::to_layout(w, l, buf.data()), Contains("computed by its kernel"));
+  CHECK_THROWS_WITH(hb::from_layout(buf.data(), l, w), Contains("cannot be read back"));
+  CHECK_THROWS_WITH(hb::physical_extents({64, 32, 1, 1}, l), Contains("3x3 conv weight"));
+}
+
+TEST_CASE("Winograd convolutions with fused epilogues equal the reference, fused and unfused", "[winograd][executable]") {
+  dsl::Model m("wino_block");
+  {
+    using namespace dsl;
+    Tensor x = m.input("x", {2, 16, 8, 12});
+    Tensor a = relu(conv2d(x, 32, 3, {.padding = 1}));
+    Tensor b = batch_norm(conv2d(a, 32, 3, {.padding = 1, .bias = false}));
+    Tensor c = conv2d(a, 32, 3, {.stride = 2, .padding = 1});  // direct: strided
+    m.output("y", relu(add(b, a)));
+    m.output("z", c);
+  }
+  runtime::CompileOptions o;  // -O2: bn-fold, conv + ReLU, conv + residual add + ReLU
+  SECTION("-O2") { check_model(m, o, 2); }
+  SECTION("-O0") {
+    o.passes.pipeline = "-O0";
+    check_model(m, o, 2);
+  }
+  SECTION("direct") {
+    o.halide.winograd = false;
+    check_model(m, o, 0);
+  }
+}
+
+TEST_CASE("a Winograd weight follows new parameter values", "[winograd][executable]") {
+  dsl::Model m("wino_params");
+  {
+    using namespace dsl;
+    Tensor x = m.input("x", {1, 16, 6, 6});
+    m.output("y", relu(batch_norm(conv2d(x, 16, 3, {.padding = 1, .bias = false}))));
+  }
+  runtime::Executable exe(m.graph(), {});
+  CHECK(exe.report().winograd_convs == 1);
+  runtime::CompileOptions ro;
+  ro.backend = runtime::Backend::Reference;
+  runtime::Executable ref(m.graph(), ro);
+  auto in = testing::random_inputs(m.graph(), 3);
+  for (uint64_t seed : {1, 2}) {
+    auto p = testing::random_parameters(m.graph(), seed);
+    exe.set_parameters(p);
+    ref.set_parameters(p);
+    for (int repeat = 0; repeat < 2; ++repeat) {  // the second run reuses the transformed weight
+      auto r = testing::compare(exe.run(in).at("y"), ref.run(in).at("y"), 1e-4, 1e-5);
+      INFO("seed " << seed << ", run " << repeat << ": " << r.detail);
+      CHECK(r.ok);
+    }
+  }
+  CHECK(exe.parameters().at("conv1.weight").data == testing::random_parameters(m.graph(), 2).at("conv1.weight").data);
+}
