@@ -59,6 +59,7 @@ TEST_CASE("Winograd F(2x2, 3x3) is taken for 3x3 stride-1 convolutions of even s
   CHECK(hb::physical_extents({64, 32, 3, 3}, l) == std::vector<int64_t>{64, 32, 16, 1});
   CHECK(layout_for({1, 32, 8, 8}, 48, 3, same).block == 16);
   CHECK(layout_for({2, 16, 6, 10}, 32, 3, same).block == 32);
+  CHECK(layout_for({1, 16, 14, 14}, 64, 3, same).block == 32);  // 49 tiles: 7 rows by 2 vectors
   // Where the direct form stays: odd sizes (ResNet-50's 7x7), strides, other kernels and
   // paddings, groups, channels not in vectors, GPU targets, autoschedulers, switched off.
   CHECK(layout_for({1, 32, 7, 7}, 64, 3, same).empty());
