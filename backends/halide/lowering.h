@@ -103,11 +103,11 @@ struct StatsOutput {
   bool fused = false;
 };
 
-// A Winograd F(2x2, 3x3) convolution's stages (winograd.cpp): the padded input, the
-// transformed input V(ci, t, e, n), the GEMMs' accumulator and result M(co, t, e, cb, n)
-// over its reduction r (input channels); tiles of 2x2 outputs, tiles_w per row.
+// A Winograd F(2x2, 3x3) convolution's stages (winograd.cpp): the transformed input
+// V(ci, t, e, n), the GEMMs' accumulator and result M(co, t, e, cb, n) over its reduction r
+// (input channels); tiles of 2x2 outputs, tiles_w per row.
 struct WinogradInfo {
-  Halide::Func padded, input, acc, gemm;
+  Halide::Func input, acc, gemm;
   Halide::RDom r;
   int block = 16, tiles = 1, tiles_w = 1;
 };

@@ -140,7 +140,7 @@ Lowered winograd_conv2d(LowerContext& c) {
   Lowered l;
   l.out = Func(c.out_name);
   l.out(v) = value;
-  l.winograd = WinogradInfo{x.f, V, acc, M, r, block, T, TW};
+  l.winograd = WinogradInfo{V, acc, M, r, block, T, TW};
   return l;
 }
 
@@ -150,7 +150,9 @@ void schedule_winograd(Lowered& l, const LowerContext& ctx) {
   Var c = v[0], x = v[1], y = v[2], n = v[3];
   int vec = 16, tile_rows = std::min(winograd_tile(wi.tiles, 64).rows, wi.tiles);
   // One image at a time (its transformed input and products stay in L2 for the next
-  // stage), each stage's parallel loop inside.
+  // stage), each stage's parallel loop inside. The zero padding stays inline in the input
+  // transform's loads (a padded copy first: bench_conv 3x3 56x56x64 0.49 -> 0.53 ms,
+  // 28x28x128 0.41 -> 0.45 ms).
   Var cob("cob"), coi("coi"), xo("xo"), xi("xi"), yo("yo"), yi("yi");
   Func out = l.out;
   out.split(c, cob, coi, wi.block)
@@ -161,9 +163,6 @@ void schedule_winograd(Lowered& l, const LowerContext& ctx) {
       .unroll(yi)
       .vectorize(coi, vec)
       .parallel(yo);
-  Func p = wi.padded;
-  const auto& pv = p.args();
-  p.compute_at(out, n).vectorize(pv[0], vec).parallel(pv[2]);
   Var ci = wi.input.args()[0], t = wi.input.args()[1], e = wi.input.args()[2];
   Var ty("ty"), tx("tx");
   wi.input.compute_at(out, n)
