@@ -92,7 +92,9 @@ void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule, bool co
     tm.output("u", tm.apply("identity", {tm.input("w", n.inputs[1]->type.shape)}, {}));
     auto kt = kernel_or_skip(state, hb::NodeGroup{tm.graph().nodes().back().get()}, {in_layouts[1]}, wl, o);
     if (!kt) return;
-    std::vector<float> u(hb::physical_extents(n.inputs[1]->type.shape, wl)[1] * s.cout * 16);
+    size_t un = 1;
+    for (int64_t e : hb::physical_extents(n.inputs[1]->type.shape, wl)) un *= e;
+    std::vector<float> u(un);
     kt->run({w.data()}, u.data());
     w = std::move(u);
     in_layouts[1] = wl;

@@ -130,7 +130,7 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     m.offset_of.push_back(0);
     m.is_view.push_back(false);
     int64_t n = v->type.numel();
-    if (m.layouts.back().winograd) {  // 16 floats per 9 weights
+    if (m.layouts.back().winograd) {  // (m + 2)^2 floats per 9 weights
       n = 1;
       for (int64_t e : hb::physical_extents(v->type.shape, m.layouts.back())) n *= e;
     }

@@ -52,14 +52,18 @@ void check_model(const dsl::Model& m, runtime::CompileOptions o, int want_winogr
 
 TEST_CASE("Winograd F(2x2, 3x3) is taken for 3x3 stride-1 convolutions of even size on the CPU", "[winograd]") {
   dsl::Conv2dOptions same{.padding = 1};
-  hb::Layout l = layout_for({1, 32, 8, 8}, 64, 3, same);
-  CHECK(l.winograd);
+  hb::Layout l = layout_for({1, 32, 8, 8}, 64, 3, same);  // F(4x4, 3x3): 4 divides the image
+  CHECK(l.winograd == 4);
   CHECK(l.block == 64);
-  CHECK(hb::layout_str(l) == "winograd_b64");
-  CHECK(hb::physical_extents({64, 32, 3, 3}, l) == std::vector<int64_t>{64, 32, 16, 1});
+  CHECK(hb::layout_str(l) == "winograd4_b64");
+  CHECK(hb::physical_extents({64, 32, 3, 3}, l) == std::vector<int64_t>{64, 32, 36, 1});
+  hb::Layout l2 = layout_for({2, 16, 6, 10}, 32, 3, same);  // F(2x2, 3x3)
+  CHECK(l2.winograd == 2);
+  CHECK(l2.block == 32);
+  CHECK(hb::physical_extents({32, 16, 3, 3}, l2) == std::vector<int64_t>{32, 16, 16, 1});
   CHECK(layout_for({1, 32, 8, 8}, 48, 3, same).block == 16);
-  CHECK(layout_for({2, 16, 6, 10}, 32, 3, same).block == 32);
   CHECK(layout_for({1, 16, 14, 14}, 64, 3, same).block == 32);  // 49 tiles: 7 rows by 2 vectors
+  CHECK(layout_for({1, 16, 28, 28}, 64, 3, same).block == 32);  // F(4x4): 49 tiles too
   // Where the direct form stays: odd sizes (ResNet-50's 7x7), strides, other kernels and
   // paddings, groups, channels not in vectors, GPU targets, autoschedulers, switched off.
   CHECK(layout_for({1, 32, 7, 7}, 64, 3, same).empty());
@@ -80,10 +84,13 @@ TEST_CASE("Winograd F(2x2, 3x3) is taken for 3x3 stride-1 convolutions of even s
 }
 
 TEST_CASE("Winograd convolutions with fused epilogues equal the reference, fused and unfused", "[winograd][executable]") {
+  // 8 x 12: F(4x4, 3x3); 6 x 10: F(2x2, 3x3).
+  auto hw = GENERATE(std::pair<int64_t, int64_t>{8, 12}, std::pair<int64_t, int64_t>{6, 10});
+  INFO("image " << hw.first << " x " << hw.second);
   dsl::Model m("wino_block");
   {
     using namespace dsl;
-    Tensor x = m.input("x", {2, 16, 8, 12});
+    Tensor x = m.input("x", {2, 16, hw.first, hw.second});
     Tensor a = relu(conv2d(x, 32, 3, {.padding = 1}));
     Tensor b = batch_norm(conv2d(a, 32, 3, {.padding = 1, .bias = false}));
     Tensor c = conv2d(a, 32, 3, {.stride = 2, .padding = 1});  // direct: strided

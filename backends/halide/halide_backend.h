@@ -17,13 +17,14 @@ namespace strata::halide_backend {
 // outermost, holds a / block. That is oneDNN's blocked weight format (OIhw16o and kin): a
 // convolution's register tile of `block` output channels then streams its whole filter
 // from one contiguous run of memory.
-// A Winograd layout (winograd = true, winograd.cpp) holds a 3x3 conv weight [Co, Ci, 3, 3]
-// transformed for F(2x2, 3x3): U(co % block, ci, e, co / block), e = xi + 4 * nu the 16
-// positions of G g G^T; it is computed from the weight (a static kernel) and never read back.
+// A Winograd layout (winograd = m, 2 or 4, winograd.cpp) holds a 3x3 conv weight
+// [Co, Ci, 3, 3] transformed for F(m x m, 3x3): U(co % block, ci, e, co / block), e =
+// xi + (m + 2) * nu the (m + 2)^2 positions of G g G^T; computed from the weight (a static
+// kernel), never read back.
 struct Layout : std::vector<int> {
   using std::vector<int>::vector;
   int block = 0;
-  bool winograd = false;
+  int winograd = 0;
   int physical_rank() const { return winograd ? 4 : static_cast<int>(size()) + (block > 0 ? 1 : 0); }
   friend bool operator==(const Layout&, const Layout&) = default;
   friend auto operator<=>(const Layout&, const Layout&) = default;

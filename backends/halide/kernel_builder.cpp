@@ -252,7 +252,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     const Shape& s = group[0]->inputs[0]->type.shape;
     ImageParam p(Float(32), in_layouts[0].physical_rank(), "in0");
     constrain(p, s, in_layouts[0]);
-    Func u = winograd_weight(TensorRef{Func(p), in_layouts[0], s}, out_layout.block);
+    Func u = winograd_weight(TensorRef{Func(p), in_layouts[0], s}, out_layout.block, out_layout.winograd);
     constrain(u.output_buffer(), s, out_layout);
     BuiltPipeline b{Pipeline(u), {p}, parse_target(o.target)};
     return b;

@@ -110,6 +110,7 @@ struct WinogradInfo {
   Halide::Func input, acc, gemm;
   Halide::RDom r;
   int block = 16, tiles = 1, tiles_w = 1;
+  int m = 2;  // F(m x m, 3x3): 2 or 4
 };
 
 struct Lowered {
@@ -212,7 +213,7 @@ int conv_stats_tile(const Lowered& l, const LowerContext& ctx);
 // and the static kernel computing that weight: U(coi, ci, e, cob) from w, scheduled.
 Lowered winograd_conv2d(LowerContext& c);
 void schedule_winograd(Lowered& l, const LowerContext& ctx);
-Halide::Func winograd_weight(const TensorRef& w, int block);
+Halide::Func winograd_weight(const TensorRef& w, int block, int m);
 
 void schedule_cpu(Lowered& l, const LowerContext& ctx);
 void schedule_cuda(Lowered& l, const LowerContext& ctx);

@@ -26,6 +26,64 @@ using namespace Halide;
 // 224x224x64 layers (51 MB each) keep the direct form.
 constexpr int64_t kMaxTransformBytes = 16 << 20;
 
+// The transforms of F(m x m, 3x3), alpha = m + 2: Lavin & Gray's F(2x2, 3x3) and
+// F(4x4, 3x3) (interpolation points 0, +-1, +-2, as in their paper).
+struct Transforms {
+  std::vector<std::vector<double>> BT, G, AT;  // alpha x alpha, alpha x 3, m x alpha
+};
+static const Transforms& transforms(int m) {
+  static const Transforms f2{{{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}},
+                             {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}},
+                             {{1, 1, 1, 0}, {0, 1, -1, -1}}};
+  static const Transforms f4{{{4, 0, -5, 0, 1, 0},
+                              {0, -4, -4, 1, 1, 0},
+                              {0, 4, -4, -1, 1, 0},
+                              {0, -2, -1, 2, 1, 0},
+                              {0, 2, -1, -2, 1, 0},
+                              {0, 4, 0, -5, 0, 1}},
+                             {{1. / 4, 0, 0},
+                              {-1. / 6, -1. / 6, -1. / 6},
+                              {-1. / 6, 1. / 6, -1. / 6},
+                              {1. / 24, 1. / 12, 1. / 6},
+                              {1. / 24, -1. / 12, 1. / 6},
+                              {0, 0, 1}},
+                             {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}}};
+  if (m != 2 && m != 4) throw Error(fmt::format("Winograd F({0}x{0}, 3x3) is not implemented (F(2x2) and F(4x4) are)", m));
+  return m == 4 ? f4 : f2;
+}
+
+// sum over k of c[k] * x[k], without the zero terms and the multiplications by +-1.
+static Expr combine(const std::vector<double>& c, const std::vector<Expr>& x) {
+  Expr sum;
+  for (size_t k = 0; k < c.size(); ++k) {
+    if (c[k] == 0) continue;
+    Expr term = c[k] == 1 || c[k] == -1 ? x[k] : Expr(static_cast<float>(std::abs(c[k]))) * x[k];
+    if (!sum.defined()) sum = c[k] < 0 ? -term : term;
+    else sum = c[k] < 0 ? sum - term : sum + term;
+  }
+  return sum.defined() ? sum : Expr(0.f);
+}
+
+// L d R^T for a tile d(i, j) (i along x, j along y), separably (along y first): the
+// values by e = xi + rows(L) * nu.
+static std::vector<Expr> transform2d(const std::vector<std::vector<double>>& L, const std::function<Expr(int, int)>& d,
+                                     int in) {
+  int out = static_cast<int>(L.size());
+  std::vector<std::vector<Expr>> s(in, std::vector<Expr>(out));
+  for (int i = 0; i < in; ++i) {
+    std::vector<Expr> col;
+    for (int j = 0; j < in; ++j) col.push_back(d(i, j));
+    for (int nu = 0; nu < out; ++nu) s[i][nu] = combine(L[nu], col);
+  }
+  std::vector<Expr> v(out * out);
+  for (int nu = 0; nu < out; ++nu) {
+    std::vector<Expr> row;
+    for (int i = 0; i < in; ++i) row.push_back(s[i][nu]);
+    for (int xi = 0; xi < out; ++xi) v[xi + out * nu] = combine(L[xi], row);
+  }
+  return v;
+}
+
 // The GEMMs' register tile: 6 rows (tiles) by 4 vectors of output channels, the direct
 // convolution's 24 accumulators; where 6 rows waste more than 5% of a short GEMM and 7
 // rows divide it, 7 rows by 2 vectors (bench_conv, 3x3 14x14x256 whose 49 tiles took 9
@@ -55,50 +113,27 @@ Layout winograd_weight_layout(const ir::Node& n, const Options& o) {
     return none;
   int64_t co = w[0], ci = w[1], H = y[2], W = y[3];
   if (H % 2 || W % 2 || H * W < 24 || co % 16 || ci % 16) return none;
-  int64_t tiles = H / 2 * (W / 2);
-  if (tiles * 16 * std::max(ci, co) * 4 > kMaxTransformBytes) return none;
+  // F(4x4, 3x3) where 4 divides the image: 36 products per 16 outputs against F(2x2)'s 16
+  // per 4, and a smaller transformed input (bench_conv 3x3 56x56x64 0.49 -> 0.31-0.34 ms,
+  // 28x28x128 0.41 -> 0.33-0.35 ms); ResNet-50's 14x14 layers keep F(2x2) (with 4x4 tiles
+  // a quarter of the last row and column would be padding, and U 4x the weight).
+  int m = H % 4 == 0 && W % 4 == 0 ? 4 : 2, alpha = m + 2;
+  int64_t tiles = H / m * (W / m);
+  if (tiles * alpha * alpha * std::max(ci, co) * 4 > kMaxTransformBytes) return none;
   Layout l{0, 1, 2, 3};
-  l.winograd = true;
+  l.winograd = m;
   l.block = winograd_tile(tiles, co).block;
   return l;
 }
 
-// B^T d B for a 4x4 tile d(i, j) (i along x, j along y): the 16 values by e = xi + 4 nu.
-static std::vector<Expr> input_transform(const std::function<Expr(int, int)>& d) {
-  Expr s[4][4];  // along y first
-  for (int i = 0; i < 4; ++i) {
-    s[i][0] = d(i, 0) - d(i, 2);
-    s[i][1] = d(i, 1) + d(i, 2);
-    s[i][2] = d(i, 2) - d(i, 1);
-    s[i][3] = d(i, 1) - d(i, 3);
-  }
-  std::vector<Expr> v(16);
-  for (int nu = 0; nu < 4; ++nu) {
-    v[0 + 4 * nu] = s[0][nu] - s[2][nu];
-    v[1 + 4 * nu] = s[1][nu] + s[2][nu];
-    v[2 + 4 * nu] = s[2][nu] - s[1][nu];
-    v[3 + 4 * nu] = s[1][nu] - s[3][nu];
-  }
-  return v;
-}
-
-Func winograd_weight(const TensorRef& w, int block) {
-  // U = G g G^T, G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
-  static const float G[4][3] = {{1, 0, 0}, {.5f, .5f, .5f}, {.5f, -.5f, .5f}, {0, 0, 1}};
+Func winograd_weight(const TensorRef& w, int block, int m) {
+  const Transforms& f = transforms(m);
+  int alpha = m + 2;
   Var coi("coi"), ci("ci"), e("e"), cob("cob");
   Expr co = cob * block + coi;
-  std::vector<Expr> u(16);
-  for (int xi = 0; xi < 4; ++xi)
-    for (int nu = 0; nu < 4; ++nu) {
-      Expr sum = 0.f;
-      for (int ky = 0; ky < 3; ++ky)
-        for (int kx = 0; kx < 3; ++kx)
-          if (float c = G[xi][kx] * G[nu][ky]; c != 0) sum += c * w.at({co, ci, ky, kx});
-      u[xi + 4 * nu] = sum;
-    }
-  Func U("winograd_weight");
-  U(coi, ci, e, cob) = mux(e, u);
-  U.bound(e, 0, 16).reorder(e, coi, ci, cob).unroll(e).parallel(cob);
+  Func U("winograd_weight");  // G g G^T
+  U(coi, ci, e, cob) = mux(e, transform2d(f.G, [&](int kx, int ky) { return w.at({co, ci, ky, kx}); }, 3));
+  U.bound(e, 0, alpha * alpha).reorder(e, coi, ci, cob).unroll(e).parallel(cob);
   return U;
 }
 
@@ -107,40 +142,36 @@ Lowered winograd_conv2d(LowerContext& c) {
   if (c.out.layout != channels_last())
     throw Error(fmt::format("Winograd conv2d '{}': its output must be channels-last, not {}", c.node.name(),
                             layout_str(c.out.layout)));
-  int block = w.layout.block;
+  int block = w.layout.block, m = w.layout.winograd, alpha = m + 2;
+  const Transforms& f = transforms(m);
   const Shape& os = c.out.shape;  // n, co, y, x
-  int TW = static_cast<int>(os[3] / 2), T = static_cast<int>(os[2] / 2) * TW;
+  int TW = static_cast<int>(os[3] / m), T = static_cast<int>(os[2] / m) * TW;
   int ci_total = static_cast<int>(w.shape[1]);
   TensorRef x = padded_input(c, 0, 0.f, "padded");
   Var ci("ci"), t("t"), e("e"), co("co"), cb("cb"), n("n");
   Expr tx = t % TW, ty = t / TW;
-  Func V("winograd_input");
-  V(ci, t, e, n) = mux(e, input_transform([&](int i, int j) { return x.at({n, ci, 2 * ty + j - 1, 2 * tx + i - 1}); }));
+  Func V("winograd_input");  // B^T d B
+  V(ci, t, e, n) =
+      mux(e, transform2d(f.BT, [&](int i, int j) { return x.at({n, ci, m * ty + j - 1, m * tx + i - 1}); }, alpha));
   RDom r(0, ci_total, "r");
   Func acc("winograd_acc"), M("winograd_gemm");
   acc(co, t, e, cb, n) = 0.f;
   acc(co, t, e, cb, n) += w.f(co, r, e, cb) * V(r, t, e, n);
   M(co, t, e, cb, n) = acc(co, t, e, cb, n);
 
-  // Y = A^T M A, A^T = [[1, 1, 1, 0], [0, 1, -1, -1]] along x (xi) and y (nu).
+  // Y = A^T M A: the output (x, y) is entry (x mod m, y mod m) of its tile's.
   const auto& v = c.out.vars;  // channels-last: (c, x, y, n)
   Expr vc = v[0], vx = v[1], vy = v[2], vn = v[3];
-  Expr tt = vy / 2 * TW + vx / 2;
-  auto m = [&](int xi, int nu) { return M(vc % block, tt, xi + 4 * nu, vc / block, vn); };
-  Expr col[2][4];
-  for (int nu = 0; nu < 4; ++nu) {
-    col[0][nu] = m(0, nu) + m(1, nu) + m(2, nu);
-    col[1][nu] = m(1, nu) - m(2, nu) - m(3, nu);
-  }
-  auto row = [&](int dx, int dy) {
-    return dy == 0 ? col[dx][0] + col[dx][1] + col[dx][2] : col[dx][1] - col[dx][2] - col[dx][3];
-  };
-  Expr value = select(vx % 2 == 0, select(vy % 2 == 0, row(0, 0), row(0, 1)), select(vy % 2 == 0, row(1, 0), row(1, 1)));
+  Expr tt = vy / m * TW + vx / m;
+  std::vector<Expr> y = transform2d(f.AT, [&](int xi, int nu) { return M(vc % block, tt, xi + alpha * nu, vc / block, vn); }, alpha);
+  std::vector<Expr> by_row;
+  for (int dy = 0; dy < m; ++dy) by_row.push_back(mux(vx % m, std::vector<Expr>(y.begin() + dy * m, y.begin() + (dy + 1) * m)));
+  Expr value = mux(vy % m, by_row);
   if (c.in.size() > 2) value += c.in[2].at({vc});
   Lowered l;
   l.out = Func(c.out_name);
   l.out(v) = value;
-  l.winograd = WinogradInfo{V, acc, M, r, block, T, TW};
+  l.winograd = WinogradInfo{V, acc, M, r, block, T, TW, m};
   return l;
 }
 
@@ -156,8 +187,8 @@ void schedule_winograd(Lowered& l, const LowerContext& ctx) {
   Var cob("cob"), coi("coi"), xo("xo"), xi("xi"), yo("yo"), yi("yi");
   Func out = l.out;
   out.split(c, cob, coi, wi.block)
-      .split(x, xo, xi, 2)
-      .split(y, yo, yi, 2)
+      .split(x, xo, xi, wi.m)
+      .split(y, yo, yi, wi.m)
       .reorder(coi, xi, yi, cob, xo, yo, n)
       .unroll(xi)
       .unroll(yi)
@@ -166,7 +197,7 @@ void schedule_winograd(Lowered& l, const LowerContext& ctx) {
   Var ci = wi.input.args()[0], t = wi.input.args()[1], e = wi.input.args()[2];
   Var ty("ty"), tx("tx");
   wi.input.compute_at(out, n)
-      .bound(e, 0, 16)
+      .bound(e, 0, (wi.m + 2) * (wi.m + 2))
       .split(t, ty, tx, wi.tiles_w)
       .reorder(ci, e, tx, ty)
       .vectorize(ci, vec)
