@@ -269,8 +269,7 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     // A 3x3 convolution the backend computes as Winograd F(2x2, 3x3) reads its weight in
     // the Winograd form, which a kernel of its own computes from the weight: once per
     // parameter change where the weight is static (backends/halide/winograd.cpp).
-    if (!gpu && ir::anchor_index(group) == 0 && group_out.size() == 1 && strides.empty() &&
-        layout == hb::channels_last()) {
+    if (!gpu && ir::anchor_index(group) == 0 && strides.empty() && layout == hb::channels_last()) {
       hb::Layout wl = hb::winograd_weight_layout(*group[0], o.halide);
       if (!wl.empty()) {
         int from = s.inputs[1];

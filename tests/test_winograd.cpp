@@ -4,6 +4,9 @@
 #include <strata/dsl.h>
 
 #include "backends/halide/halide_backend.h"
+#include "ir/fusion_group.h"
+#include "passes/training.h"
+#include "tests/gradient_check.h"
 #include "tests/helpers.h"
 
 using namespace strata;
@@ -29,15 +32,15 @@ hb::Layout layout_for(const Shape& in, int64_t out_channels, int64_t k, dsl::Con
 
 // Runs `m` compiled with `o` on the Halide backend and on the reference backend (the graph
 // as written) with the same random parameters; checks every output.
-void check_model(const dsl::Model& m, runtime::CompileOptions o, int want_winograd, uint64_t seed = 1) {
-  runtime::Executable exe(m.graph(), o);
+void check_model(const ir::Graph& g, runtime::CompileOptions o, int want_winograd, uint64_t seed = 1) {
+  runtime::Executable exe(g, o);
   CHECK(exe.report().winograd_convs == want_winograd);
   runtime::CompileOptions ro;
   ro.backend = runtime::Backend::Reference;
   ro.passes.pipeline = "-O0";
-  runtime::Executable ref(m.graph(), ro);
-  auto in = testing::random_inputs(m.graph(), seed + 10);
-  auto p = testing::random_parameters(m.graph(), seed);
+  runtime::Executable ref(g, ro);
+  auto in = testing::random_inputs(g, seed + 10);
+  auto p = testing::random_parameters(g, seed);
   exe.set_parameters(p);
   ref.set_parameters(p);
   NamedTensors got = exe.run(in), want = ref.run(in);
@@ -98,14 +101,14 @@ TEST_CASE("Winograd convolutions with fused epilogues equal the reference, fused
     m.output("z", c);
   }
   runtime::CompileOptions o;  // -O2: bn-fold, conv + ReLU, conv + residual add + ReLU
-  SECTION("-O2") { check_model(m, o, 2); }
+  SECTION("-O2") { check_model(m.graph(), o, 2); }
   SECTION("-O0") {
     o.passes.pipeline = "-O0";
-    check_model(m, o, 2);
+    check_model(m.graph(), o, 2);
   }
   SECTION("direct") {
     o.halide.winograd = false;
-    check_model(m, o, 0);
+    check_model(m.graph(), o, 0);
   }
 }
 
@@ -133,4 +136,26 @@ TEST_CASE("a Winograd weight follows new parameter values", "[winograd][executab
     }
   }
   CHECK(exe.parameters().at("conv1.weight").data == testing::random_parameters(m.graph(), 2).at("conv1.weight").data);
+}
+
+// In a training step the convolution's batch statistics are a sibling of its kernel
+// (fuse-conv-bn-stats): with a Winograd convolution they are summed in a pass of their own.
+TEST_CASE("Winograd convolutions in training form, batch statistics and gradients included, equal the reference",
+          "[winograd][training]") {
+  dsl::Model m("wino_train");
+  {
+    using namespace dsl;
+    Tensor x = m.input("x", {2, 16, 8, 8});
+    Tensor a = relu(batch_norm(conv2d(x, 16, 3, {.padding = 1, .bias = false})));
+    Tensor b = batch_norm(conv2d(a, 16, 3, {.padding = 1, .bias = false}));
+    m.output("y", relu(add(b, x)));
+  }
+  check_model(passes::training_forward(m.graph()), {}, 2);
+  ir::Graph grads = testing::gradient_graph(passes::training_forward(m.graph()), true, 3);
+  runtime::Executable exe(grads, {});
+  CHECK(exe.report().winograd_convs == 2);
+  bool sibling = false;
+  for (const auto& n : exe.graph().nodes()) sibling |= n->op == "batch_norm_stats" && ir::group_of(*n) >= 0;
+  CHECK(sibling);  // the statistics are a convolution kernel's second output
+  testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
 }

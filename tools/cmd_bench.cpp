@@ -83,8 +83,8 @@ int cmd_bench(const Args& a) {
   std::string what = train ? "training step" : "inference";
   fmt::print("{} {}, batch {}, target {}, {} timed runs each (median), compile {:.1f} s\n", model.name(), what, batch,
              base.halide.target, runs, compile_s);
-  fmt::print("{:<16} {:>10} {:>12} {:>8} {:>8} {:>14}\n", "configuration", "ms/run", "images/s", "kernels", "fused",
-             "activation MiB");
+  fmt::print("{:<16} {:>10} {:>12} {:>8} {:>8} {:>9} {:>14}\n", "configuration", "ms/run", "images/s", "kernels", "fused",
+             "winograd", "activation MiB");
   std::string json = fmt::format("{{\n  \"model\": \"{}\", \"mode\": \"{}\", \"batch\": {}, \"target\": \"{}\", \"runs\": {},\n"
                                  "  \"configurations\": [\n",
                                  model.name(), train ? "train" : "inference", batch, base.halide.target, runs);
@@ -94,10 +94,12 @@ int cmd_bench(const Args& a) {
     double med = median(b.seconds), ips = batch / med;
     const auto& r = b.exe.report();
     double mib = r.activation_bytes / 1048576.0;
-    fmt::print("{:<16} {:>10.2f} {:>12.1f} {:>8} {:>8} {:>14.1f}\n", b.label, med * 1e3, ips, r.kernels, r.fused_groups, mib);
+    fmt::print("{:<16} {:>10.2f} {:>12.1f} {:>8} {:>8} {:>9} {:>14.1f}\n", b.label, med * 1e3, ips, r.kernels, r.fused_groups,
+               r.winograd_convs, mib);
     json += fmt::format("    {{\"name\": \"{}\", \"ms_per_run\": {:.4f}, \"images_per_s\": {:.3f}, \"kernels\": {}, "
-                        "\"fused_groups\": {}, \"activation_bytes\": {}, \"activation_bytes_unplanned\": {}}}{}\n",
-                        b.label, med * 1e3, ips, r.kernels, r.fused_groups, r.activation_bytes,
+                        "\"fused_groups\": {}, \"winograd_convs\": {}, \"activation_bytes\": {}, "
+                        "\"activation_bytes_unplanned\": {}}}{}\n",
+                        b.label, med * 1e3, ips, r.kernels, r.fused_groups, r.winograd_convs, r.activation_bytes,
                         r.activation_bytes_unplanned, i + 1 < benches.size() ? "," : "");
     speed.push_back({b.label, {ips}});
     memory.push_back({b.label, {mib}});
@@ -143,7 +145,8 @@ Subcommand bench_subcommand() {
                             {"output", "STEM", "write STEM.json, STEM.svg and STEM.memory.svg (default bench-MODEL)", ""},
                             kTarget,
                             kBackend,
-                            kSchedule})},
+                            kSchedule,
+                            kNoWinograd})},
           cmd_bench};
 }
 

@@ -142,13 +142,14 @@ std::vector<Subcommand> training_subcommands() {
          {"profile", "", "time every kernel of the step and print the time per op kind", ""},
          kTarget,
          kBackend,
-         {"halide-schedule", "NAME", "manual, auto:Adams2019, auto:Li2018 or auto:Mullapudi2016", "manual"}})},
+         {"halide-schedule", "NAME", "manual, auto:Adams2019, auto:Li2018 or auto:Mullapudi2016", "manual"},
+         kNoWinograd})},
        cmd_train},
       {{"eval",
         "Evaluate trained weights: accuracy and loss on a dataset split.",
         {"MODEL"},
         with_pass_flags({data, kWeights, {"split", "NAME", "test or train", "test"}, {"batch", "N", "batch size", "250"},
-         {"limit", "N", "use the first N images (0: all)", "0"}, kTarget, kBackend, kSchedule})},
+         {"limit", "N", "use the first N images (0: all)", "0"}, kTarget, kBackend, kSchedule, kNoWinograd})},
        cmd_eval},
   };
 }

@@ -31,6 +31,7 @@ ir::Graph load_model(const std::string& spec) {
 const cli::Flag kTarget{"target", "TARGET", "Halide target: host, host-cuda, or any Halide target string", "host"};
 const cli::Flag kBackend{"backend", "NAME", "halide or reference", "halide"};
 const cli::Flag kSchedule{"schedule", "NAME", "manual, auto:Adams2019, auto:Li2018 or auto:Mullapudi2016", "manual"};
+const cli::Flag kNoWinograd{"no-winograd", "", "compute 3x3 stride-1 convolutions directly, not as Winograd F(2x2)/F(4x4, 3x3)", ""};
 const cli::Flag kWeights{"weights", "FILE", "weights file (default: initialise from --seed)", ""};
 const cli::Flag kSeed{"seed", "N", "seed for initial weights", "0"};
 const cli::Flag kBatch{"batch", "N", "batch size", "1"};
@@ -81,6 +82,7 @@ runtime::CompileOptions compile_options(const Args& a, const std::string& schedu
     o.backend = runtime::backend_from_name(a.get("backend"));
     o.halide.target = a.get("target");
     o.halide.schedule = a.get(schedule_flag);
+    o.halide.winograd = !a.has("no-winograd");
     halide_backend::check_options(o.halide);
     if (!a.get("passes").empty()) o.passes = pipeline_options(a);  // commands with the pass flags
   } catch (const Error& e) {

@@ -13,7 +13,7 @@ namespace strata::tools {
 // A registered model name, or a text-IR file.
 ir::Graph load_model(const std::string& spec);
 
-extern const cli::Flag kTarget, kBackend, kSchedule, kWeights, kSeed, kBatch;
+extern const cli::Flag kTarget, kBackend, kSchedule, kNoWinograd, kWeights, kSeed, kBatch;
 // The pass-pipeline flags (-O0/-O1/-O2 are spelled --passes=-ON by main()); `print` shows
 // the graph as written unless asked, so its --passes defaults to -O0.
 std::vector<cli::Flag> pass_flags(const std::string& default_pipeline = "-O2");

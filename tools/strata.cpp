@@ -214,13 +214,13 @@ std::vector<Subcommand> subcommands() {
         {"MODEL"},
         with_pass_flags({{"input", "FILE", "input tensor (.npy, float32, NCHW)", ""},
          {"output", "FILE", "where to write the output (.npy)", ""},
-         kTarget, kBackend, kSchedule, kWeights, kSeed})},
+         kTarget, kBackend, kSchedule, kNoWinograd, kWeights, kSeed})},
        cmd_run},
       {{"demo",
         "Compile the example models, print their summaries, and run inference on Fashion-MNIST test images.",
         {},
         with_pass_flags({{"images", "N", "number of test images", "512"}, {"batch", "N", "batch size", "64"}, kTarget,
-                         kBackend, kSchedule, kSeed})},
+                         kBackend, kSchedule, kNoWinograd, kSeed})},
        cmd_demo},
   };
   for (auto& s : training_subcommands()) all.push_back(std::move(s));
