@@ -87,13 +87,14 @@ TEST_CASE("Winograd F(2x2, 3x3) is taken for 3x3 stride-1 convolutions of even s
 }
 
 TEST_CASE("Winograd convolutions with fused epilogues equal the reference, fused and unfused", "[winograd][executable]") {
-  // 8 x 12: F(4x4, 3x3); 6 x 10: F(2x2, 3x3).
-  auto hw = GENERATE(std::pair<int64_t, int64_t>{8, 12}, std::pair<int64_t, int64_t>{6, 10});
-  INFO("image " << hw.first << " x " << hw.second);
+  // 8 x 12: F(4x4, 3x3), two images (each stage parallel inside); 6 x 10: F(2x2, 3x3), four
+  // images (the images in parallel).
+  auto [batch, h, w] = GENERATE(std::tuple<int64_t, int64_t, int64_t>{2, 8, 12}, std::tuple<int64_t, int64_t, int64_t>{4, 6, 10});
+  INFO(batch << " images of " << h << " x " << w);
   dsl::Model m("wino_block");
   {
     using namespace dsl;
-    Tensor x = m.input("x", {2, 16, hw.first, hw.second});
+    Tensor x = m.input("x", {batch, 16, h, w});
     Tensor a = relu(conv2d(x, 32, 3, {.padding = 1}));
     Tensor b = batch_norm(conv2d(a, 32, 3, {.padding = 1, .bias = false}));
     Tensor c = conv2d(a, 32, 3, {.stride = 2, .padding = 1});  // direct: strided
