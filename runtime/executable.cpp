@@ -266,33 +266,34 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
       }
       continue;
     }
-    // A 3x3 convolution the backend computes as Winograd F(2x2, 3x3) reads its weight in
+    // A 3x3 convolution the backend computes as Winograd F(m x m, 3x3) reads its weight in
     // the Winograd form, which a kernel of its own computes from the weight: once per
-    // parameter change where the weight is static (backends/halide/winograd.cpp).
-    if (!gpu && ir::anchor_index(group) == 0 && strides.empty() && layout == hb::channels_last()) {
-      hb::Layout wl = hb::winograd_weight_layout(*group[0], o.halide);
-      if (!wl.empty()) {
-        int from = s.inputs[1];
-        auto key = std::make_pair(from, hb::layout_str(wl));
-        if (!winograd_of.count(key)) {
-          const ir::Value* wv = group_in[1];
-          ir::Node* copy = m.copies.add_node("identity", {m.copies.add_input(m.copies.unique_name("w"), wv->type)});
-          Step c;
-          c.node = copy;
-          c.is_static = passes::is_static(wv);
-          c.inputs = {from};
-          add_value(copy->outputs[0], wl);
-          c.output = m.value_of.at(copy->outputs[0]);
-          c.kernel = hb::get_kernel(hb::NodeGroup{copy}, {m.layouts[from]}, wl, o.halide);
-          distinct.insert(c.kernel->key());
-          m.report.static_kernels += c.is_static;
-          m.steps.push_back(std::move(c));
-          winograd_of[key] = m.steps.back().output;
-        }
-        s.inputs[1] = winograd_of.at(key);
-        in_layouts[1] = wl;
-        ++m.report.winograd_convs;
+    // parameter change where the weight is static (backends/halide/winograd.cpp). Its
+    // group may have a prologue and write a folded concat's slice.
+    const ir::Node& anchor = *group[ir::anchor_index(group)];
+    if (hb::Layout wl = gpu || layout != hb::channels_last() ? hb::Layout{} : hb::winograd_weight_layout(anchor, o.halide);
+        !wl.empty()) {
+      size_t k = std::find(group_in.begin(), group_in.end(), anchor.inputs[1]) - group_in.begin();
+      int from = s.inputs.at(k);
+      auto key = std::make_pair(from, hb::layout_str(wl));
+      if (!winograd_of.count(key)) {
+        const ir::Value* wv = group_in[k];
+        ir::Node* copy = m.copies.add_node("identity", {m.copies.add_input(m.copies.unique_name("w"), wv->type)});
+        Step c;
+        c.node = copy;
+        c.is_static = passes::is_static(wv);
+        c.inputs = {from};
+        add_value(copy->outputs[0], wl);
+        c.output = m.value_of.at(copy->outputs[0]);
+        c.kernel = hb::get_kernel(hb::NodeGroup{copy}, {m.layouts[from]}, wl, o.halide);
+        distinct.insert(c.kernel->key());
+        m.report.static_kernels += c.is_static;
+        m.steps.push_back(std::move(c));
+        winograd_of[key] = m.steps.back().output;
       }
+      s.inputs[k] = winograd_of.at(key);
+      in_layouts[k] = wl;
+      ++m.report.winograd_convs;
     }
     s.kernel = hb::get_kernel(group, in_layouts, layout, o.halide, strides);
     distinct.insert(s.kernel->key());

@@ -5,6 +5,7 @@
 
 #include "backends/halide/halide_backend.h"
 #include "ir/fusion_group.h"
+#include "passes/memory_plan.h"
 #include "passes/training.h"
 #include "tests/gradient_check.h"
 #include "tests/helpers.h"
@@ -159,4 +160,27 @@ TEST_CASE("Winograd convolutions in training form, batch statistics and gradient
   for (const auto& n : exe.graph().nodes()) sibling |= n->op == "batch_norm_stats" && ir::group_of(*n) >= 0;
   CHECK(sibling);  // the statistics are a convolution kernel's second output
   testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
+}
+
+// Squeeze-and-excitation's scale before the convolution (the fused group's prologue), its
+// output written straight into a concatenation's buffer (fold-concat: a strided view).
+TEST_CASE("a Winograd convolution with a prologue, writing a folded concat's slice, equals the reference",
+          "[winograd][executable]") {
+  dsl::Model m("wino_se_concat");
+  {
+    using namespace dsl;
+    Tensor x = m.input("x", {1, 32, 8, 8});
+    Tensor s = sigmoid(conv2d(global_avg_pool(x), 32, 1));
+    Tensor y = conv2d(mul(x, s), 16, 3, {.padding = 1, .bias = false});
+    m.output("y", concat({x, y}, 1));
+  }
+  runtime::Executable exe(m.graph(), {});
+  bool prologue = false, folded = false;
+  for (const auto& n : exe.graph().nodes()) {
+    if (n->op == "conv2d") prologue = ir::group_of(*n) >= 0 && n->inputs[0]->producer && ir::group_of(*n->inputs[0]->producer) == ir::group_of(*n);
+    if (n->op == "concat") folded = n->attrs.count(passes::kFoldAttr) && n->attr_int(passes::kFoldAttr) != 0;
+  }
+  CHECK(prologue);
+  CHECK(folded);
+  check_model(m.graph(), {}, 1);
 }
