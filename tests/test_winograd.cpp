@@ -66,6 +66,7 @@ TEST_CASE("Winograd F(2x2, 3x3) is taken for 3x3 stride-1 convolutions of even s
   CHECK(l2.block == 32);
   CHECK(hb::physical_extents({32, 16, 3, 3}, l2) == std::vector<int64_t>{32, 16, 16, 1});
   CHECK(layout_for({1, 32, 8, 8}, 48, 3, same).block == 16);
+  CHECK(layout_for({1, 32, 8, 8}, 64, 3, same, {.target = "x86-64-linux-avx2"}).block == 16);  // 6 x 2 vectors of 8
   CHECK(layout_for({1, 16, 14, 14}, 64, 3, same).block == 32);  // 49 tiles: 7 rows by 2 vectors
   CHECK(layout_for({1, 16, 28, 28}, 64, 3, same).block == 32);  // F(4x4): 49 tiles too
   // Where the direct form stays: odd sizes (ResNet-50's 7x7), strides, other kernels and
@@ -111,6 +112,10 @@ TEST_CASE("Winograd convolutions with fused epilogues equal the reference, fused
   SECTION("direct") {
     o.halide.winograd = false;
     check_model(m.graph(), o, 0);
+  }
+  SECTION("AVX2") {
+    o.halide.target = "x86-64-linux-avx2";
+    check_model(m.graph(), o, 2);
   }
 }
 

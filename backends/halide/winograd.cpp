@@ -89,10 +89,12 @@ static std::vector<Expr> transform2d(const std::vector<std::vector<double>>& L, 
 // rows divide it, 7 rows by 2 vectors (bench_conv, 3x3 14x14x256 whose 49 tiles took 9
 // tiles of 6, the last shifted: 0.48 -> 0.42 ms warm, 0.60 -> 0.58 cold; 6 by 4 stays
 // better at 28x28 and 56x56). The block of output channels divides the channels.
+// With 8-lane vectors (AVX2: 16 registers), 6 rows by 2 vectors.
 struct WinogradTile {
   int rows = 6, block = 64;
 };
-static WinogradTile winograd_tile(int64_t tiles, int64_t out_channels) {
+static WinogradTile winograd_tile(int64_t tiles, int64_t out_channels, int lanes) {
+  if (lanes < 16) return {6, 16};
   WinogradTile t;
   int64_t waste = (tiles + 5) / 6 * 6 - tiles;
   if (waste * 20 > tiles && tiles % 7 == 0) t = {7, 32};
@@ -122,7 +124,7 @@ Layout winograd_weight_layout(const ir::Node& n, const Options& o) {
   if (tiles * alpha * alpha * std::max(ci, co) * 4 > kMaxTransformBytes) return none;
   Layout l{0, 1, 2, 3};
   l.winograd = m;
-  l.block = winograd_tile(tiles, co).block;
+  l.block = winograd_tile(tiles, co, parse_target(o.target).natural_vector_size<float>()).block;
   return l;
 }
 
@@ -179,7 +181,8 @@ void schedule_winograd(Lowered& l, const LowerContext& ctx) {
   WinogradInfo wi = *l.winograd;
   const auto& v = ctx.out.vars;
   Var c = v[0], x = v[1], y = v[2], n = v[3];
-  int vec = 16, tile_rows = std::min(winograd_tile(wi.tiles, 64).rows, wi.tiles);
+  int vec = ctx.target.natural_vector_size<float>();
+  int tile_rows = std::min(winograd_tile(wi.tiles, wi.block, vec).rows, wi.tiles);
   // One image at a time (its transformed input and products stay in L2 for the next
   // stage), each stage's parallel loop inside, for a batch of fewer than four. The zero padding stays inline in the input
   // transform's loads (a padded copy first: bench_conv 3x3 56x56x64 0.49 -> 0.53 ms,
