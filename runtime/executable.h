@@ -41,7 +41,7 @@ struct CompileReport {
   int distinct_kernels = 0;  // after de-duplication by signature
   int fused_groups = 0;      // fusion groups among the kernels
   int static_kernels = 0;    // nodes reading only parameters: run when parameters change
-  int winograd_convs = 0;    // 3x3 convolutions computed as Winograd F(2x2, 3x3)
+  int winograd_convs = 0;    // 3x3 convolutions computed as Winograd F(4x4) or F(2x2, 3x3)
   // Activation memory (every stored node output, in bytes): with the memory plan's slots
   // shared, and with one buffer per value as without it.
   int64_t activation_bytes = 0, activation_bytes_unplanned = 0;

@@ -52,13 +52,14 @@ struct Options {
   std::string target = "host";      // a Halide target string: host, host-cuda, x86-64-linux-avx2, ...
   std::string schedule = "manual";  // manual, or auto:Adams2019 / auto:Li2018 / auto:Mullapudi2016
   bool use_disk_cache = true;
-  bool winograd = true;  // 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) where it pays (CPU, manual)
+  bool winograd = true;  // 3x3 stride-1 convolutions as Winograd F(4x4) / F(2x2, 3x3) where they apply (CPU, manual)
 };
 void check_options(const Options& o);  // throws strata::Error on a bad target or schedule
 // The Winograd layout for conv2d `n`'s weight where its kernel computes it as Winograd
-// F(2x2, 3x3) (Lavin & Gray 2015): a 3x3, stride-1, pad-1, undilated, ungrouped conv on a
-// CPU target with the manual schedule, even output height and width and channel counts in
-// vectors; an empty Layout where it does not apply (winograd.cpp).
+// F(m x m, 3x3) (Lavin & Gray 2015; m = 4 where 4 divides the image, else 2): a 3x3,
+// stride-1, pad-1, undilated, ungrouped conv on a CPU target with the manual schedule, even
+// output height and width and channel counts in vectors; an empty Layout where it does not
+// apply (winograd.cpp).
 Layout winograd_weight_layout(const ir::Node& n, const Options& o);
 
 // One compiled kernel: a node specialised to its shapes, layouts, target and schedule.

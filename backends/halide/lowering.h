@@ -103,9 +103,9 @@ struct StatsOutput {
   bool fused = false;
 };
 
-// A Winograd F(2x2, 3x3) convolution's stages (winograd.cpp): the transformed input
+// A Winograd F(m x m, 3x3) convolution's stages (winograd.cpp): the transformed input
 // V(ci, t, e, n), the GEMMs' accumulator and result M(co, t, e, cb, n) over its reduction r
-// (input channels); tiles of 2x2 outputs, tiles_w per row.
+// (input channels); tiles of m x m outputs, tiles_w per row.
 struct WinogradInfo {
   Halide::Func input, acc, gemm;
   Halide::RDom r;

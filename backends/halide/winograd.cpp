@@ -1,16 +1,16 @@
-// Winograd F(2x2, 3x3) convolution for the CPU (Lavin & Gray, "Fast Algorithms for
-// Convolutional Neural Networks", 2015). A 2x2 output tile from a 4x4 input tile d and a
-// 3x3 filter g is Y = A^T [(G g G^T) * (B^T d B)] A: 16 multiplications per input channel
-// where the direct form takes 36. Summed over input channels, the 16 products are 16
-// matrix products [tiles x Ci] x [Ci x Co], so the convolution becomes
-//   V = B^T d B per tile (input transform), M_e = V_e U_e (16 GEMMs), Y = A^T M A,
-// with U = G g G^T computed once per weight (a static kernel: winograd_weight, into the
-// Winograd layout). The GEMMs take the direct convolution's register tile (6 rows by 4
-// vectors of output channels) with 9/4 fewer multiply-adds; the transforms are additions.
-// bench_conv (batch 1, warm): 3x3 56x56x64 0.80 -> 0.54 ms, 28x28x128 0.76 -> 0.44 ms,
-// 14x14x256 0.74 -> 0.46 ms. At 7x7 (ResNet-50's layer 4) U's 16/9 larger weight, read
-// from memory at batch 1, cost more than the arithmetic saved, and the odd size wastes a
-// tile row: odd sizes keep the direct form.
+// Winograd convolution for the CPU (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2015). An m x m output tile from an (m+2) x (m+2) input tile d and a 3x3 filter
+// g is Y = A^T [(G g G^T) * (B^T d B)] A: (m+2)^2 multiplications per input channel where
+// the direct form takes 9 m^2 (F(2x2, 3x3): 16 for 36; F(4x4, 3x3): 36 for 144). Summed over
+// input channels, the products are (m+2)^2 matrix products [tiles x Ci] x [Ci x Co], so the
+// convolution becomes V = B^T d B per tile (input transform), M_e = V_e U_e (the GEMMs),
+// Y = A^T M A (output transform, with the group's epilogue), U = G g G^T computed once per
+// weight (a static kernel: winograd_weight, into the Winograd layout). The GEMMs take the
+// direct convolution's register tile. bench_conv (batch 1, warm, direct -> Winograd): 3x3
+// 56x56x64 0.88 -> 0.33 ms and 28x28x128 0.73 -> 0.38 ms (F(4x4)), 14x14x256 0.80 -> 0.45 ms
+// (F(2x2)). At 7x7 (ResNet-50's layer 4) U, 16/9 of the weight and read from memory at
+// batch 1, cost more than the arithmetic saved, and the odd size wastes a tile row: odd
+// sizes keep the direct form.
 #include <fmt/format.h>
 
 #include "backends/halide/kernel_builder.h"
@@ -184,9 +184,9 @@ void schedule_winograd(Lowered& l, const LowerContext& ctx) {
   int vec = ctx.target.natural_vector_size<float>();
   int tile_rows = std::min(winograd_tile(wi.tiles, wi.block, vec).rows, wi.tiles);
   // One image at a time (its transformed input and products stay in L2 for the next
-  // stage), each stage's parallel loop inside, for a batch of fewer than four. The zero padding stays inline in the input
-  // transform's loads (a padded copy first: bench_conv 3x3 56x56x64 0.49 -> 0.53 ms,
-  // 28x28x128 0.41 -> 0.45 ms).
+  // stage), each stage's parallel loop inside, for a batch of fewer than four. The zero
+  // padding stays inline in the input transform's loads (a padded copy first: bench_conv
+  // 3x3 56x56x64 0.49 -> 0.53 ms, 28x28x128 0.41 -> 0.45 ms, at F(2x2)).
   Var cob("cob"), coi("coi"), xo("xo"), xi("xi"), yo("yo"), yi("yi");
   Func out = l.out;
   out.split(c, cob, coi, wi.block)
