@@ -54,7 +54,7 @@ void check_model(const ir::Graph& g, runtime::CompileOptions o, int want_winogra
 
 }  // namespace
 
-TEST_CASE("Winograd F(2x2, 3x3) is taken for 3x3 stride-1 convolutions of even size on the CPU", "[winograd]") {
+TEST_CASE("Winograd F(4x4) or F(2x2), 3x3, is taken for 3x3 stride-1 convolutions of even size on the CPU", "[winograd]") {
   dsl::Conv2dOptions same{.padding = 1};
   hb::Layout l = layout_for({1, 32, 8, 8}, 64, 3, same);  // F(4x4, 3x3): 4 divides the image
   CHECK(l.winograd == 4);
