@@ -41,6 +41,20 @@ NamedTensors random_inputs(const ir::Graph& g, uint64_t seed, float lo, float hi
   return in;
 }
 
+void check_follows_parameters(runtime::Executable& exe, runtime::Executable& ref, const ir::Graph& g,
+                              const NamedTensors& inputs, const std::string& name) {
+  for (uint64_t seed : {1, 2}) {
+    auto p = random_parameters(g, seed);
+    exe.set_parameters(p);
+    ref.set_parameters(p);
+    for (int repeat = 0; repeat < 2; ++repeat) {
+      auto r = compare(exe.run(inputs).at(name), ref.run(inputs).at(name), 1e-4, 1e-5);
+      INFO("seed " << seed << ", run " << repeat << ": " << r.detail);
+      CHECK(r.ok);
+    }
+  }
+}
+
 Mismatch compare(const HostTensor& got, const HostTensor& want, double rtol, double atol) {
   if (got.shape != want.shape) return {false, fmt::format("shape {} vs {}", shape_str(got.shape), shape_str(want.shape))};
   for (size_t i = 0; i < got.data.size(); ++i) {

@@ -28,6 +28,13 @@ double check_against_reference(const ir::Graph& g, const std::string& target = "
                                float lo = -1.f, float hi = 1.f, const std::string& schedule = "manual",
                                double rtol = 1e-4, double atol = 1e-5);
 
+// Sets the same random parameters (seeds 1, then 2) on `exe` and `ref` (both compiled from
+// `g`) and checks output `name` of each against the other's, over two runs per seed: the
+// first recomputes what static kernels derive from the parameters (folded and Winograd
+// weights), the second reuses it.
+void check_follows_parameters(runtime::Executable& exe, runtime::Executable& ref, const ir::Graph& g,
+                              const NamedTensors& inputs, const std::string& name);
+
 // Runs `before` and `after` (a pass's input and output) on the reference backend with the
 // same random parameters (seeded) and `inputs`; checks every output of `before` with CHECK.
 void check_same_on_reference(const ir::Graph& before, const ir::Graph& after, const NamedTensors& inputs,

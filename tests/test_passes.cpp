@@ -275,17 +275,7 @@ TEST_CASE("folded weights follow new parameter values (static kernels rerun afte
   ro.backend = runtime::Backend::Reference;
   ro.passes.pipeline = "-O0";
   runtime::Executable ref(m.graph(), ro);
-  auto in = testing::random_inputs(m.graph(), 5);
-  for (uint64_t seed : {1, 2}) {
-    auto p = testing::random_parameters(m.graph(), seed);
-    exe.set_parameters(p);
-    ref.set_parameters(p);
-    for (int repeat = 0; repeat < 2; ++repeat) {  // the second run reuses the folded weights
-      auto r = testing::compare(exe.run(in).at("logits"), ref.run(in).at("logits"), 1e-4, 1e-5);
-      INFO("seed " << seed << ", run " << repeat << ": " << r.detail);
-      CHECK(r.ok);
-    }
-  }
+  testing::check_follows_parameters(exe, ref, m.graph(), testing::random_inputs(m.graph(), 5), "logits");
 }
 
 // fold-concat on Halide: two producers write strided slices of the concat's buffer (one of

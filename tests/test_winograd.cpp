@@ -131,17 +131,7 @@ TEST_CASE("a Winograd weight follows new parameter values", "[winograd][executab
   runtime::CompileOptions ro;
   ro.backend = runtime::Backend::Reference;
   runtime::Executable ref(m.graph(), ro);
-  auto in = testing::random_inputs(m.graph(), 3);
-  for (uint64_t seed : {1, 2}) {
-    auto p = testing::random_parameters(m.graph(), seed);
-    exe.set_parameters(p);
-    ref.set_parameters(p);
-    for (int repeat = 0; repeat < 2; ++repeat) {  // the second run reuses the transformed weight
-      auto r = testing::compare(exe.run(in).at("y"), ref.run(in).at("y"), 1e-4, 1e-5);
-      INFO("seed " << seed << ", run " << repeat << ": " << r.detail);
-      CHECK(r.ok);
-    }
-  }
+  testing::check_follows_parameters(exe, ref, m.graph(), testing::random_inputs(m.graph(), 3), "y");
   CHECK(exe.parameters().at("conv1.weight").data == testing::random_parameters(m.graph(), 2).at("conv1.weight").data);
 }
 
