@@ -80,6 +80,7 @@ for f in cf.json cf.svg cf.memory.svg; do
   [ -s "$f" ] && pass=$((pass+1)) || { echo "FAIL: $f not written"; fail=$((fail+1)); }
 done
 check "bench json has the speedup" 0 "\"speedup\"" -- cat cf.json
+check "demo runs the example models" 0 "lenet" -- "$strata" demo --images 64 --batch 64
 check "bench: Winograd convolutions counted" 0 "-O2 +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+ +11 " -- "$strata" bench small_resnet --runs 1 --warmup 0
 check "bench --no-winograd" 0 "-O2 +[0-9.]+ +[0-9.]+ +[0-9]+ +[0-9]+ +0 " -- "$strata" bench small_resnet --runs 1 --warmup 0 --no-winograd
 check "bench: reference backend refused" 2 "--backend must be halide" -- "$strata" bench lenet --backend reference
