@@ -278,7 +278,8 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
       auto key = std::make_pair(from, hb::layout_str(wl));
       if (!winograd_of.count(key)) {
         const ir::Value* wv = group_in[k];
-        ir::Node* copy = m.copies.add_node("identity", {m.copies.add_input(m.copies.unique_name("w"), wv->type)});
+        ir::Node* copy = m.copies.add_node("identity", {m.copies.add_input(m.copies.unique_name("w"), wv->type)}, {},
+                                           anchor.name() + ".winograd_weight");  // (so --profile names it)
         Step c;
         c.node = copy;
         c.is_static = passes::is_static(wv);
