@@ -76,7 +76,7 @@ dsl::Model conv_model(const ConvShape& s) {
   return m;
 }
 
-// winograd: the conv as Winograd F(2x2, 3x3), its weight transformed first (as the
+// winograd: the conv as Winograd F(m x m, 3x3), its weight transformed first (as the
 // executable's static kernel does once per parameter change).
 void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule, bool cold, bool winograd) {
   dsl::Model m = conv_model(s);
@@ -92,9 +92,7 @@ void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule, bool co
     tm.output("u", tm.apply("identity", {tm.input("w", n.inputs[1]->type.shape)}, {}));
     auto kt = kernel_or_skip(state, hb::NodeGroup{tm.graph().nodes().back().get()}, {in_layouts[1]}, wl, o);
     if (!kt) return;
-    size_t un = 1;
-    for (int64_t e : hb::physical_extents(n.inputs[1]->type.shape, wl)) un *= e;
-    std::vector<float> u(un);
+    std::vector<float> u(hb::physical_elements(n.inputs[1]->type.shape, wl));
     kt->run({w.data()}, u.data());
     w = std::move(u);
     in_layouts[1] = wl;

@@ -129,11 +129,8 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     m.layouts.push_back(std::move(l));
     m.offset_of.push_back(0);
     m.is_view.push_back(false);
-    int64_t n = v->type.numel();
-    if (m.layouts.back().winograd) {  // (m + 2)^2 floats per 9 weights
-      n = 1;
-      for (int64_t e : hb::physical_extents(v->type.shape, m.layouts.back())) n *= e;
-    }
+    // (A Winograd weight holds (m + 2)^2 floats per 9 weights.)
+    int64_t n = m.layouts.back().winograd ? hb::physical_elements(v->type.shape, m.layouts.back()) : v->type.numel();
     if (slot >= 0 && storage_of_slot.count(slot)) {
       int st = storage_of_slot[slot];
       if (static_cast<int64_t>(m.storage[st].size()) < n) m.storage[st].resize(n);

@@ -32,6 +32,9 @@ struct Layout : std::vector<int> {
 // The extents of the physical dimensions of a tensor of logical `shape` stored in `layout`
 // (throws strata::Error when a block does not divide its axis).
 std::vector<int64_t> physical_extents(const Shape& shape, const Layout& layout);
+// Floats a buffer of `shape` in `layout` holds: the product of its physical extents (more
+// than the shape's elements for a Winograd layout).
+int64_t physical_elements(const Shape& shape, const Layout& layout);
 Layout blocked(Layout l, int block);
 Layout row_major(int rank);           // {r-1, ..., 0}
 Layout channels_last();               // {1, 3, 2, 0}: C innermost, then W, H, N

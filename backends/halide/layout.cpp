@@ -47,6 +47,12 @@ std::vector<int64_t> physical_extents(const Shape& s, const Layout& layout) {
   return e;
 }
 
+int64_t physical_elements(const Shape& s, const Layout& layout) {
+  int64_t n = 1;
+  for (int64_t e : physical_extents(s, layout)) n *= e;
+  return n;
+}
+
 Layout preferred_layout(const ir::Node& n, int i, const std::string& target) {
   // Weights with the output channel innermost: the conv and linear schedules vectorize
   // over output channels, so each filter tap is one dense vector load. On the CPU a conv
