@@ -25,6 +25,10 @@ static std::vector<PassInfo>& registry() {
        fuse_bn_stats},
       {"fold-pad", "zero padding of H and W folded into the convolution that reads it", fold_pad},
       {"bn-fold", "inference batch norm folded into the preceding conv2d or linear's weight and bias", fold_batch_norm},
+      {"merge-conv-add",
+       "add(conv(a), conv(b)) of two 1x1 convolutions with static weights as one convolution over concat(a, b) "
+       "(ResNet's projection shortcut and the branch's last conv)",
+       merge_conv_add},
       {"fuse-conv-bn-act", "conv2d / linear + eval-form batch norm + activation as one fusion group", fuse_conv_bn_act},
       {"fold-residual-add", "add(shortcut, branch) and an activation after it as the epilogue of the branch's conv",
        fold_residual_add},
@@ -65,7 +69,7 @@ std::string preset_pipeline(const std::string& preset) {
   if (preset == "-O0") return "";
   if (preset == "-O1") return "simplify,constant-fold,cse,dce";
   if (preset == "-O2")
-    return "simplify,constant-fold,cse,dce,fuse-bn-stats,fold-pad,bn-fold,fuse-conv-bn-act,fold-residual-add,fuse-optimizer,fuse-elementwise,"
+    return "simplify,constant-fold,cse,dce,fuse-bn-stats,fold-pad,bn-fold,merge-conv-add,fuse-conv-bn-act,fold-residual-add,fuse-optimizer,fuse-elementwise,"
            "fuse-conv-bn-stats,fold-concat,memory-plan";
   throw Error(fmt::format("unknown optimization preset '{}' (expected -O0, -O1 or -O2)", preset));
 }

@@ -74,6 +74,7 @@ ir::Graph fuse_bn_stats(const ir::Graph& g, const PassContext& c);
 ir::Graph fuse_conv_bn_stats(const ir::Graph& g, const PassContext& c);
 ir::Graph fold_batch_norm(const ir::Graph& g, const PassContext&);
 ir::Graph fold_pad(const ir::Graph& g, const PassContext&);
+ir::Graph merge_conv_add(const ir::Graph& g, const PassContext&);
 ir::Graph fuse_conv_bn_act(const ir::Graph& g, const PassContext&);
 ir::Graph fold_residual_add(const ir::Graph& g, const PassContext&);
 ir::Graph fuse_elementwise(const ir::Graph& g, const PassContext&);

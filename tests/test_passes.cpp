@@ -148,20 +148,23 @@ TEST_CASE("after -O2 every example and reduced zoo model computes what it did (r
 TEST_CASE("ResNet: every convolution is folded with its batch norm and fused with what follows", "[passes]") {
   dsl::Model m = zoo::resnet(50, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.125});
   ir::Graph g = optimized(m.graph());
-  int convs = 0, grouped = 0, bns = 0, adds_in_groups = 0, adds = 0;
+  int convs = 0, grouped = 0, bns = 0, adds_in_groups = 0, adds = 0, merged = 0;
   for (const auto& n : g.nodes()) {
     bns += n->op == "batch_norm";
-    if (n->op == "add") adds++, adds_in_groups += ir::group_of(*n) >= 0;
+    if (n->op == "add" && !passes::is_static(n->outputs[0])) adds++, adds_in_groups += ir::group_of(*n) >= 0;
     if (n->op != "conv2d") continue;
     ++convs;
     grouped += ir::group_of(*n) >= 0;
+    merged += n->inputs[0]->producer && n->inputs[0]->producer->op == "concat";
   }
   CHECK(bns == 0);
-  CHECK(adds == 16);  // one per bottleneck block
+  // One add per bottleneck block, but the four blocks with a projection shortcut: there
+  // merge-conv-add made the block's last 1x1 and the projection one conv over concat(h, x).
+  CHECK(merged == 4);
+  CHECK(convs == 53 - 4);
+  CHECK(adds == 16 - 4);
   CHECK(adds_in_groups == adds);
-  // Every conv but the 1x1 projections (whose output goes to the residual add, read from
-  // memory as its "shortcut" operand) is an anchor.
-  CHECK(grouped == convs - 4);
+  CHECK(grouped == convs);  // every conv is an anchor
   // Training graphs keep their batch norms (training form: batch statistics).
   ir::Graph batch2 = ir::clone(m.graph());
   batch2.set_batch_size(2);
@@ -457,4 +460,39 @@ TEST_CASE("memory plan: no in-place write into a folded concat's slice", "[passe
   CHECK(plan.slot.at(o.value("b")) == plan.slot.at(o.value("c")));
   CHECK(plan.slot.at(o.value("a")) != plan.slot.at(o.value("b")));
   testing::check_against_reference(g, "host", 9);
+}
+
+// merge-conv-add on Halide: ResNet's bottleneck with a projection shortcut, at stride 1 (the
+// projection reads the block's input as it is: copied into the concatenation, since the
+// block's first conv reads it too) and at stride 2 (subsampled straight into it); one block's
+// last conv with a bias of its own. The merged convolutions equal the reference and follow
+// new parameters (their concatenated weights are static kernels).
+TEST_CASE("merge-conv-add: a projection shortcut merged with the branch's last conv equals the reference",
+          "[passes][halide]") {
+  dsl::Model m("projection");
+  {
+    using namespace dsl;
+    auto bottleneck = [](Tensor x, int64_t mid, int64_t out, int64_t stride, bool bias) {
+      Tensor h = relu(batch_norm(conv2d(x, mid, 1, {.bias = false})));
+      h = relu(batch_norm(conv2d(h, mid, 3, {.stride = stride, .padding = 1, .bias = false})));
+      h = batch_norm(conv2d(h, out, 1, {.bias = bias}));
+      Tensor shortcut = batch_norm(conv2d(x, out, 1, {.stride = stride, .bias = false}));
+      return relu(add(h, shortcut));
+    };
+    Tensor x = m.input("x", {2, 16, 8, 8});
+    Tensor y = bottleneck(x, 16, 32, 1, false);
+    m.output("y", bottleneck(y, 16, 48, 2, true));
+  }
+  int merged = 0;
+  ir::Graph o2 = optimized(m.graph());
+  for (const auto& n : o2.nodes())
+    merged += n->op == "conv2d" && n->inputs[0]->producer && n->inputs[0]->producer->op == "concat";
+  CHECK(merged == 2);
+  testing::check_against_reference(m.graph(), "host", 3);
+  runtime::Executable exe(m.graph(), {});
+  runtime::CompileOptions ro;
+  ro.backend = runtime::Backend::Reference;
+  ro.passes.pipeline = "-O0";
+  runtime::Executable ref(m.graph(), ro);
+  testing::check_follows_parameters(exe, ref, m.graph(), testing::random_inputs(m.graph(), 5), "y");
 }

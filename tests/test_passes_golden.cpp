@@ -46,6 +46,28 @@ const char* kFuseIr = R"IR(graph block {
 }
 )IR";
 
+// ResNet's projection block: the branch's last 1x1 (c3) and the strided 1x1 projection (d)
+// summed; then an identity-shortcut add of one 1x1 (not merged: one convolution).
+const char* kMergeIr = R"IR(graph projection {
+  input %x : f32[1, 4, 6, 6]
+  param %w1 : f32[8, 4, 3, 3] init zeros
+  param %w3 : f32[16, 8, 1, 1] init zeros
+  param %b3 : f32[16] init zeros
+  param %wd : f32[16, 4, 1, 1] init zeros
+  param %bd : f32[16] init zeros
+  param %w4 : f32[16, 16, 1, 1] init zeros
+  %h = conv2d(%x, %w1) {padding = [1, 1, 1, 1], stride = [2, 2]} : f32[1, 8, 3, 3]
+  %r1 = relu(%h) : f32[1, 8, 3, 3]
+  %c3 = conv2d(%r1, %w3, %b3) : f32[1, 16, 3, 3]
+  %d = conv2d(%x, %wd, %bd) {stride = [2, 2]} : f32[1, 16, 3, 3]
+  %s = add(%c3, %d) : f32[1, 16, 3, 3]
+  %r2 = relu(%s) : f32[1, 16, 3, 3]
+  %c4 = conv2d(%r2, %w4) : f32[1, 16, 3, 3]
+  %s2 = add(%c4, %r2) : f32[1, 16, 3, 3]
+  output "y" = %s2
+}
+)IR";
+
 const char* kConcatIr = R"IR(graph concat {
   input %x : f32[1, 4, 5, 5]
   param %w1 : f32[3, 4, 1, 1] init zeros
@@ -488,4 +510,29 @@ TEST_CASE("golden: fuse-elementwise,fuse-conv-bn-stats (statistics and scale/bia
 }
 )IR");
   same_values_after(kConvStatsIr, "fuse-elementwise,fuse-conv-bn-stats");
+}
+
+TEST_CASE("golden: merge-conv-add (c3 + strided d as one conv over concat(r1, subsampled x))", "[passes][golden]") {
+  CHECK(run(kMergeIr, "merge-conv-add") == R"IR(graph projection {
+  input %x : f32[1, 4, 6, 6]
+  param %w1 : f32[8, 4, 3, 3] init zeros
+  param %w3 : f32[16, 8, 1, 1] init zeros
+  param %b3 : f32[16] init zeros
+  param %wd : f32[16, 4, 1, 1] init zeros
+  param %bd : f32[16] init zeros
+  param %w4 : f32[16, 16, 1, 1] init zeros
+  %h = conv2d(%x, %w1) {auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [1, 1, 1, 1], stride = [2, 2]} : f32[1, 8, 3, 3]
+  %r1 = relu(%h) : f32[1, 8, 3, 3]
+  %d.subsample = max_pool2d(%x) {ceil_mode = 0, kernel_size = [1, 1], padding = [0, 0, 0, 0], stride = [2, 2]} : f32[1, 4, 3, 3]
+  %s.merged_input = concat(%r1, %d.subsample) {axis = 1} : f32[1, 12, 3, 3]
+  %s.merged_weight = concat(%w3, %wd) {axis = 1} : f32[16, 12, 1, 1]
+  %s.merged_bias = add(%b3, %bd) : f32[16]
+  %s = conv2d(%s.merged_input, %s.merged_weight, %s.merged_bias) {auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 16, 3, 3]
+  %r2 = relu(%s) : f32[1, 16, 3, 3]
+  %c4 = conv2d(%r2, %w4) {auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[1, 16, 3, 3]
+  %s2 = add(%c4, %r2) : f32[1, 16, 3, 3]
+  output "y" = %s2
+}
+)IR");
+  same_values_after(kMergeIr, "merge-conv-add");
 }
