@@ -68,6 +68,7 @@ check "print -O2 shows fusion groups" 0 "_group = 0" -- "$strata" print small_re
 check "print-after" 0 "// after bn-fold" -- "$strata" print small_resnet --passes=bn-fold,fuse-conv-bn-act --print-after=bn-fold
 check "time-passes" 0 "pass timing \(2 passes" -- "$strata" print lenet --passes=cse,dce --time-passes
 check "unknown pass" 2 "unknown pass 'fuse-all'" -- "$strata" print lenet --passes=cse,fuse-all
+check "--passes -O0 (preset as the option's value)" 0 "^-O0 " -- "$strata" bench lenet --passes -O0 --runs 1 --warmup 0 --output po0
 check "unknown preset" 2 "unknown optimization preset '-O7'" -- "$strata" print lenet -O7
 check "unknown disabled pass" 2 "unknown pass 'nope'" -- "$strata" run lenet --input x.npy --output y.npy --disable-pass=nope
 check "summary reports activation memory" 0 "Activation memory: .* with the memory plan" -- "$strata" summary small_resnet -O2

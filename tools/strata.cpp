@@ -251,10 +251,13 @@ int main(int argc, char** argv) {
     usage(stdout);
     return 0;
   }
-  // -O0, -O1, -O2 (compiler spelling) are the --passes presets.
+  // -O0, -O1, -O2 (compiler spelling) are the --passes presets; after --passes they are its value.
   std::vector<std::string> rest(argv + 2, argv + argc);
-  for (std::string& r : rest)
-    if (r.size() == 3 && r.starts_with("-O") && std::isdigit(static_cast<unsigned char>(r[2]))) r = "--passes=" + r;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    std::string& r = rest[i];
+    bool preset = r.size() == 3 && r.starts_with("-O") && std::isdigit(static_cast<unsigned char>(r[2]));
+    if (preset && !(i > 0 && rest[i - 1] == "--passes")) r = "--passes=" + r;
+  }
   for (auto& s : subcommands()) {
     if (s.cmd.name != name) continue;
     try {
