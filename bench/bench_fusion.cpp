@@ -1,6 +1,6 @@
 // Fused (-O2) against unfused (-O0), by pattern and by model: the patterns fusion is for
-// (conv + BN + ReLU, conv + residual add + ReLU, depthwise + BN + ReLU6, a squeeze-and-
-// excitation block, a DenseNet concat), every zoo model at full size (inference, batch 1
+// (conv + BN + ReLU, conv + residual add + ReLU, a projection shortcut's two 1x1s summed,
+// depthwise + BN + ReLU6, a squeeze-and-excitation block, a DenseNet concat), every zoo model at full size (inference, batch 1
 // and 8), and training steps of the small ResNet, ResNet-18 and ResNet-50. Counters:
 // images/s and activation memory (bytes, with the memory plan for -O2). Each pair runs in
 // one process; compare a pair's two lines only. Pick with --benchmark_filter, e.g.
@@ -25,6 +25,13 @@ Model pattern(const std::string& name) {
     Tensor y = conv2d(relu(batch_norm(x)), 128, 1, {.bias = false});
     y = conv2d(relu(batch_norm(y)), 32, 3, {.padding = 1, .bias = false});
     m.output("y", concat({x, y}));
+    return m;
+  }
+  if (name == "projection_shortcut") {  // ResNet-50 layer2.0's end: conv3 + strided projection, add, ReLU
+    Tensor x = m.input("x", {kBatch, 256, 56, 56});
+    Tensor h = relu(batch_norm(conv2d(x, 128, 3, {.stride = 2, .padding = 1, .bias = false})));
+    Tensor y = batch_norm(conv2d(h, 512, 1, {.bias = false}));
+    m.output("y", relu(y + batch_norm(conv2d(x, 512, 1, {.stride = 2, .bias = false}))));
     return m;
   }
   Tensor x = m.input("x", {kBatch, 64, 56, 56});
@@ -81,7 +88,8 @@ int register_all() {
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
   };
-  for (const char* p : {"conv_bn_relu", "conv_add_relu", "depthwise_bn_relu6", "se_block", "densenet_concat"})
+  for (const char* p : {"conv_bn_relu", "conv_add_relu", "projection_shortcut", "depthwise_bn_relu6", "se_block",
+                        "densenet_concat"})
     for (int64_t b : {1, 8}) reg(std::string("pattern/") + p + "/batch" + std::to_string(b), BM_Pattern, std::string(p), b);
   for (const auto& e : model_registry()) {
     if (e.default_classes != 1000) continue;

@@ -52,6 +52,32 @@ TEST_CASE("layouts convert losslessly at the edges of the graph", "[executable][
   CHECK(buf[1] == t.data[20]);  // channel 1 of pixel (0, 0) sits next to channel 0
 }
 
+// The copies walk 16 x 16 tiles of the two contiguous axes: shapes past a tile, ragged
+// edges, axes of extent 1, and a layout whose innermost axis is the row-major one.
+TEST_CASE("layouts place every element where its strides say, past a copy tile", "[executable][layout]") {
+  for (Shape s : {Shape{2, 20, 3, 17}, Shape{1, 35, 1, 18}, Shape{3, 1, 33, 1}, Shape{1, 1, 1, 1}}) {
+    HostTensor t = testing::random_tensor(s, 5);
+    std::vector<float> buf(t.data.size());
+    hb::to_layout(t, hb::channels_last(), buf.data());  // physical [N][H][W][C]
+    bool placed = true;
+    for (int64_t n = 0; n < s[0]; ++n)
+      for (int64_t c = 0; c < s[1]; ++c)
+        for (int64_t y = 0; y < s[2]; ++y)
+          for (int64_t x = 0; x < s[3]; ++x)
+            placed = placed && buf[((n * s[2] + y) * s[3] + x) * s[1] + c] == t.data[((n * s[1] + c) * s[2] + y) * s[3] + x];
+    CHECK(placed);
+    HostTensor back(s);
+    hb::from_layout(buf.data(), hb::channels_last(), back);
+    CHECK(back.data == t.data);
+  }
+  HostTensor m = testing::random_tensor({19, 37}, 6);  // a linear weight stored transposed
+  std::vector<float> buf(m.data.size());
+  hb::to_layout(m, hb::Layout{0, 1}, buf.data());
+  CHECK(buf[5 + 19 * 30] == m.data[5 * 37 + 30]);
+  hb::to_layout(m, hb::row_major(2), buf.data());
+  CHECK(buf == m.data);
+}
+
 TEST_CASE("a blocked layout splits its innermost axis into blocks", "[executable][layout]") {
   // A conv weight [O=6, I=2, KH=1, KW=2] in {0, 3, 2, 1} blocked by 3: [O/3][I][KH][KW][3].
   HostTensor w = testing::random_tensor({6, 2, 1, 2}, 4);

