@@ -2,6 +2,7 @@
 // cache reuses kernels in memory and on disk; autoschedulers; run-time errors.
 #include <filesystem>
 
+#include "backends/halide/buffer_pool.h"
 #include "backends/halide/halide_backend.h"
 #include "examples/examples.h"
 #include "ir/error.h"
@@ -138,4 +139,51 @@ TEST_CASE("bad options and inputs raise clear errors", "[executable][errors]") {
   CHECK_THROWS_WITH(exe.run({{"image", HostTensor({1, 1, 27, 28})}}), Contains("[1, 1, 27, 28]") && Contains("expects"));
   CHECK_THROWS_WITH(exe.run({{"img", HostTensor({1, 1, 28, 28})}}), Contains("no input named 'img'"));
   CHECK_THROWS_WITH(runtime::backend_from_name("tpu"), Contains("unknown backend 'tpu'"));
+}
+
+// Kernels' internal buffers come from a pool (backends/halide/buffer_pool.cpp): a block of a
+// pooled size freed and asked for again is the same memory; small blocks are not kept.
+TEST_CASE("the buffer pool hands a freed block of the same size back, aligned", "[executable][pool]") {
+  hb::PoolStats before = hb::pool_stats();
+  void* a = hb::pool_malloc(nullptr, 299000);
+  REQUIRE(a != nullptr);
+  CHECK(reinterpret_cast<uintptr_t>(a) % 128 == 0);
+  static_cast<char*>(a)[298999] = 1;  // the whole block is writable
+  hb::pool_free(nullptr, a);
+  CHECK(hb::pool_stats().cached_bytes >= before.cached_bytes + 299000);
+  void* b = hb::pool_malloc(nullptr, 296000);  // the same size class (73 pages of 4 KiB)
+  CHECK(b == a);
+  CHECK(hb::pool_stats().reused == before.reused + 1);
+  CHECK(hb::pool_stats().cached_bytes == before.cached_bytes);
+  hb::pool_free(nullptr, b);
+  void* small = hb::pool_malloc(nullptr, 1000);
+  CHECK(reinterpret_cast<uintptr_t>(small) % 128 == 0);
+  hb::pool_free(nullptr, small);
+  CHECK(hb::pool_stats().cached_bytes == before.cached_bytes + 73 * 4096);
+  hb::pool_release();
+  CHECK(hb::pool_stats().cached_bytes == 0);
+  hb::pool_free(nullptr, nullptr);  // as free(NULL)
+}
+
+// The kernel cache installs the pool in the Halide runtime: a Winograd convolution's
+// transformed tiles (36 x 64 tiles x 16 channels, 147 KiB, twice) are allocated at every run,
+// and from the second run on they are the blocks the first one freed.
+TEST_CASE("kernels allocate their internal buffers from the pool", "[executable][pool]") {
+  dsl::Model m("pooled");
+  {
+    using namespace dsl;
+    Tensor x = m.input("x", {1, 16, 32, 32});
+    m.output("y", conv2d(x, 16, 3, {.padding = 1}));
+  }
+  runtime::Executable exe(m.graph(), {});
+  REQUIRE(exe.report().winograd_convs == 1);
+  exe.set_parameters(testing::random_parameters(m.graph(), 1));
+  auto x = testing::random_inputs(m.graph(), 2);
+  exe.run(x);
+  hb::PoolStats before = hb::pool_stats();
+  exe.run(x);
+  exe.run(x);
+  hb::PoolStats after = hb::pool_stats();
+  CHECK(after.reused >= before.reused + 2);
+  CHECK(after.fresh == before.fresh);
 }

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "backends/halide/buffer_pool.h"
 #include "backends/halide/kernel_builder.h"
 #include "ir/error.h"
 #include "ir/fusion_group.h"
@@ -128,6 +129,14 @@ static const Runtime& runtime() {
     if (!r.handle) throw Error(fmt::format("cannot load the Halide runtime {}: {}", so, dlerror()));
     using SetHandler = void* (*)(void (*)(void*, const char*));
     if (auto set = reinterpret_cast<SetHandler>(dlsym(r.handle, "halide_set_error_handler"))) set(error_handler);
+    // Kernels' internal buffers come from the pool (buffer_pool.cpp: no page faults per call).
+    using SetMalloc = halide_malloc_t (*)(halide_malloc_t);
+    using SetFree = halide_free_t (*)(halide_free_t);
+    auto set_malloc = reinterpret_cast<SetMalloc>(dlsym(r.handle, "halide_set_custom_malloc"));
+    auto set_free = reinterpret_cast<SetFree>(dlsym(r.handle, "halide_set_custom_free"));
+    if (!set_malloc || !set_free) throw Error(fmt::format("the Halide runtime {} has no custom allocator hooks", so));
+    set_malloc(pool_malloc);
+    set_free(pool_free);
     r.copy_to_host = reinterpret_cast<int (*)(void*, halide_buffer_t*)>(dlsym(r.handle, "halide_copy_to_host"));
     r.device_free = reinterpret_cast<int (*)(void*, halide_buffer_t*)>(dlsym(r.handle, "halide_device_free"));
     return r;
