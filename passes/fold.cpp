@@ -11,13 +11,6 @@
 
 namespace strata::passes {
 
-static bool single_use(const ir::Graph& g, const ir::Value* v) {
-  if (v->users.size() != 1) return false;
-  for (auto& [name, o] : g.outputs())
-    if (o == v) return false;
-  return true;
-}
-
 // y = BN(conv(x, w, b)) = conv(x, w * s, (b - mean) * s + beta) with s = gamma / sqrt(var + eps)
 // per output channel. The folded weight and bias are computed from the parameters by two
 // nodes that read only parameters: the runtime evaluates such nodes once per parameter

@@ -24,18 +24,11 @@ namespace strata::passes {
 
 namespace {
 
-bool is_graph_output(const ir::Graph& g, const ir::Value* v) {
-  for (auto& [name, o] : g.outputs())
-    if (o == v) return true;
-  return false;
-}
-
 // A 1x1, unpadded, undilated, ungrouped conv2d with static weight and bias, not yet fused,
 // whose output is read by `add` alone.
 bool mergeable(const ir::Graph& g, const ir::Value* v, const ir::Node& add) {
   const ir::Node* c = v->producer;
-  if (!c || c->op != "conv2d" || ir::group_of(*c) >= 0 || v->users.size() != 1 || v->users[0] != &add) return false;
-  if (is_graph_output(g, v)) return false;
+  if (!c || c->op != "conv2d" || ir::group_of(*c) >= 0 || !single_use(g, v) || v->users[0] != &add) return false;
   const Shape& w = c->inputs[1]->type.shape;
   if (w.size() != 4 || w[2] != 1 || w[3] != 1 || c->attr_int("groups") != 1) return false;
   if (c->attr_ints("dilation") != std::vector<int64_t>{1, 1}) return false;

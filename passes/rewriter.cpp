@@ -6,6 +6,13 @@
 
 namespace strata::passes {
 
+bool single_use(const ir::Graph& g, const ir::Value* v) {
+  if (v->users.size() != 1) return false;
+  for (auto& [name, o] : g.outputs())
+    if (o == v) return false;
+  return true;
+}
+
 Rewriter::Rewriter(const ir::Graph& source) : src_(source), out_(source.name()) {
   for (const ir::Value* v : source.inputs()) map_[v] = out_.add_input(v->name, v->type);
   for (const ir::Value* v : source.parameters()) map_[v] = out_.add_parameter(v->name, v->type, v->init, v->trainable);

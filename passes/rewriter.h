@@ -9,6 +9,10 @@
 
 namespace strata::passes {
 
+// v is read by one node and is not a graph output (what folding a producer into its
+// consumer needs).
+bool single_use(const ir::Graph& g, const ir::Value* v);
+
 class Rewriter {
  public:
   explicit Rewriter(const ir::Graph& source);
