@@ -17,6 +17,7 @@
 #include "passes/memory_plan.h"
 #include "passes/pass_manager.h"
 #include "passes/training.h"
+#include "tests/gradient_check.h"
 #include "tests/helpers.h"
 
 using namespace strata;
@@ -495,4 +496,25 @@ TEST_CASE("merge-conv-add: a projection shortcut merged with the branch's last c
   ro.passes.pipeline = "-O0";
   runtime::Executable ref(m.graph(), ro);
   testing::check_follows_parameters(exe, ref, m.graph(), testing::random_inputs(m.graph(), 5), "y");
+}
+
+// Without batch norms between them, two 1x1 convolutions summed are merged in a training
+// graph too (the gradients read the convolutions' inputs and weights, not their outputs):
+// the forward's merged convolution concatenates the weights every step (parameters change),
+// and the gradients equal the reference's on the graph as written.
+TEST_CASE("merge-conv-add in a training graph: gradients equal the reference", "[passes][halide][training]") {
+  dsl::Model m("projection_no_bn");
+  {
+    using namespace dsl;
+    Tensor x = m.input("x", {2, 16, 8, 8});
+    Tensor h = relu(conv2d(x, 16, 3, {.stride = 2, .padding = 1}));
+    m.output("y", relu(add(conv2d(h, 32, 1), conv2d(x, 32, 1, {.stride = 2, .bias = false}))));
+  }
+  ir::Graph grads = testing::gradient_graph(passes::training_forward(m.graph()), true, 3);
+  int merged = 0;
+  ir::Graph o2 = optimized(grads);
+  for (const auto& n : o2.nodes())
+    merged += n->op == "conv2d" && n->inputs[0]->producer && n->inputs[0]->producer->op == "concat";
+  CHECK(merged == 1);
+  testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
 }
