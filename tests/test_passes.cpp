@@ -31,6 +31,22 @@ ir::Graph optimized(const ir::Graph& g, const std::string& pipeline = "-O2") {
   return passes::run_pipeline(g, o, reference::pass_context());
 }
 
+// The graph as written on the reference backend: the oracle the fused forms are checked against.
+runtime::Executable reference_executable(const ir::Graph& g) {
+  runtime::CompileOptions ro;
+  ro.backend = runtime::Backend::Reference;
+  ro.passes.pipeline = "-O0";
+  return runtime::Executable(g, ro);
+}
+
+// Convolutions reading a concatenation: merge-conv-add's merged pairs.
+int merged_convs(const ir::Graph& g) {
+  int merged = 0;
+  for (const auto& n : g.nodes())
+    merged += n->op == "conv2d" && n->inputs[0]->producer && n->inputs[0]->producer->op == "concat";
+  return merged;
+}
+
 std::vector<dsl::Model> reduced_models() {
   std::vector<dsl::Model> m;
   m.push_back(examples::small_resnet(10));
@@ -149,19 +165,18 @@ TEST_CASE("after -O2 every example and reduced zoo model computes what it did (r
 TEST_CASE("ResNet: every convolution is folded with its batch norm and fused with what follows", "[passes]") {
   dsl::Model m = zoo::resnet(50, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.125});
   ir::Graph g = optimized(m.graph());
-  int convs = 0, grouped = 0, bns = 0, adds_in_groups = 0, adds = 0, merged = 0;
+  int convs = 0, grouped = 0, bns = 0, adds_in_groups = 0, adds = 0;
   for (const auto& n : g.nodes()) {
     bns += n->op == "batch_norm";
     if (n->op == "add" && !passes::is_static(n->outputs[0])) adds++, adds_in_groups += ir::group_of(*n) >= 0;
     if (n->op != "conv2d") continue;
     ++convs;
     grouped += ir::group_of(*n) >= 0;
-    merged += n->inputs[0]->producer && n->inputs[0]->producer->op == "concat";
   }
   CHECK(bns == 0);
   // One add per bottleneck block, but the four blocks with a projection shortcut: there
   // merge-conv-add made the block's last 1x1 and the projection one conv over concat(h, x).
-  CHECK(merged == 4);
+  CHECK(merged_convs(g) == 4);
   CHECK(convs == 53 - 4);
   CHECK(adds == 16 - 4);
   CHECK(adds_in_groups == adds);
@@ -275,10 +290,7 @@ TEST_CASE("folded weights follow new parameter values (static kernels rerun afte
   runtime::Executable exe(m.graph(), fused);
   CHECK(exe.report().static_kernels > 0);
   CHECK(exe.report().activation_bytes < exe.report().activation_bytes_unplanned);
-  runtime::CompileOptions ro;
-  ro.backend = runtime::Backend::Reference;
-  ro.passes.pipeline = "-O0";
-  runtime::Executable ref(m.graph(), ro);
+  runtime::Executable ref = reference_executable(m.graph());
   testing::check_follows_parameters(exe, ref, m.graph(), testing::random_inputs(m.graph(), 5), "logits");
 }
 
@@ -484,17 +496,10 @@ TEST_CASE("merge-conv-add: a projection shortcut merged with the branch's last c
     Tensor y = bottleneck(x, 16, 32, 1, false);
     m.output("y", bottleneck(y, 16, 48, 2, true));
   }
-  int merged = 0;
-  ir::Graph o2 = optimized(m.graph());
-  for (const auto& n : o2.nodes())
-    merged += n->op == "conv2d" && n->inputs[0]->producer && n->inputs[0]->producer->op == "concat";
-  CHECK(merged == 2);
+  CHECK(merged_convs(optimized(m.graph())) == 2);
   testing::check_against_reference(m.graph(), "host", 3);
   runtime::Executable exe(m.graph(), {});
-  runtime::CompileOptions ro;
-  ro.backend = runtime::Backend::Reference;
-  ro.passes.pipeline = "-O0";
-  runtime::Executable ref(m.graph(), ro);
+  runtime::Executable ref = reference_executable(m.graph());
   testing::check_follows_parameters(exe, ref, m.graph(), testing::random_inputs(m.graph(), 5), "y");
 }
 
@@ -511,10 +516,6 @@ TEST_CASE("merge-conv-add in a training graph: gradients equal the reference", "
     m.output("y", relu(add(conv2d(h, 32, 1), conv2d(x, 32, 1, {.stride = 2, .bias = false}))));
   }
   ir::Graph grads = testing::gradient_graph(passes::training_forward(m.graph()), true, 3);
-  int merged = 0;
-  ir::Graph o2 = optimized(grads);
-  for (const auto& n : o2.nodes())
-    merged += n->op == "conv2d" && n->inputs[0]->producer && n->inputs[0]->producer->op == "concat";
-  CHECK(merged == 1);
+  CHECK(merged_convs(optimized(grads)) == 1);
   testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
 }
