@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3) convolutions (backends/halide/winograd.cpp): where the backend takes
+// Winograd F(4x4) and F(2x2, 3x3) convolutions (backends/halide/winograd.cpp): where the backend takes
 // them, and that they (with fused epilogues, folded batch norms and new parameters) equal
 // the reference backend's direct convolution.
 #include <strata/dsl.h>
@@ -54,7 +54,7 @@ void check_model(const ir::Graph& g, runtime::CompileOptions o, int want_winogra
 
 }  // namespace
 
-TEST_CASE("Winograd F(4x4) or F(2x2), 3x3, is taken for 3x3 stride-1 convolutions of even size on the CPU", "[winograd]") {
+TEST_CASE("Winograd F(4x4) or F(2x2), 3x3, is taken for 3x3 stride-1 convolutions on the CPU", "[winograd]") {
   dsl::Conv2dOptions same{.padding = 1};
   hb::Layout l = layout_for({1, 32, 8, 8}, 64, 3, same);  // F(4x4, 3x3): 4 divides the image
   CHECK(l.winograd == 4);
@@ -69,9 +69,21 @@ TEST_CASE("Winograd F(4x4) or F(2x2), 3x3, is taken for 3x3 stride-1 convolution
   CHECK(layout_for({1, 32, 8, 8}, 64, 3, same, {.target = "x86-64-linux-avx2"}).block == 16);  // 6 x 2 vectors of 8
   CHECK(layout_for({1, 16, 14, 14}, 64, 3, same).block == 32);  // 49 tiles: 7 rows by 2 vectors
   CHECK(layout_for({1, 16, 28, 28}, 64, 3, same).block == 32);  // F(4x4): 49 tiles too
-  // Where the direct form stays: odd sizes (ResNet-50's 7x7), strides, other kernels and
+  // Odd sizes: F(2x2), the last row and column of tiles part padding (7x7: 16 tiles).
+  CHECK(layout_for({1, 32, 7, 7}, 64, 3, same).winograd == 2);
+  CHECK(layout_for({1, 16, 5, 9}, 32, 3, same).winograd == 2);
+  CHECK(layout_for({1, 64, 35, 35}, 96, 3, same).winograd == 2);
+  // A transformed weight past L2 (ResNet-50's layer 4: 16 x 512 x 512 floats) met by fewer
+  // than 32 tiles a run streams from memory for little arithmetic: direct at batch 1, not
+  // at batch 8 (128 tiles a run); likewise F(4x4) at 8x8 (4 tiles) with 384 channels.
+  CHECK(layout_for({1, 512, 7, 7}, 512, 3, same).empty());
+  CHECK(layout_for({8, 512, 7, 7}, 512, 3, same).winograd == 2);
+  CHECK(layout_for({1, 384, 8, 8}, 384, 3, same).empty());
+  CHECK(layout_for({8, 384, 8, 8}, 384, 3, same).winograd == 4);
+  CHECK(layout_for({1, 256, 14, 14}, 256, 3, same).winograd == 2);  // 49 tiles: ResNet-50's layer 3 keeps it
+  // Where the direct form stays: images under 24 positions, strides, other kernels and
   // paddings, groups, channels not in vectors, GPU targets, autoschedulers, switched off.
-  CHECK(layout_for({1, 32, 7, 7}, 64, 3, same).empty());
+  CHECK(layout_for({1, 32, 4, 5}, 64, 3, same).empty());
   CHECK(layout_for({1, 32, 16, 16}, 64, 3, {.stride = 2, .padding = 1}).empty());
   CHECK(layout_for({1, 32, 8, 8}, 64, 3, {.padding = 0}).empty());
   CHECK(layout_for({1, 32, 8, 8}, 64, 5, {.padding = 2}).empty());
@@ -90,8 +102,10 @@ TEST_CASE("Winograd F(4x4) or F(2x2), 3x3, is taken for 3x3 stride-1 convolution
 
 TEST_CASE("Winograd convolutions with fused epilogues equal the reference, fused and unfused", "[winograd][executable]") {
   // 8 x 12: F(4x4, 3x3), two images (each stage parallel inside); 6 x 10: F(2x2, 3x3), four
-  // images (the images in parallel).
-  auto [batch, h, w] = GENERATE(std::tuple<int64_t, int64_t, int64_t>{2, 8, 12}, std::tuple<int64_t, int64_t, int64_t>{4, 6, 10});
+  // images (the images in parallel); 7 x 5 and 5 x 9: F(2x2) with partial tiles at the
+  // bottom and right edges, one image and four.
+  using Size = std::tuple<int64_t, int64_t, int64_t>;
+  auto [batch, h, w] = GENERATE(Size{2, 8, 12}, Size{4, 6, 10}, Size{1, 7, 5}, Size{4, 5, 9});
   INFO(batch << " images of " << h << " x " << w);
   dsl::Model m("wino_block");
   {
@@ -139,10 +153,12 @@ TEST_CASE("a Winograd weight follows new parameter values", "[winograd][executab
 // (fuse-conv-bn-stats): with a Winograd convolution they are summed in a pass of their own.
 TEST_CASE("Winograd convolutions in training form, batch statistics and gradients included, equal the reference",
           "[winograd][training]") {
+  int64_t size = GENERATE(8, 7);  // F(4x4); F(2x2) with partial edge tiles
+  INFO(size << " x " << size);
   dsl::Model m("wino_train");
   {
     using namespace dsl;
-    Tensor x = m.input("x", {2, 16, 8, 8});
+    Tensor x = m.input("x", {2, 16, size, size});
     Tensor a = relu(batch_norm(conv2d(x, 16, 3, {.padding = 1, .bias = false})));
     Tensor b = batch_norm(conv2d(a, 16, 3, {.padding = 1, .bias = false}));
     m.output("y", relu(add(b, x)));

@@ -8,9 +8,12 @@
 // weight (a static kernel: winograd_weight, into the Winograd layout). The GEMMs take the
 // direct convolution's register tile. bench_conv (batch 1, warm, direct -> Winograd): 3x3
 // 56x56x64 0.88 -> 0.33 ms and 28x28x128 0.73 -> 0.38 ms (F(4x4)), 14x14x256 0.80 -> 0.45 ms
-// (F(2x2)). At 7x7 (ResNet-50's layer 4) U, 16/9 of the weight and read from memory at
-// batch 1, cost more than the arithmetic saved, and the odd size wastes a tile row: odd
-// sizes keep the direct form.
+// (F(2x2)). Odd sizes take F(2x2) with the last row and column of tiles half padding
+// (the output's tiles guarded). Where U outgrows L2 and meets few tiles per run it streams
+// from memory for little arithmetic: ResNet-50's layer 4 at batch 1 (7x7, 16 tiles, U 16.8
+// MB) lost on the Intel host with AVX-512 at full width, and won on an AMD Zen 4 host
+// (bench_conv 3x3 7x7x512 1.20-1.35 -> 0.76-0.91 ms) whose FMAs run at half the width;
+// such layers keep the direct form, measured on the slower side of the two.
 #include <fmt/format.h>
 
 #include "backends/halide/kernel_builder.h"
@@ -25,6 +28,11 @@ using namespace Halide;
 // Per image, the transformed input and the GEMMs' results stay below this (bytes): VGG's
 // 224x224x64 layers (51 MB each) keep the direct form.
 constexpr int64_t kMaxTransformBytes = 16 << 20;
+// A transformed weight U past L2 is read from memory at every run; each of its elements
+// then takes part in batch x tiles products. Below this many (ResNet-50's 7x7 layers at
+// batch 1 have 16) the direct form, which reads the smaller weight for 49, stays.
+constexpr int64_t kStreamedWeightBytes = 1 << 20;
+constexpr int64_t kMinTilesPerStreamedWeight = 32;
 
 // The transforms of F(m x m, 3x3), alpha = m + 2: Lavin & Gray's F(2x2, 3x3) and
 // F(4x4, 3x3) (interpolation points 0, +-1, +-2, as in their paper).
@@ -113,15 +121,16 @@ Layout winograd_weight_layout(const ir::Node& n, const Options& o) {
   if (g.groups != 1 || g.stride != std::vector<int64_t>{1, 1} || g.dilation != std::vector<int64_t>{1, 1} ||
       g.pad != std::array<int64_t, 4>{1, 1, 1, 1})
     return none;
-  int64_t co = w[0], ci = w[1], H = y[2], W = y[3];
-  if (H % 2 || W % 2 || H * W < 24 || co % 16 || ci % 16) return none;
+  int64_t co = w[0], ci = w[1], H = y[2], W = y[3], batch = y[0];
+  if (H * W < 24 || co % 16 || ci % 16) return none;
   // F(4x4, 3x3) where 4 divides the image: 36 products per 16 outputs against F(2x2)'s 16
   // per 4, and a smaller transformed input (bench_conv 3x3 56x56x64 0.49 -> 0.31-0.34 ms,
   // 28x28x128 0.41 -> 0.33-0.35 ms); ResNet-50's 14x14 layers keep F(2x2) (with 4x4 tiles
   // a quarter of the last row and column would be padding, and U 4x the weight).
   int m = H % 4 == 0 && W % 4 == 0 ? 4 : 2, alpha = m + 2;
-  int64_t tiles = H / m * (W / m);
+  int64_t tiles = (H + m - 1) / m * ((W + m - 1) / m);
   if (tiles * alpha * alpha * std::max(ci, co) * 4 > kMaxTransformBytes) return none;
+  if (alpha * alpha * ci * co * 4 > kStreamedWeightBytes && tiles * batch < kMinTilesPerStreamedWeight) return none;
   Layout l{0, 1, 2, 3};
   l.winograd = m;
   l.block = winograd_tile(tiles, co, parse_target(o.target).natural_vector_size<float>()).block;
@@ -147,7 +156,7 @@ Lowered winograd_conv2d(LowerContext& c) {
   int block = w.layout.block, m = w.layout.winograd, alpha = m + 2;
   const Transforms& f = transforms(m);
   const Shape& os = c.out.shape;  // n, co, y, x
-  int TW = static_cast<int>(os[3] / m), T = static_cast<int>(os[2] / m) * TW;
+  int TW = static_cast<int>((os[3] + m - 1) / m), T = static_cast<int>((os[2] + m - 1) / m) * TW;
   int ci_total = static_cast<int>(w.shape[1]);
   TensorRef x = padded_input(c, 0, 0.f, "padded");
   Var ci("ci"), t("t"), e("e"), co("co"), cb("cb"), n("n");
@@ -189,9 +198,11 @@ void schedule_winograd(Lowered& l, const LowerContext& ctx) {
   // 3x3 56x56x64 0.49 -> 0.53 ms, 28x28x128 0.41 -> 0.45 ms, at F(2x2)).
   Var cob("cob"), coi("coi"), xo("xo"), xi("xi"), yo("yo"), yi("yi");
   Func out = l.out;
+  // An odd size's last tile is partly outside the image: guarded, so x % m stays known.
+  auto tail = [&](int dim) { return ctx.out.extent(dim) % wi.m ? TailStrategy::GuardWithIf : TailStrategy::Auto; };
   out.split(c, cob, coi, wi.block)
-      .split(x, xo, xi, wi.m)
-      .split(y, yo, yi, wi.m)
+      .split(x, xo, xi, wi.m, tail(1))
+      .split(y, yo, yi, wi.m, tail(2))
       .reorder(coi, xi, yi, cob, xo, yo, n)
       .unroll(xi)
       .unroll(yi)
