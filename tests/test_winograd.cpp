@@ -4,6 +4,7 @@
 #include <strata/dsl.h>
 
 #include "backends/halide/halide_backend.h"
+#include "backends/halide/host_cpu.h"
 #include "ir/fusion_group.h"
 #include "passes/memory_plan.h"
 #include "passes/training.h"
@@ -74,13 +75,20 @@ TEST_CASE("Winograd F(4x4) or F(2x2), 3x3, is taken for 3x3 stride-1 convolution
   CHECK(layout_for({1, 16, 5, 9}, 32, 3, same).winograd == 2);
   CHECK(layout_for({1, 64, 35, 35}, 96, 3, same).winograd == 2);
   // A transformed weight past L2 (ResNet-50's layer 4: 16 x 512 x 512 floats) met by fewer
-  // than 32 tiles a run streams from memory for little arithmetic: direct at batch 1, not
-  // at batch 8 (128 tiles a run); likewise F(4x4) at 8x8 (4 tiles) with 384 channels.
-  CHECK(layout_for({1, 512, 7, 7}, 512, 3, same).empty());
-  CHECK(layout_for({8, 512, 7, 7}, 512, 3, same).winograd == 2);
-  CHECK(layout_for({1, 384, 8, 8}, 384, 3, same).empty());
-  CHECK(layout_for({8, 384, 8, 8}, 384, 3, same).winograd == 4);
-  CHECK(layout_for({1, 256, 14, 14}, 256, 3, same).winograd == 2);  // 49 tiles: ResNet-50's layer 3 keeps it
+  // than 32 tiles a run streams from memory for little arithmetic: with full-width FMAs,
+  // direct at batch 1, not at batch 8 (128 tiles a run); likewise F(4x4) at 8x8 (4 tiles)
+  // with 384 channels. With half-width FMAs (AMD Zen 4) Winograd all the same.
+  hb::Options full{.half_width_fma = false}, half{.half_width_fma = true};
+  CHECK(layout_for({1, 512, 7, 7}, 512, 3, same, full).empty());
+  CHECK(layout_for({8, 512, 7, 7}, 512, 3, same, full).winograd == 2);
+  CHECK(layout_for({1, 384, 8, 8}, 384, 3, same, full).empty());
+  CHECK(layout_for({8, 384, 8, 8}, 384, 3, same, full).winograd == 4);
+  CHECK(layout_for({1, 256, 14, 14}, 256, 3, same, full).winograd == 2);  // 49 tiles: ResNet-50's layer 3 keeps it
+  CHECK(layout_for({1, 512, 7, 7}, 512, 3, same, half).winograd == 2);
+  CHECK(layout_for({1, 384, 8, 8}, 384, 3, same, half).winograd == 4);
+  // Unset: the host's answer for a host target, full width for any other.
+  CHECK(layout_for({1, 512, 7, 7}, 512, 3, same).empty() == !hb::host_has_half_width_fma());
+  CHECK(layout_for({1, 512, 7, 7}, 512, 3, same, {.target = "x86-64-linux-avx2"}).empty());
   // Where the direct form stays: images under 24 positions, strides, other kernels and
   // paddings, groups, channels not in vectors, GPU targets, autoschedulers, switched off.
   CHECK(layout_for({1, 32, 4, 5}, 64, 3, same).empty());

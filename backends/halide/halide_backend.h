@@ -2,6 +2,7 @@
 // The Halide backend's public face: compiled kernels for single nodes, keyed and cached.
 // No Halide type appears here (DESIGN.md: Halide stays inside backends/halide).
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,13 +57,17 @@ struct Options {
   std::string schedule = "manual";  // manual, or auto:Adams2019 / auto:Li2018 / auto:Mullapudi2016
   bool use_disk_cache = true;
   bool winograd = true;  // 3x3 stride-1 convolutions as Winograd F(4x4) / F(2x2, 3x3) where they apply (CPU, manual)
+  // Whether the CPU's 512-bit FMAs run at half rate (host_cpu.h); unset: the host's for a
+  // host target, full rate for any other. Winograd then also takes the convolutions whose
+  // transformed weight streams from memory at every run.
+  std::optional<bool> half_width_fma;
 };
 void check_options(const Options& o);  // throws strata::Error on a bad target or schedule
 // The Winograd layout for conv2d `n`'s weight where its kernel computes it as Winograd
 // F(m x m, 3x3) (Lavin & Gray 2015; m = 4 where 4 divides the image, else 2): a 3x3,
-// stride-1, pad-1, undilated, ungrouped conv on a CPU target with the manual schedule, even
-// output height and width and channel counts in vectors; an empty Layout where it does not
-// apply (winograd.cpp).
+// stride-1, pad-1, undilated, ungrouped conv on a CPU target with the manual schedule and
+// channel counts in vectors, whose transformed weight is small or met by enough tiles a run
+// (see half_width_fma); an empty Layout where it does not apply (winograd.cpp).
 Layout winograd_weight_layout(const ir::Node& n, const Options& o);
 
 // One compiled kernel: a node specialised to its shapes, layouts, target and schedule.

@@ -8,14 +8,17 @@
 // weight (a static kernel: winograd_weight, into the Winograd layout). The GEMMs take the
 // direct convolution's register tile. bench_conv (batch 1, warm, direct -> Winograd): 3x3
 // 56x56x64 0.88 -> 0.33 ms and 28x28x128 0.73 -> 0.38 ms (F(4x4)), 14x14x256 0.80 -> 0.45 ms
-// (F(2x2)). Odd sizes take F(2x2) with the last row and column of tiles half padding
-// (the output's tiles guarded). Where U outgrows L2 and meets few tiles per run it streams
-// from memory for little arithmetic: ResNet-50's layer 4 at batch 1 (7x7, 16 tiles, U 16.8
-// MB) lost on the Intel host with AVX-512 at full width, and won on an AMD Zen 4 host
-// (bench_conv 3x3 7x7x512 1.20-1.35 -> 0.76-0.91 ms) whose FMAs run at half the width;
-// such layers keep the direct form, measured on the slower side of the two.
+// (F(2x2)). Odd sizes take F(2x2) with the last row and column of tiles part padding (the
+// output's tiles guarded). Where U outgrows L2 and meets few tiles per run it streams from
+// memory for little arithmetic, and which form wins depends on the machine: ResNet-50's
+// layer 4 at batch 1 (7x7, 16 tiles, U 16.8 MB) measured 1.26 ms cold against 1.00 direct
+// on an Intel host with full-width AVX-512, and 0.75-0.83 against 1.17-1.23 ms in the model
+// on an AMD Zen 4 host, whose FMAs run at half width (Inception v3's 8x8x448->384, F(4x4)
+// with 4 tiles: 0.73-0.77 against 1.00-1.04). So such layers keep the direct form unless
+// the FMAs are half width (Options::half_width_fma, host_cpu.h).
 #include <fmt/format.h>
 
+#include "backends/halide/host_cpu.h"
 #include "backends/halide/kernel_builder.h"
 #include "backends/halide/lowering.h"
 #include "ir/error.h"
@@ -130,7 +133,9 @@ Layout winograd_weight_layout(const ir::Node& n, const Options& o) {
   int m = H % 4 == 0 && W % 4 == 0 ? 4 : 2, alpha = m + 2;
   int64_t tiles = (H + m - 1) / m * ((W + m - 1) / m);
   if (tiles * alpha * alpha * std::max(ci, co) * 4 > kMaxTransformBytes) return none;
-  if (alpha * alpha * ci * co * 4 > kStreamedWeightBytes && tiles * batch < kMinTilesPerStreamedWeight) return none;
+  bool half_width = o.half_width_fma.value_or(o.target.rfind("host", 0) == 0 && host_has_half_width_fma());
+  if (!half_width && alpha * alpha * ci * co * 4 > kStreamedWeightBytes && tiles * batch < kMinTilesPerStreamedWeight)
+    return none;
   Layout l{0, 1, 2, 3};
   l.winograd = m;
   l.block = winograd_tile(tiles, co, parse_target(o.target).natural_vector_size<float>()).block;
