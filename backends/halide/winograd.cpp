@@ -33,7 +33,8 @@ using namespace Halide;
 constexpr int64_t kMaxTransformBytes = 16 << 20;
 // A transformed weight U past L2 is read from memory at every run; each of its elements
 // then takes part in batch x tiles products. Below this many (ResNet-50's 7x7 layers at
-// batch 1 have 16) the direct form, which reads the smaller weight for 49, stays.
+// batch 1 have 16) the direct form, which reads the smaller weight for 49, stays where the
+// FMAs are full width.
 constexpr int64_t kStreamedWeightBytes = 1 << 20;
 constexpr int64_t kMinTilesPerStreamedWeight = 32;
 
