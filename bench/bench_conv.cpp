@@ -128,8 +128,10 @@ void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule, bool co
 }
 
 // conv2d_backward_weight (dw, stored like its convolution's weight, as in a training step)
-// and conv2d_backward_input (dx) of a ResNet-50 shape at batch 8.
-void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op) {
+// and conv2d_backward_input (dx) of a ResNet-50 shape at batch 8; winograd: as Winograd
+// F(m x m, 3x3) where it applies (dx: the weight transformed first, as the executable's
+// kernel before it does every step; its time is the weight_transform_ms counter).
+dsl::Model conv_grad_model(const ConvShape& s, const std::string& op) {
   constexpr int64_t kBatch = 8;
   int64_t pad = s.k / 2, out_hw = (s.hw + 2 * pad - s.k) / s.stride + 1;
   Shape x{kBatch, s.cin, s.hw, s.hw}, w{s.cout, s.cin, s.k, s.k}, dy{kBatch, s.cout, out_hw, out_hw};
@@ -146,7 +148,23 @@ void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op) {
     a["input_shape"] = x;
     m.output("dx", m.apply(op, {g, m.parameter("weight", w, ir::InitSpec{})}, a));
   }
+  return m;
+}
+
+bool grad_takes_winograd(const ConvShape& s, const std::string& op) {
+  dsl::Model m = conv_grad_model(s, op);
   const ir::Node& n = *m.graph().nodes().back();
+  return op == "conv2d_backward_weight" ? hb::winograd_weight_grad_m(n, {}) > 0 : !hb::winograd_weight_layout(n, {}).empty();
+}
+
+void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op, bool winograd) {
+  constexpr int64_t kBatch = 8;
+  int64_t pad = s.k / 2, out_hw = (s.hw + 2 * pad - s.k) / s.stride + 1;
+  Shape x{kBatch, s.cin, s.hw, s.hw};
+  dsl::Model m = conv_grad_model(s, op);
+  const ir::Node& n = *m.graph().nodes().back();
+  hb::Options o;
+  o.winograd = winograd;
   // The weight's layout: what its forward convolution prefers.
   dsl::Model fm("conv");
   dsl::Tensor fy = dsl::conv2d(fm.input("x", x), s.cout, s.k, {.stride = s.stride, .padding = pad, .bias = false});
@@ -155,10 +173,24 @@ void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op) {
   bool dw = op == "conv2d_backward_weight";
   std::vector<hb::Layout> in_layouts = dw ? std::vector<hb::Layout>{hb::default_layout(4), hb::default_layout(4)}
                                           : std::vector<hb::Layout>{hb::default_layout(4), wl};
-  std::shared_ptr<const hb::Kernel> k = kernel_or_skip(state, hb::NodeGroup{&n}, in_layouts, dw ? wl : hb::default_layout(4));
-  if (!k) return;
   std::vector<float> in0(n.inputs[0]->type.numel(), 0.5f), in1(n.inputs[1]->type.numel(), 0.01f),
       out(n.outputs[0]->type.numel());
+  if (!dw && winograd) {
+    hb::Layout ul = hb::winograd_weight_layout(n, o);
+    dsl::Model tm("transform");
+    tm.output("u", tm.apply("identity", {tm.input("w", n.inputs[1]->type.shape)}, {}));
+    auto kt = kernel_or_skip(state, hb::NodeGroup{tm.graph().nodes().back().get()}, {wl}, ul, o);
+    if (!kt) return;
+    std::vector<float> u(hb::physical_elements(n.inputs[1]->type.shape, ul));
+    kt->run({in1.data()}, u.data());
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 5; ++i) kt->run({in1.data()}, u.data());
+    state.counters["weight_transform_ms"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 5 * 1e3;
+    in1 = std::move(u);
+    in_layouts[1] = ul;
+  }
+  std::shared_ptr<const hb::Kernel> k = kernel_or_skip(state, hb::NodeGroup{&n}, in_layouts, dw ? wl : hb::default_layout(4), o);
+  if (!k) return;
   double secs = seconds_per_run(state, *k, {in0.data(), in1.data()}, out.data());
   double flops = 2.0 * kBatch * s.cout * double(out_hw * out_hw) * s.cin * s.k * s.k;
   double gflops = flops / secs * 1e-9;
@@ -234,11 +266,13 @@ int register_all() {
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
   for (const char* op : {"conv2d_backward_weight", "conv2d_backward_input"})
-    for (const ConvShape& s : kShapes)
-      if (s.groups == 1)
-        benchmark::RegisterBenchmark((std::string(op) + "/" + s.name + "_batch8").c_str(), BM_ConvGrad, s, std::string(op))
-            ->Unit(benchmark::kMillisecond)
-            ->UseRealTime();
+    for (bool winograd : {false, true})
+      for (const ConvShape& s : kShapes)
+        if (s.groups == 1 && (!winograd || grad_takes_winograd(s, op)))
+          benchmark::RegisterBenchmark((std::string(op) + (winograd ? "_winograd/" : "/") + s.name + "_batch8").c_str(),
+                                       BM_ConvGrad, s, std::string(op), winograd)
+              ->Unit(benchmark::kMillisecond)
+              ->UseRealTime();
   return 0;
 }
 const int registered = register_all();

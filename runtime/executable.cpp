@@ -293,6 +293,7 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
       in_layouts[k] = wl;
       ++m.report.winograd_convs;
     }
+    m.report.winograd_convs += hb::winograd_weight_grad_m(anchor, o.halide) > 0;  // (its kernel's choice)
     s.kernel = hb::get_kernel(group, in_layouts, layout, o.halide, strides);
     distinct.insert(s.kernel->key());
     m.report.fused_groups += group.size() > 1;

@@ -332,15 +332,19 @@ TEST_CASE("momentum SGD step: weight gradients written per tile in the blocked l
   runtime::Executable ref(step.graph, ro);
   ref.set_parameters(params);
   NamedTensors want = ref.run(inputs);
-  for (const char* pipeline : {"-O0", "-O2"}) {
+  // Direct, the 3x3's weight gradient too (its tiles write the blocked dw); and with
+  // Winograd, which takes that 3x3's gradient (a 16-tile GEMM, its dw 256 KB).
+  for (auto [pipeline, winograd] : {std::pair{"-O0", false}, {"-O2", false}, {"-O2", true}}) {
     runtime::CompileOptions ho;
     ho.passes.pipeline = pipeline;
+    ho.halide.winograd = winograd;
     runtime::Executable hal(step.graph, ho);
+    CHECK(hal.report().winograd_convs == (winograd ? 3 : 0));  // the 3x3's forward and both gradients
     // Each momentum buffer is stored like its parameter (blocked for the convolutions), so
     // the updates read and write both at the same positions.
     for (const std::string& s : step.state_parameters) {
       std::string param = s.substr(0, s.rfind('.'));
-      INFO(pipeline << ": " << s << " beside " << param);
+      INFO(pipeline << (winograd ? " Winograd" : "") << ": " << s << " beside " << param);
       CHECK(hal.storage_layout(s) == hal.storage_layout(param));
       if (param.rfind("conv", 0) == 0 && param.ends_with(".weight")) CHECK(hal.storage_layout(s) == "0321b32");
     }
@@ -350,7 +354,7 @@ TEST_CASE("momentum SGD step: weight gradients written per tile in the blocked l
       testing::Mismatch d = testing::compare(got.at(name), w, 2e-3, 1e-6);
       float scale = 0;
       for (float v : w.data) scale = std::max(scale, std::fabs(v));
-      INFO(pipeline << ", output " << name << " (largest magnitude " << scale << "): " << d.detail);
+      INFO(pipeline << (winograd ? " Winograd" : "") << ", output " << name << " (largest magnitude " << scale << "): " << d.detail);
       CHECK(d.ok);
     }
   }

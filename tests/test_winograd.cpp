@@ -32,6 +32,30 @@ hb::Layout layout_for(const Shape& in, int64_t out_channels, int64_t k, dsl::Con
   return hb::winograd_weight_layout(last_conv(m), ho);
 }
 
+// The layout winograd_weight_layout gives the input gradient of a one-conv model's conv.
+hb::Layout input_grad_layout(const Shape& in, int64_t out_channels, dsl::Conv2dOptions o, hb::Options ho = {}) {
+  dsl::Model m("one");
+  dsl::Tensor x = m.input("x", in);
+  m.output("y", dsl::conv2d(x, out_channels, 3, o));
+  ir::Graph g = testing::gradient_graph(m.graph(), true, 1);
+  for (const auto& n : g.nodes())
+    if (n->op == "conv2d_backward_input") return hb::winograd_weight_layout(*n, ho);
+  FAIL("no conv2d_backward_input in the gradient graph");
+  return {};
+}
+
+// winograd_weight_grad_m for the weight gradient of a one-conv model's conv.
+int weight_grad_m(const Shape& in, int64_t out_channels, dsl::Conv2dOptions o, hb::Options ho = {}) {
+  dsl::Model m("one");
+  dsl::Tensor x = m.input("x", in);
+  m.output("y", dsl::conv2d(x, out_channels, 3, o));
+  ir::Graph g = testing::gradient_graph(m.graph(), false, 1);
+  for (const auto& n : g.nodes())
+    if (n->op == "conv2d_backward_weight") return hb::winograd_weight_grad_m(*n, ho);
+  FAIL("no conv2d_backward_weight in the gradient graph");
+  return -1;
+}
+
 // Runs `m` compiled with `o` on the Halide backend and on the reference backend (the graph
 // as written) with the same random parameters; checks every output.
 void check_model(const ir::Graph& g, runtime::CompileOptions o, int want_winograd, uint64_t seed = 1) {
@@ -108,6 +132,61 @@ TEST_CASE("Winograd F(4x4) or F(2x2), 3x3, is taken for 3x3 stride-1 convolution
   CHECK_THROWS_WITH(hb::physical_extents({64, 32, 1, 1}, l), Contains("3x3 conv weight"));
 }
 
+TEST_CASE("the input gradient of a Winograd-shaped convolution is a Winograd convolution of dy, transposed",
+          "[winograd]") {
+  dsl::Conv2dOptions same{.padding = 1};
+  // dx of a 32 -> 64 conv: a 64 -> 32 conv of dy by the flipped weight, whose 32 output
+  // channels (the weight's input channels) are the blocked ones.
+  hb::Layout l = input_grad_layout({2, 32, 8, 8}, 64, same);
+  CHECK(l.winograd == 4);
+  CHECK(l.transposed);
+  CHECK(l.block == 32);
+  CHECK(hb::layout_str(l) == "winograd4t_b32");
+  CHECK(hb::physical_extents({64, 32, 3, 3}, l) == std::vector<int64_t>{32, 64, 36, 1});
+  CHECK(l != layout_for({2, 32, 8, 8}, 64, 3, same));  // the forward's transform is another kernel
+  CHECK_THROWS_WITH(hb::physical_extents({64, 48, 3, 3}, l), Contains("whose input channels it divides"));
+  CHECK(input_grad_layout({2, 16, 7, 7}, 32, same).winograd == 2);
+  // The same rules as the forward's, by dx's and dy's channels.
+  hb::Options full{.half_width_fma = false};
+  CHECK(input_grad_layout({1, 512, 7, 7}, 512, same, full).empty());
+  CHECK(input_grad_layout({8, 512, 7, 7}, 512, same, full).winograd == 2);
+  CHECK(input_grad_layout({2, 32, 16, 16}, 64, {.stride = 2, .padding = 1}).empty());
+  CHECK(input_grad_layout({2, 32, 8, 8}, 64, {.padding = 0}).empty());
+  CHECK(input_grad_layout({2, 24, 8, 8}, 64, same).empty());
+  CHECK(input_grad_layout({2, 32, 8, 8}, 64, same, {.target = "host-cuda"}).empty());
+  CHECK(input_grad_layout({2, 32, 8, 8}, 64, same, {.winograd = false}).empty());
+}
+
+TEST_CASE("the weight gradient of a Winograd-shaped convolution is Winograd GEMMs over the batch's tiles",
+          "[winograd]") {
+  dsl::Conv2dOptions same{.padding = 1};
+  CHECK(weight_grad_m({2, 32, 8, 8}, 64, same) == 4);
+  CHECK(weight_grad_m({2, 16, 7, 7}, 32, same) == 2);
+  CHECK(weight_grad_m({8, 64, 56, 56}, 64, same) == 4);  // ResNet-50's layer 1 at batch 8: 14.4 MB of V
+  // The whole batch's transforms are stored: past 64 MB each, direct (56x56x64 at batch 64:
+  // 115 MB; at 32, 58 MB); past 16 MB an image, direct as in the forward (224x224x64).
+  CHECK(weight_grad_m({32, 64, 56, 56}, 64, same) == 4);
+  CHECK(weight_grad_m({64, 64, 56, 56}, 64, same) == 0);
+  CHECK(weight_grad_m({1, 64, 224, 224}, 64, same) == 0);
+  // M (16.8 MB for 512 x 512 channels at F(2x2)) past L2 needs 256 tiles a step, whatever
+  // the FMA width: ResNet-50's layer 4 at batch 8 has 128, at 16 256.
+  hb::Options full{.half_width_fma = false}, half{.half_width_fma = true};
+  CHECK(weight_grad_m({8, 512, 7, 7}, 512, same, full) == 0);
+  CHECK(weight_grad_m({8, 512, 7, 7}, 512, same, half) == 0);
+  CHECK(weight_grad_m({16, 512, 7, 7}, 512, same, half) == 2);
+  CHECK(weight_grad_m({8, 256, 14, 14}, 256, same, full) == 2);  // 4.2 MB, 392 tiles
+  CHECK(weight_grad_m({2, 256, 14, 14}, 256, same, full) == 0);
+  // The forward's other rules: strides, paddings, channels, GPU targets, autoschedulers,
+  // switched off.
+  CHECK(weight_grad_m({1, 512, 7, 7}, 512, same, half) == 0);
+  CHECK(weight_grad_m({2, 32, 16, 16}, 64, {.stride = 2, .padding = 1}) == 0);
+  CHECK(weight_grad_m({2, 32, 8, 8}, 64, {.padding = 0}) == 0);
+  CHECK(weight_grad_m({2, 24, 8, 8}, 64, same) == 0);
+  CHECK(weight_grad_m({2, 32, 8, 8}, 64, same, {.target = "host-cuda"}) == 0);
+  CHECK(weight_grad_m({2, 32, 8, 8}, 64, same, {.schedule = "auto:Li2018"}) == 0);
+  CHECK(weight_grad_m({2, 32, 8, 8}, 64, same, {.winograd = false}) == 0);
+}
+
 TEST_CASE("Winograd convolutions with fused epilogues equal the reference, fused and unfused", "[winograd][executable]") {
   // 8 x 12: F(4x4, 3x3), two images (each stage parallel inside); 6 x 10: F(2x2, 3x3), four
   // images (the images in parallel); 7 x 5 and 5 x 9: F(2x2) with partial tiles at the
@@ -174,7 +253,7 @@ TEST_CASE("Winograd convolutions in training form, batch statistics and gradient
   check_model(passes::training_forward(m.graph()), {}, 2);
   ir::Graph grads = testing::gradient_graph(passes::training_forward(m.graph()), true, 3);
   runtime::Executable exe(grads, {});
-  CHECK(exe.report().winograd_convs == 2);
+  CHECK(exe.report().winograd_convs == 6);  // both convolutions, their input and weight gradients
   bool sibling = false;
   for (const auto& n : exe.graph().nodes()) sibling |= n->op == "batch_norm_stats" && ir::group_of(*n) >= 0;
   CHECK(sibling);  // the statistics are a convolution kernel's second output

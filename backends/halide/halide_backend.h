@@ -21,11 +21,15 @@ namespace strata::halide_backend {
 // A Winograd layout (winograd = m, 2 or 4, winograd.cpp) holds a 3x3 conv weight
 // [Co, Ci, 3, 3] transformed for F(m x m, 3x3): U(co % block, ci, e, co / block), e =
 // xi + (m + 2) * nu the (m + 2)^2 positions of G g G^T; computed from the weight (a static
-// kernel), never read back.
+// kernel), never read back. Transposed, it holds the same transform of the weight that
+// conv2d_backward_input reads: the input gradient of a 3x3, stride-1, pad-1 convolution is
+// the 3x3 convolution of dy with W'[ci, co, ky, kx] = W[co, ci, 2 - ky, 2 - kx], stored as
+// U(ci % block, co, e, ci / block).
 struct Layout : std::vector<int> {
   using std::vector<int>::vector;
   int block = 0;
   int winograd = 0;
+  bool transposed = false;  // (Winograd layouts only)
   int physical_rank() const { return winograd ? 4 : static_cast<int>(size()) + (block > 0 ? 1 : 0); }
   friend bool operator==(const Layout&, const Layout&) = default;
   friend auto operator<=>(const Layout&, const Layout&) = default;
@@ -67,8 +71,13 @@ void check_options(const Options& o);  // throws strata::Error on a bad target o
 // F(m x m, 3x3) (Lavin & Gray 2015; m = 4 where 4 divides the image, else 2): a 3x3,
 // stride-1, pad-1, undilated, ungrouped conv on a CPU target with the manual schedule and
 // channel counts in vectors, whose transformed weight is small or met by enough tiles a run
-// (see half_width_fma); an empty Layout where it does not apply (winograd.cpp).
+// (see half_width_fma); an empty Layout where it does not apply (winograd.cpp). For a
+// conv2d_backward_input of such a convolution, the transposed Winograd layout (its dx
+// computed as that Winograd convolution of dy).
 Layout winograd_weight_layout(const ir::Node& n, const Options& o);
+// m where conv2d_backward_weight `n` is computed as Winograd F(m x m, 3x3) (the weight
+// gradient of a convolution winograd_weight_layout takes, by the same rules), else 0.
+int winograd_weight_grad_m(const ir::Node& n, const Options& o);
 
 // One compiled kernel: a node specialised to its shapes, layouts, target and schedule.
 class Kernel {

@@ -252,7 +252,8 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     const Shape& s = group[0]->inputs[0]->type.shape;
     ImageParam p(Float(32), in_layouts[0].physical_rank(), "in0");
     constrain(p, s, in_layouts[0]);
-    Func u = winograd_weight(TensorRef{Func(p), in_layouts[0], s}, out_layout.block, out_layout.winograd);
+    Func u = winograd_weight(TensorRef{Func(p), in_layouts[0], s}, out_layout.block, out_layout.winograd,
+                             out_layout.transposed);
     constrain(u.output_buffer(), s, out_layout);
     BuiltPipeline b{Pipeline(u), {p}, parse_target(o.target)};
     return b;
@@ -313,6 +314,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     for (const ir::Value* v : anchor.inputs) external(refs, ps, v);
   }
   LowerContext ctx{anchor, refs, ps, out, target, end == ai + 1 ? "out" : "anchor"};
+  ctx.winograd = winograd_weight_grad_m(anchor, o);
   Lowered l = lower_node(lowering_of(anchor), ctx);
   l.roots.insert(l.roots.end(), prologue_roots.begin(), prologue_roots.end());
   l.prologue = prologue;

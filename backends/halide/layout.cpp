@@ -30,10 +30,13 @@ Layout blocked(Layout l, int block) {
 
 std::vector<int64_t> physical_extents(const Shape& s, const Layout& layout) {
   if (layout.winograd) {
-    if (s.size() != 4 || s[2] != 3 || s[3] != 3 || layout.block <= 0 || s[0] % layout.block)
-      throw Error(fmt::format("layout {} holds a 3x3 conv weight whose output channels it divides, not {}",
-                              layout_str(layout), shape_str(s)));
-    return {layout.block, s[1], (layout.winograd + 2) * (layout.winograd + 2), s[0] / layout.block};
+    // (Transposed: the weight's input channels are the blocked ones, as dx's channels.)
+    bool weight = s.size() == 4 && s[2] == 3 && s[3] == 3;
+    int64_t blocked = !weight ? 0 : layout.transposed ? s[1] : s[0], other = !weight ? 0 : layout.transposed ? s[0] : s[1];
+    if (!weight || layout.block <= 0 || blocked % layout.block)
+      throw Error(fmt::format("layout {} holds a 3x3 conv weight whose {} channels it divides, not {}", layout_str(layout),
+                              layout.transposed ? "input" : "output", shape_str(s)));
+    return {layout.block, other, (layout.winograd + 2) * (layout.winograd + 2), blocked / layout.block};
   }
   if (layout.size() != s.size())
     throw Error(fmt::format("layout {} does not fit a tensor of rank {}", layout_str(layout), s.size()));
@@ -72,7 +75,7 @@ Layout preferred_layout(const ir::Node& n, int i, const std::string& target) {
 }
 
 std::string layout_str(const Layout& l) {
-  if (l.winograd) return fmt::format("winograd{}_b{}", l.winograd, l.block);
+  if (l.winograd) return fmt::format("winograd{}{}_b{}", l.winograd, l.transposed ? "t" : "", l.block);
   return l.block > 0 ? fmt::format("{}b{}", fmt::join(l, ""), l.block) : fmt::format("{}", fmt::join(l, ""));
 }
 

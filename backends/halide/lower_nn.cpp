@@ -134,6 +134,7 @@ static Lowered column_phases(LowerContext& c, const TensorRef& dy) {
 // innermost, the order that schedule reads it in.
 static Lowered conv2d_backward_input(LowerContext& c) {
   const TensorRef& w = c.in[1];
+  if (w.layout.winograd) return winograd_conv2d(c);  // (3x3, stride 1, pad 1: winograd.cpp)
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = w.shape[1], cog = w.shape[0] / groups;
   TensorRef dy = padded_input(c, 0, 0.f, "dy_padded");
@@ -176,6 +177,7 @@ static Lowered conv2d_backward_input(LowerContext& c) {
 // a matrix product of dy (co by positions) and the input's patches, accumulated in a root
 // with co innermost so the CPU schedule can keep a co-by-ci tile in registers.
 static Lowered conv2d_backward_weight(LowerContext& c) {
+  if (c.winograd) return winograd_conv2d_backward_weight(c);  // (3x3, stride 1, pad 1: winograd.cpp)
   const TensorRef& dy = c.in[1];
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = c.out.shape[1], cog = c.out.shape[0] / groups;

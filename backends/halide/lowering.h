@@ -113,6 +113,15 @@ struct WinogradInfo {
   int m = 2;  // F(m x m, 3x3): 2 or 4
 };
 
+// conv2d_backward_weight as Winograd (winograd.cpp): the transformed input V(ci, t, n, e)
+// and gradient Z(co, t, n, e) of every tile of the batch, the GEMMs' accumulator and
+// result M(co, ci, e) over r (tiles, images).
+struct WinogradGradInfo {
+  Halide::Func input, grad, acc, gemm;
+  Halide::RDom r;
+  int m = 2, tiles = 1;
+};
+
 struct Lowered {
   Halide::Func out;
   std::optional<StatsOutput> stats;
@@ -124,6 +133,7 @@ struct Lowered {
   std::optional<ConvInfo> conv;
   std::optional<WeightGradInfo> wgrad;
   std::optional<WinogradInfo> winograd;
+  std::optional<WinogradGradInfo> winograd_wgrad;
 };
 
 struct LowerContext {
@@ -133,6 +143,7 @@ struct LowerContext {
   OutRef out;
   Halide::Target target;
   std::string out_name = "out";  // the output Func's name (unique within a fused group)
+  int winograd = 0;  // conv2d_backward_weight: computed as Winograd F(m x m, 3x3), m (winograd_weight_grad_m)
 };
 
 using Lowering = std::function<Lowered(LowerContext&)>;
@@ -209,11 +220,16 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx);
 // batch statistics can be summed inside its loops, else 0.
 int conv_stats_tile(const Lowered& l, const LowerContext& ctx);
 
-// conv2d with its weight in the Winograd layout (winograd_weight_layout), its CPU schedule,
-// and the static kernel computing that weight: U(coi, ci, e, cob) from w, scheduled.
+// conv2d (or conv2d_backward_input, transposed) with its weight in the Winograd layout
+// (winograd_weight_layout), its CPU schedule, and the static kernel computing that weight:
+// U(coi, ci, e, cob) from w (transposed: from w's flipped [ci, co] taps), scheduled.
 Lowered winograd_conv2d(LowerContext& c);
 void schedule_winograd(Lowered& l, const LowerContext& ctx);
-Halide::Func winograd_weight(const TensorRef& w, int block, int m);
+Halide::Func winograd_weight(const TensorRef& w, int block, int m, bool transposed);
+// conv2d_backward_weight as Winograd F(m x m, 3x3), m = c.winograd, and its CPU schedule
+// (all but the output, which reads M as a pointwise kernel).
+Lowered winograd_conv2d_backward_weight(LowerContext& c);
+void schedule_winograd_weight_grad(Lowered& l, const LowerContext& ctx);
 
 void schedule_cpu(Lowered& l, const LowerContext& ctx);
 void schedule_cuda(Lowered& l, const LowerContext& ctx);

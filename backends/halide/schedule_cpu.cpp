@@ -425,6 +425,11 @@ static void schedule_cpu_kernel(Lowered& l, const LowerContext& ctx) {
     schedule_roots(l, natural);
     return;
   }
+  if (l.winograd_wgrad) {
+    schedule_winograd_weight_grad(l, ctx);
+    schedule_roots(l, natural);
+    return;
+  }
   if (l.conv && ctx.out.layout == channels_last()) {
     schedule_conv(l, ctx, natural);
     // The other roots (conv2d_backward_input's transposed weight, 8 MB for ResNet-50's

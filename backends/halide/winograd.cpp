@@ -31,6 +31,9 @@ using namespace Halide;
 // Per image, the transformed input and the GEMMs' results stay below this (bytes): VGG's
 // 224x224x64 layers (51 MB each) keep the direct form.
 constexpr int64_t kMaxTransformBytes = 16 << 20;
+// A weight gradient's transformed input and gradient, of the whole batch, each below this.
+constexpr int64_t kMaxBatchTransformBytes = 64 << 20;
+constexpr int64_t kMinTilesPerWeightGrad = 256;
 // A transformed weight U past L2 is read from memory at every run; each of its elements
 // then takes part in batch x tiles products. Below this many (ResNet-50's 7x7 layers at
 // batch 1 have 16) the direct form, which reads the smaller weight for 49, stays where the
@@ -114,42 +117,74 @@ static WinogradTile winograd_tile(int64_t tiles, int64_t out_channels, int lanes
   return t;
 }
 
-Layout winograd_weight_layout(const ir::Node& n, const Options& o) {
-  Layout none;
-  if (!o.winograd || o.schedule != "manual" || n.op != "conv2d" || n.inputs.size() < 2) return none;
-  if (parse_target(o.target).has_gpu_feature()) return none;
-  const Shape& w = n.inputs[1]->type.shape;
-  const Shape& y = n.outputs[0]->type.shape;
-  if (w.size() != 4 || w[2] != 3 || w[3] != 3 || y.size() != 4) return none;
+// F(m x m, 3x3) for a 3x3, stride-1, pad-1 convolution `n` (or one of its gradients) of `ci`
+// to `co` channels over `batch` images of H x W outputs, where the rules above let
+// Winograd take it; else 0.
+static int winograd_m(const ir::Node& n, int64_t co, int64_t ci, int64_t batch, int64_t H, int64_t W, const Options& o) {
+  if (!o.winograd || o.schedule != "manual" || parse_target(o.target).has_gpu_feature()) return 0;
   ir::ConvGeometry g = ir::conv_geometry(n);
   if (g.groups != 1 || g.stride != std::vector<int64_t>{1, 1} || g.dilation != std::vector<int64_t>{1, 1} ||
       g.pad != std::array<int64_t, 4>{1, 1, 1, 1})
-    return none;
-  int64_t co = w[0], ci = w[1], H = y[2], W = y[3], batch = y[0];
-  if (H * W < 24 || co % 16 || ci % 16) return none;
+    return 0;
+  if (H * W < 24 || co % 16 || ci % 16) return 0;
   // F(4x4, 3x3) where 4 divides the image: 36 products per 16 outputs against F(2x2)'s 16
   // per 4, and a smaller transformed input (bench_conv 3x3 56x56x64 0.49 -> 0.31-0.34 ms,
   // 28x28x128 0.41 -> 0.33-0.35 ms); ResNet-50's 14x14 layers keep F(2x2) (with 4x4 tiles
   // a quarter of the last row and column would be padding, and U 4x the weight).
   int m = H % 4 == 0 && W % 4 == 0 ? 4 : 2, alpha = m + 2;
   int64_t tiles = (H + m - 1) / m * ((W + m - 1) / m);
-  if (tiles * alpha * alpha * std::max(ci, co) * 4 > kMaxTransformBytes) return none;
+  if (tiles * alpha * alpha * std::max(ci, co) * 4 > kMaxTransformBytes) return 0;
   bool half_width = o.half_width_fma.value_or(o.target.rfind("host", 0) == 0 && host_has_half_width_fma());
   if (!half_width && alpha * alpha * ci * co * 4 > kStreamedWeightBytes && tiles * batch < kMinTilesPerStreamedWeight)
-    return none;
+    return 0;
+  return m;
+}
+
+Layout winograd_weight_layout(const ir::Node& n, const Options& o) {
+  // conv2d_backward_input of such a convolution is one too: of dy, by the flipped weight
+  // with its channel axes swapped (the transposed layout).
+  bool transposed = n.op == "conv2d_backward_input";
+  if ((n.op != "conv2d" && !transposed) || n.inputs.size() < 2) return {};
+  const Shape& w = n.inputs[1]->type.shape;
+  const Shape& y = n.outputs[0]->type.shape;
+  if (w.size() != 4 || w[2] != 3 || w[3] != 3 || y.size() != 4) return {};
+  int64_t co = transposed ? w[1] : w[0], ci = transposed ? w[0] : w[1];
+  int m = winograd_m(n, co, ci, y[0], y[2], y[3], o);
+  if (!m) return {};
   Layout l{0, 1, 2, 3};
   l.winograd = m;
+  l.transposed = transposed;
+  int64_t tiles = (y[2] + m - 1) / m * ((y[3] + m - 1) / m);
   l.block = winograd_tile(tiles, co, parse_target(o.target).natural_vector_size<float>()).block;
   return l;
 }
 
-Func winograd_weight(const TensorRef& w, int block, int m) {
+int winograd_weight_grad_m(const ir::Node& n, const Options& o) {
+  if (n.op != "conv2d_backward_weight" || n.inputs.size() != 2) return 0;
+  const Shape& w = n.outputs[0]->type.shape;
+  const Shape& dy = n.inputs[1]->type.shape;
+  if (w.size() != 4 || w[2] != 3 || w[3] != 3 || dy.size() != 4) return 0;
+  int m = winograd_m(n, w[0], w[1], dy[0], dy[2], dy[3], o);
+  if (!m) return 0;
+  // The whole batch's transforms are stored before the GEMMs sum over them.
+  int64_t tiles = (dy[2] + m - 1) / m * ((dy[3] + m - 1) / m), alpha2 = (m + 2) * (m + 2);
+  if (dy[0] * tiles * alpha2 * std::max(w[0], w[1]) * 4 > kMaxBatchTransformBytes) return 0;
+  // M is written and read back, past L2, for few products per element where the batch has
+  // few tiles (ResNet-50's layer 4 at batch 8: 16.8 MB for 128 tiles, 11.9-12.2 ms in the
+  // fused training step against 11.0-11.1 direct, whose tiles write the new momentum from
+  // their registers).
+  if (alpha2 * w[0] * w[1] * 4 > kStreamedWeightBytes && dy[0] * tiles < kMinTilesPerWeightGrad) return 0;
+  return m;
+}
+
+Func winograd_weight(const TensorRef& w, int block, int m, bool transposed) {
   const Transforms& f = transforms(m);
   int alpha = m + 2;
   Var coi("coi"), ci("ci"), e("e"), cob("cob");
   Expr co = cob * block + coi;
+  auto tap = [&](int kx, int ky) { return transposed ? w.at({ci, co, 2 - ky, 2 - kx}) : w.at({co, ci, ky, kx}); };
   Func U("winograd_weight");  // G g G^T
-  U(coi, ci, e, cob) = mux(e, transform2d(f.G, [&](int kx, int ky) { return w.at({co, ci, ky, kx}); }, 3));
+  U(coi, ci, e, cob) = mux(e, transform2d(f.G, tap, 3));
   U.bound(e, 0, alpha * alpha).reorder(e, coi, ci, cob).unroll(e).parallel(cob);
   return U;
 }
@@ -157,13 +192,13 @@ Func winograd_weight(const TensorRef& w, int block, int m) {
 Lowered winograd_conv2d(LowerContext& c) {
   const TensorRef& w = c.in[1];
   if (c.out.layout != channels_last())
-    throw Error(fmt::format("Winograd conv2d '{}': its output must be channels-last, not {}", c.node.name(),
+    throw Error(fmt::format("Winograd {} '{}': its output must be channels-last, not {}", c.node.op, c.node.name(),
                             layout_str(c.out.layout)));
   int block = w.layout.block, m = w.layout.winograd, alpha = m + 2;
   const Transforms& f = transforms(m);
   const Shape& os = c.out.shape;  // n, co, y, x
   int TW = static_cast<int>((os[3] + m - 1) / m), T = static_cast<int>((os[2] + m - 1) / m) * TW;
-  int ci_total = static_cast<int>(w.shape[1]);
+  int ci_total = static_cast<int>(w.shape[w.layout.transposed ? 0 : 1]);  // (dy's channels, transposed)
   TensorRef x = padded_input(c, 0, 0.f, "padded");
   Var ci("ci"), t("t"), e("e"), co("co"), cb("cb"), n("n");
   Expr tx = t % TW, ty = t / TW;
@@ -248,6 +283,102 @@ void schedule_winograd(Lowered& l, const LowerContext& ctx) {
   Var ac = acc.args()[0], at = acc.args()[1];
   acc.compute_at(M, to).vectorize(ac, vec).unroll(ac).unroll(at);
   acc.update().reorder(ac, at, wi.r.x).vectorize(ac, vec).unroll(ac).unroll(at);
+}
+
+
+// The weight gradient (Lavin & Gray's section 4 applies to it as to the forward): Y = A^T
+// [(G g G^T) * V] A is linear in g, so for a tile dL/dg = G^T [V * (A dy A^T)] G, and summed
+// over the batch's tiles dW = G^T M G with M_e = Z_e^T V_e, the (m+2)^2 GEMMs [Co x tiles]
+// x [tiles x Ci] of Z = A dy A^T and V = B^T d B. (m+2)^2 products per tile and channel
+// pair where the direct form takes 9 m^2.
+static std::vector<std::vector<double>> transposed_matrix(const std::vector<std::vector<double>>& a) {
+  std::vector<std::vector<double>> t(a[0].size(), std::vector<double>(a.size()));
+  for (size_t i = 0; i < a.size(); ++i)
+    for (size_t j = 0; j < a[0].size(); ++j) t[j][i] = a[i][j];
+  return t;
+}
+
+Lowered winograd_conv2d_backward_weight(LowerContext& c) {
+  int m = c.winograd, alpha = m + 2;
+  const Transforms& f = transforms(m);
+  const Shape& ys = c.in[1].shape;  // n, co, y, x
+  int TW = static_cast<int>((ys[3] + m - 1) / m), T = static_cast<int>((ys[2] + m - 1) / m) * TW;
+  TensorRef x = padded_input(c, 0, 0.f, "x_padded");
+  TensorRef dy = padded_input(c, 1, 0.f, "dy_padded");  // (odd sizes: the last tiles reach past dy)
+  Var ci("ci"), co("co"), t("t"), n("n"), e("e");
+  Expr tx = t % TW, ty = t / TW;
+  Func V("winograd_input"), Z("winograd_grad");
+  V(ci, t, n, e) =
+      mux(e, transform2d(f.BT, [&](int i, int j) { return x.at({n, ci, m * ty + j - 1, m * tx + i - 1}); }, alpha));
+  Z(co, t, n, e) =
+      mux(e, transform2d(transposed_matrix(f.AT), [&](int i, int j) { return dy.at({n, co, m * ty + j, m * tx + i}); }, m));
+  RDom r(0, T, 0, static_cast<int>(ys[0]), "r");
+  Func acc("winograd_wacc"), M("winograd_wgemm");
+  acc(co, ci, e) = 0.f;
+  acc(co, ci, e) += Z(co, r.x, r.y, e) * V(ci, r.x, r.y, e);
+  M(co, ci, e) = acc(co, ci, e);
+  auto L = c.out.logical();  // co, ci, ky, kx
+  std::vector<Expr> taps = transform2d(transposed_matrix(f.G), [&](int i, int j) { return M(L[0], L[1], i + alpha * j); }, alpha);
+  Lowered l;
+  l.out = Func(c.out_name);
+  l.out(c.out.vars) = mux(L[3] + 3 * L[2], taps);
+  l.winograd_wgrad = WinogradGradInfo{V, Z, acc, M, r, m, T};
+  return l;
+}
+
+void schedule_winograd_weight_grad(Lowered& l, const LowerContext& ctx) {
+  WinogradGradInfo& wi = *l.winograd_wgrad;
+  int vec = ctx.target.natural_vector_size<float>(), alpha2 = (wi.m + 2) * (wi.m + 2);
+  // The transforms of every tile of the batch, before the GEMMs: each tile's (m+2)^2 values
+  // at once, vectors of channels, tiles in parallel.
+  for (Func f : {wi.input, wi.grad}) {
+    std::vector<Var> a = f.args();  // channel, t, n, e
+    Var tn("tn");
+    f.compute_root().bound(a[3], 0, alpha2).reorder(a[0], a[3], a[1], a[2]).vectorize(a[0], vec).unroll(a[3]);
+    f.fuse(a[1], a[2], tn).parallel(tn, 8);
+  }
+  // The GEMMs: a task per (e, block of output channels), register tiles of 4 (AVX2: 2)
+  // vectors of output channels by 6 input channels summing every tile of the batch.
+  Func M = wi.gemm, acc = wi.acc;
+  std::vector<Var> a = M.args();  // co, ci, e
+  int64_t CO = ctx.out.shape[0];
+  int tile_co = vec;
+  for (int k : {4, 2})
+    if ((vec == 16 || k == 2) && CO % (k * vec) == 0) {
+      tile_co = k * vec;
+      break;
+    }
+  Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), task("task");
+  M.compute_root()
+      .bound(a[2], 0, alpha2)
+      .split(a[0], coo, coi, tile_co)
+      .split(a[1], cio, cii, 6)
+      .reorder(coi, cii, cio, coo, a[2])
+      .vectorize(coi, vec)
+      .unroll(coi)
+      .unroll(cii)
+      .fuse(coo, a[2], task)
+      .parallel(task);
+  std::vector<Var> aa = acc.args();
+  acc.compute_at(M, cio).vectorize(aa[0], vec).unroll(aa[0]).unroll(aa[1]);
+  acc.update().reorder(aa[0], aa[1], wi.r.x, wi.r.y).vectorize(aa[0], vec).unroll(aa[0]).unroll(aa[1]);
+  // dW = G^T M G (with the group's epilogue: a fused optimizer update): the taps unrolled,
+  // so each picks its own entry of the transform; vectors of channels where innermost.
+  Func out = l.out;
+  const Layout& ol = ctx.out.layout;
+  const auto& v = ctx.out.vars;
+  bool vectorized = false, parallel = false;
+  for (size_t k = 0; k < ol.size(); ++k)
+    if (ol[k] >= 2) out.unroll(v[k]);
+  if (ol[0] < 2 && ctx.out.extent(0) % vec == 0) {
+    out.vectorize(v[0], vec);
+    vectorized = true;
+  }
+  for (int k = static_cast<int>(v.size()) - 1; k >= (vectorized ? 1 : 0) && !parallel; --k)
+    if ((static_cast<size_t>(k) >= ol.size() || ol[k] < 2) && ctx.out.extent(k) > 1) {
+      out.parallel(v[k]);
+      parallel = true;
+    }
 }
 
 }  // namespace strata::halide_backend
