@@ -285,12 +285,6 @@ void schedule_winograd(Lowered& l, const LowerContext& ctx) {
   acc.update().reorder(ac, at, wi.r.x).vectorize(ac, vec).unroll(ac).unroll(at);
 }
 
-
-// The weight gradient (Lavin & Gray's section 4 applies to it as to the forward): Y = A^T
-// [(G g G^T) * V] A is linear in g, so for a tile dL/dg = G^T [V * (A dy A^T)] G, and summed
-// over the batch's tiles dW = G^T M G with M_e = Z_e^T V_e, the (m+2)^2 GEMMs [Co x tiles]
-// x [tiles x Ci] of Z = A dy A^T and V = B^T d B. (m+2)^2 products per tile and channel
-// pair where the direct form takes 9 m^2.
 static std::vector<std::vector<double>> transposed_matrix(const std::vector<std::vector<double>>& a) {
   std::vector<std::vector<double>> t(a[0].size(), std::vector<double>(a.size()));
   for (size_t i = 0; i < a.size(); ++i)
@@ -298,6 +292,11 @@ static std::vector<std::vector<double>> transposed_matrix(const std::vector<std:
   return t;
 }
 
+// The weight gradient (Lavin & Gray's section 4 applies to it as to the forward): Y = A^T
+// [(G g G^T) * V] A is linear in g, so for a tile dL/dg = G^T [V * (A dy A^T)] G, and summed
+// over the batch's tiles dW = G^T M G with M_e = Z_e^T V_e, the (m+2)^2 GEMMs [Co x tiles]
+// x [tiles x Ci] of Z = A dy A^T and V = B^T d B. (m+2)^2 products per tile and channel
+// pair where the direct form takes 9 m^2.
 Lowered winograd_conv2d_backward_weight(LowerContext& c) {
   int m = c.winograd, alpha = m + 2;
   const Transforms& f = transforms(m);
