@@ -32,28 +32,27 @@ hb::Layout layout_for(const Shape& in, int64_t out_channels, int64_t k, dsl::Con
   return hb::winograd_weight_layout(last_conv(m), ho);
 }
 
-// The layout winograd_weight_layout gives the input gradient of a one-conv model's conv.
-hb::Layout input_grad_layout(const Shape& in, int64_t out_channels, dsl::Conv2dOptions o, hb::Options ho = {}) {
+// `f` of the first `op` node in the gradient graph of a one-conv model (3x3).
+template <typename F>
+auto on_gradient_node(const Shape& in, int64_t out_channels, dsl::Conv2dOptions o, const std::string& op, F f) {
   dsl::Model m("one");
   dsl::Tensor x = m.input("x", in);
   m.output("y", dsl::conv2d(x, out_channels, 3, o));
   ir::Graph g = testing::gradient_graph(m.graph(), true, 1);
   for (const auto& n : g.nodes())
-    if (n->op == "conv2d_backward_input") return hb::winograd_weight_layout(*n, ho);
-  FAIL("no conv2d_backward_input in the gradient graph");
-  return {};
+    if (n->op == op) return f(*n);
+  FAIL("no " << op << " in the gradient graph");
+  return decltype(f(*g.nodes().front())){};
 }
 
-// winograd_weight_grad_m for the weight gradient of a one-conv model's conv.
+hb::Layout input_grad_layout(const Shape& in, int64_t out_channels, dsl::Conv2dOptions o, hb::Options ho = {}) {
+  return on_gradient_node(in, out_channels, o, "conv2d_backward_input",
+                          [&](const ir::Node& n) { return hb::winograd_weight_layout(n, ho); });
+}
+
 int weight_grad_m(const Shape& in, int64_t out_channels, dsl::Conv2dOptions o, hb::Options ho = {}) {
-  dsl::Model m("one");
-  dsl::Tensor x = m.input("x", in);
-  m.output("y", dsl::conv2d(x, out_channels, 3, o));
-  ir::Graph g = testing::gradient_graph(m.graph(), false, 1);
-  for (const auto& n : g.nodes())
-    if (n->op == "conv2d_backward_weight") return hb::winograd_weight_grad_m(*n, ho);
-  FAIL("no conv2d_backward_weight in the gradient graph");
-  return -1;
+  return on_gradient_node(in, out_channels, o, "conv2d_backward_weight",
+                          [&](const ir::Node& n) { return hb::winograd_weight_grad_m(n, ho); });
 }
 
 // Runs `m` compiled with `o` on the Halide backend and on the reference backend (the graph
