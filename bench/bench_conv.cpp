@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <span>
 #include <strata/dsl.h>
 
 #include "backends/halide/halide_backend.h"
@@ -47,6 +48,14 @@ const ConvShape kShapes[] = {
     {"dw3x3_28x28x256", 1, 256, 28, 256, 3, 1, 256},
     {"dw3x3_14x14x512", 1, 512, 14, 512, 3, 1, 512},
     {"dw3x3_7x7x1024", 1, 1024, 7, 1024, 3, 1, 1024},
+};
+
+// The gradients only: the small ResNet's 3x3 layers (the main job's model, Fashion-MNIST)
+// at its training batch of 64.
+const ConvShape kSmallResNetShapes[] = {
+    {"small_resnet_3x3_28x28x16", 64, 16, 28, 16, 3, 1, 1},
+    {"small_resnet_3x3_14x14x32", 64, 32, 14, 32, 3, 1, 1},
+    {"small_resnet_3x3_7x7x64", 64, 64, 7, 64, 3, 1, 1},
 };
 
 // Runs the kernel once to warm the caches and the thread pool, then for every benchmark
@@ -128,11 +137,14 @@ void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule, bool co
 }
 
 // conv2d_backward_weight (dw, stored like its convolution's weight, as in a training step)
-// and conv2d_backward_input (dx) of a ResNet-50 shape at batch 8; winograd: as Winograd
+// and conv2d_backward_input (dx) of a ResNet-50 shape at batch 8 (a shape with its own
+// batch: at that); winograd: as Winograd
 // F(m x m, 3x3) where it applies (dx: the weight transformed first, as the executable's
 // kernel before it does every step; its time is the weight_transform_ms counter).
+int64_t grad_batch(const ConvShape& s) { return s.batch > 1 ? s.batch : 8; }
+
 dsl::Model conv_grad_model(const ConvShape& s, const std::string& op) {
-  constexpr int64_t kBatch = 8;
+  const int64_t kBatch = grad_batch(s);
   int64_t pad = s.k / 2, out_hw = (s.hw + 2 * pad - s.k) / s.stride + 1;
   Shape x{kBatch, s.cin, s.hw, s.hw}, w{s.cout, s.cin, s.k, s.k}, dy{kBatch, s.cout, out_hw, out_hw};
   ir::AttrMap a{{"stride", std::vector<int64_t>{s.stride, s.stride}},
@@ -158,7 +170,7 @@ bool grad_takes_winograd(const ConvShape& s, const std::string& op) {
 }
 
 void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op, bool winograd) {
-  constexpr int64_t kBatch = 8;
+  const int64_t kBatch = grad_batch(s);
   int64_t pad = s.k / 2, out_hw = (s.hw + 2 * pad - s.k) / s.stride + 1;
   Shape x{kBatch, s.cin, s.hw, s.hw};
   dsl::Model m = conv_grad_model(s, op);
@@ -267,12 +279,14 @@ int register_all() {
             ->UseRealTime();
   for (const char* op : {"conv2d_backward_weight", "conv2d_backward_input"})
     for (bool winograd : {false, true})
-      for (const ConvShape& s : kShapes)
-        if (s.groups == 1 && (!winograd || grad_takes_winograd(s, op)))
-          benchmark::RegisterBenchmark((std::string(op) + (winograd ? "_winograd/" : "/") + s.name + "_batch8").c_str(),
-                                       BM_ConvGrad, s, std::string(op), winograd)
-              ->Unit(benchmark::kMillisecond)
-              ->UseRealTime();
+      for (const auto& shapes : {std::span<const ConvShape>(kShapes), std::span<const ConvShape>(kSmallResNetShapes)})
+        for (const ConvShape& s : shapes)
+          if (s.groups == 1 && (!winograd || grad_takes_winograd(s, op)))
+            benchmark::RegisterBenchmark(
+                (std::string(op) + (winograd ? "_winograd/" : "/") + s.name + "_batch" + std::to_string(grad_batch(s))).c_str(),
+                BM_ConvGrad, s, std::string(op), winograd)
+                ->Unit(benchmark::kMillisecond)
+                ->UseRealTime();
   return 0;
 }
 const int registered = register_all();

@@ -50,10 +50,18 @@ hb::Layout input_grad_layout(const Shape& in, int64_t out_channels, dsl::Conv2dO
                           [&](const ir::Node& n) { return hb::winograd_weight_layout(n, ho); });
 }
 
-int weight_grad_m(const Shape& in, int64_t out_channels, dsl::Conv2dOptions o, hb::Options ho = {}) {
+hb::WinogradGradPlan weight_grad_plan(const Shape& in, int64_t out_channels, dsl::Conv2dOptions o, hb::Options ho = {}) {
   return on_gradient_node(in, out_channels, o, "conv2d_backward_weight",
-                          [&](const ir::Node& n) { return hb::winograd_weight_grad_m(n, ho); });
+                          [&](const ir::Node& n) { return hb::winograd_weight_grad_plan(n, ho); });
 }
+
+int weight_grad_m(const Shape& in, int64_t out_channels, dsl::Conv2dOptions o, hb::Options ho = {}) {
+  return weight_grad_plan(in, out_channels, o, ho).m;
+}
+
+// A weight gradient plan's (chunk, chunks, groups).
+using Chunks = std::tuple<int64_t, int64_t, int>;
+Chunks chunks_of(const hb::WinogradGradPlan& p) { return {p.chunk, p.chunks, p.groups}; }
 
 // Runs `m` compiled with `o` on the Halide backend and on the reference backend (the graph
 // as written) with the same random parameters; checks every output.
@@ -161,15 +169,24 @@ TEST_CASE("the weight gradient of a Winograd-shaped convolution is Winograd GEMM
   dsl::Conv2dOptions same{.padding = 1};
   CHECK(weight_grad_m({2, 32, 8, 8}, 64, same) == 4);
   CHECK(weight_grad_m({2, 16, 7, 7}, 32, same) == 2);
-  CHECK(weight_grad_m({8, 64, 56, 56}, 64, same) == 4);  // ResNet-50's layer 1 at batch 8: 14.4 MB of V
-  // The whole batch's transforms are stored: past 64 MB each, direct (56x56x64 at batch 64:
-  // 115 MB; at 32, 58 MB); past 16 MB an image, direct as in the forward (224x224x64).
-  CHECK(weight_grad_m({32, 64, 56, 56}, 64, same) == 4);
-  CHECK(weight_grad_m({64, 64, 56, 56}, 64, same) == 0);
-  CHECK(weight_grad_m({1, 64, 224, 224}, 64, same) == 0);
+  hb::Options full{.half_width_fma = false}, half{.half_width_fma = true};
+  // Chunks of tiles whose transforms stay in L2, at least 28 where 1 MiB allows, into 8, 4
+  // or 2 groups' partial Ms (up to 8 MiB in all): ResNet-50's layers 1-3 at batch 8, the
+  // small ResNet's layer 1 at 64.
+  CHECK(chunks_of(weight_grad_plan({8, 64, 56, 56}, 64, same)) == Chunks{28, 56, 8});
+  CHECK(chunks_of(weight_grad_plan({8, 128, 28, 28}, 128, same)) == Chunks{28, 14, 2});
+  CHECK(chunks_of(weight_grad_plan({8, 256, 14, 14}, 256, same, full)) == Chunks{28, 14, 2});  // M 4 MiB
+  CHECK(chunks_of(weight_grad_plan({64, 16, 28, 28}, 16, same)) == Chunks{56, 56, 8});  // 256 KiB
+  CHECK(chunks_of(weight_grad_plan({64, 64, 56, 56}, 64, same)) == Chunks{28, 448, 8});  // any batch
+  // One chunk, the whole batch's transforms first: too few tiles; M past 4 MiB (its groups
+  // would pass 8), where the transforms must stay within 64 MB each.
+  CHECK(chunks_of(weight_grad_plan({2, 32, 8, 8}, 64, same)) == Chunks{8, 1, 1});
+  CHECK(chunks_of(weight_grad_plan({16, 512, 7, 7}, 512, same, half)) == Chunks{256, 1, 1});
+  CHECK(weight_grad_m({128, 512, 7, 7}, 512, same, half) == 2);  // 64 MiB of V, the most
+  CHECK(weight_grad_m({256, 512, 7, 7}, 512, same, half) == 0);
+  CHECK(weight_grad_m({1, 64, 224, 224}, 64, same) == 0);  // past 16 MB an image, as the forward
   // M (16.8 MB for 512 x 512 channels at F(2x2)) past L2 needs 256 tiles a step, whatever
   // the FMA width: ResNet-50's layer 4 at batch 8 has 128, at 16 256.
-  hb::Options full{.half_width_fma = false}, half{.half_width_fma = true};
   CHECK(weight_grad_m({8, 512, 7, 7}, 512, same, full) == 0);
   CHECK(weight_grad_m({8, 512, 7, 7}, 512, same, half) == 0);
   CHECK(weight_grad_m({16, 512, 7, 7}, 512, same, half) == 2);
@@ -256,6 +273,22 @@ TEST_CASE("Winograd convolutions in training form, batch statistics and gradient
   bool sibling = false;
   for (const auto& n : exe.graph().nodes()) sibling |= n->op == "batch_norm_stats" && ir::group_of(*n) >= 0;
   CHECK(sibling);  // the statistics are a convolution kernel's second output
+  testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
+}
+
+// Weight gradients summed in chunks of tiles (each chunk transformed as it is summed):
+// F(4x4) into 8 groups' partial sums, F(4x4) in two chunks, F(2x2) with partial edge tiles
+// in two; against the reference's direct sums.
+TEST_CASE("Winograd weight gradients summed in chunks of tiles equal the reference", "[winograd][training]") {
+  using Case = std::tuple<int64_t, int64_t, Chunks>;  // batch, image size, plan
+  auto [batch, size, want] = GENERATE(Case{28, 16, {56, 8, 8}}, Case{4, 8, {8, 2, 2}}, Case{6, 7, {48, 2, 2}});
+  INFO(batch << " images of " << size << " x " << size);
+  dsl::Model m("wino_chunks");
+  m.output("y", dsl::conv2d(m.input("x", {batch, 16, size, size}), 16, 3, {.padding = 1, .bias = false}));
+  CHECK(chunks_of(weight_grad_plan({batch, 16, size, size}, 16, {.padding = 1})) == want);
+  ir::Graph grads = testing::gradient_graph(m.graph(), true, 5);
+  runtime::Executable exe(grads, {});
+  CHECK(exe.report().winograd_convs == 3);  // the convolution, its input and weight gradients
   testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
 }
 

@@ -75,8 +75,18 @@ void check_options(const Options& o);  // throws strata::Error on a bad target o
 // conv2d_backward_input of such a convolution, the transposed Winograd layout (its dx
 // computed as that Winograd convolution of dy).
 Layout winograd_weight_layout(const ir::Node& n, const Options& o);
-// m where conv2d_backward_weight `n` is computed as Winograd F(m x m, 3x3) (the weight
-// gradient of a convolution winograd_weight_layout takes, by the same rules), else 0.
+// How conv2d_backward_weight `n` is computed (winograd.cpp): as Winograd F(m x m, 3x3)
+// where m > 0 (the weight gradient of a convolution winograd_weight_layout takes, by the
+// same rules), its batch's tiles summed in `chunks` chunks of `chunk` tiles, each
+// transformed as it is summed, into `groups` partial sums computed in parallel (one chunk:
+// every tile's transforms first); m = 0: direct.
+struct WinogradGradPlan {
+  int m = 0;
+  int64_t chunk = 0, chunks = 0;
+  int groups = 0;
+};
+WinogradGradPlan winograd_weight_grad_plan(const ir::Node& n, const Options& o);
+// Its m (0: direct).
 int winograd_weight_grad_m(const ir::Node& n, const Options& o);
 
 // One compiled kernel: a node specialised to its shapes, layouts, target and schedule.

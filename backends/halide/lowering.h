@@ -113,13 +113,18 @@ struct WinogradInfo {
   int m = 2;  // F(m x m, 3x3): 2 or 4
 };
 
-// conv2d_backward_weight as Winograd (winograd.cpp): the transformed input V(ci, t, n, e)
-// and gradient Z(co, t, n, e) of every tile of the batch, the GEMMs' accumulator and
-// result M(co, ci, e) over r (tiles, images).
+// conv2d_backward_weight as Winograd (winograd.cpp): the transformed input V(ci, q, e) and
+// gradient Z(co, q, e) of tile q of the batch (q = image * tiles + tile), the GEMMs'
+// register accumulator acc(co, ci, e, k) summing chunk k's `chunk` tiles over ri, and
+// M(co, ci, e). One chunk (chunks == 1): every tile transformed first, M = acc. Else
+// part(co, ci, e, g) sums chunks g, g + groups, ... over rc, each chunk transformed as
+// it is summed, and M adds the groups' parts.
 struct WinogradGradInfo {
-  Halide::Func input, grad, acc, gemm;
-  Halide::RDom r;
-  int m = 2, tiles = 1;
+  Halide::Func input, grad, acc, part, gemm;
+  Halide::RDom ri, rc;
+  int m = 2;
+  int64_t chunk = 1, chunks = 1;
+  int groups = 1;
 };
 
 struct Lowered {

@@ -34,6 +34,9 @@ constexpr int64_t kMaxTransformBytes = 16 << 20;
 // A weight gradient's transformed input and gradient, of the whole batch, each below this.
 constexpr int64_t kMaxBatchTransformBytes = 64 << 20;
 constexpr int64_t kMinTilesPerWeightGrad = 256;
+// Chunks of the weight gradient's tiles (grad_chunks).
+constexpr int64_t kChunkBytes = 256 << 10, kMaxChunkBytes = 1 << 20, kChunkTiles = 28, kMinChunkTiles = 8;
+constexpr int64_t kMaxPartBytes = 8 << 20;
 // A transformed weight U past L2 is read from memory at every run; each of its elements
 // then takes part in batch x tiles products. Below this many (ResNet-50's 7x7 layers at
 // batch 1 have 16) the direct form, which reads the smaller weight for 49, stays where the
@@ -159,23 +162,49 @@ Layout winograd_weight_layout(const ir::Node& n, const Options& o) {
   return l;
 }
 
-int winograd_weight_grad_m(const ir::Node& n, const Options& o) {
-  if (n.op != "conv2d_backward_weight" || n.inputs.size() != 2) return 0;
+// The weight gradient's tiles in chunks (WinogradGradInfo): chunks of tiles whose V and Z
+// stay in L2 are transformed and summed in turn, into `groups` partial Ms summed in
+// parallel (the chunks g, g + groups, ... each). Storing every tile's transforms first
+// wrote and read them back from memory (29 MB for ResNet-50's 56x56x64 layer at batch 8).
+// A chunk's transforms fill kChunkBytes, or more up to kMaxChunkBytes for kChunkTiles
+// tiles: each chunk adds into all of its group's M, which fewer tiles would not pay for
+// (bench_conv, batch 8, chunks of 256 KiB -> at least 28 tiles: 28x28x128 4.0-4.3 ->
+// 3.2 ms, 14x14x256 5.4-6.0 -> 4.4-4.6; the small ResNet's 28x28x16 at batch 64 took
+// 0.49-0.58 ms in chunks of 256 KiB, 0.66-0.69 in chunks of 1 MiB). Where a group's M
+// would pass kMaxPartBytes, one chunk: the whole batch's transforms first.
+static WinogradGradPlan grad_chunks(int m, int64_t tiles, int64_t co, int64_t ci) {
+  int alpha2 = (m + 2) * (m + 2);
+  int64_t m_bytes = alpha2 * co * ci * 4, tile_bytes = alpha2 * (co + ci) * 4;
+  int64_t most = std::min({tiles / 2, std::max(kChunkBytes / tile_bytes, kChunkTiles), kMaxChunkBytes / tile_bytes});
+  // The largest chunk that divides the tiles into a multiple of groups.
+  for (int64_t chunk = most; chunk >= kMinChunkTiles; --chunk) {
+    if (tiles % chunk) continue;
+    for (int g : {8, 4, 2})
+      if ((tiles / chunk) % g == 0 && g * m_bytes <= kMaxPartBytes) return {m, chunk, tiles / chunk, g};
+  }
+  return {m, tiles, 1, 1};
+}
+
+WinogradGradPlan winograd_weight_grad_plan(const ir::Node& n, const Options& o) {
+  if (n.op != "conv2d_backward_weight" || n.inputs.size() != 2) return {};
   const Shape& w = n.outputs[0]->type.shape;
   const Shape& dy = n.inputs[1]->type.shape;
-  if (w.size() != 4 || w[2] != 3 || w[3] != 3 || dy.size() != 4) return 0;
+  if (w.size() != 4 || w[2] != 3 || w[3] != 3 || dy.size() != 4) return {};
   int m = winograd_m(n, w[0], w[1], dy[0], dy[2], dy[3], o);
-  if (!m) return 0;
-  // The whole batch's transforms are stored before the GEMMs sum over them.
+  if (!m) return {};
   int64_t tiles = (dy[2] + m - 1) / m * ((dy[3] + m - 1) / m), alpha2 = (m + 2) * (m + 2);
-  if (dy[0] * tiles * alpha2 * std::max(w[0], w[1]) * 4 > kMaxBatchTransformBytes) return 0;
+  WinogradGradPlan plan = grad_chunks(m, dy[0] * tiles, w[0], w[1]);
+  // In one chunk the whole batch's transforms are stored before the GEMMs sum over them.
+  if (plan.chunks == 1 && dy[0] * tiles * alpha2 * std::max(w[0], w[1]) * 4 > kMaxBatchTransformBytes) return {};
   // M is written and read back, past L2, for few products per element where the batch has
   // few tiles (ResNet-50's layer 4 at batch 8: 16.8 MB for 128 tiles, 11.9-12.2 ms in the
   // fused training step against 11.0-11.1 direct, whose tiles write the new momentum from
   // their registers).
-  if (alpha2 * w[0] * w[1] * 4 > kStreamedWeightBytes && dy[0] * tiles < kMinTilesPerWeightGrad) return 0;
-  return m;
+  if (alpha2 * w[0] * w[1] * 4 > kStreamedWeightBytes && dy[0] * tiles < kMinTilesPerWeightGrad) return {};
+  return plan;
 }
+
+int winograd_weight_grad_m(const ir::Node& n, const Options& o) { return winograd_weight_grad_plan(n, o).m; }
 
 Func winograd_weight(const TensorRef& w, int block, int m, bool transposed) {
   const Transforms& f = transforms(m);
@@ -301,66 +330,107 @@ Lowered winograd_conv2d_backward_weight(LowerContext& c) {
   int m = c.winograd, alpha = m + 2;
   const Transforms& f = transforms(m);
   const Shape& ys = c.in[1].shape;  // n, co, y, x
+  const Shape& ws = c.out.shape;    // co, ci, 3, 3
   int TW = static_cast<int>((ys[3] + m - 1) / m), T = static_cast<int>((ys[2] + m - 1) / m) * TW;
+  WinogradGradPlan g = grad_chunks(m, ys[0] * T, ws[0], ws[1]);
   TensorRef x = padded_input(c, 0, 0.f, "x_padded");
   TensorRef dy = padded_input(c, 1, 0.f, "dy_padded");  // (odd sizes: the last tiles reach past dy)
-  Var ci("ci"), co("co"), t("t"), n("n"), e("e");
-  Expr tx = t % TW, ty = t / TW;
+  Var ci("ci"), co("co"), q("q"), e("e"), k("k"), gr("g");
+  Expr n = q / T, t = q % T, tx = t % TW, ty = t / TW;
   Func V("winograd_input"), Z("winograd_grad");
-  V(ci, t, n, e) =
+  V(ci, q, e) =
       mux(e, transform2d(f.BT, [&](int i, int j) { return x.at({n, ci, m * ty + j - 1, m * tx + i - 1}); }, alpha));
-  Z(co, t, n, e) =
+  Z(co, q, e) =
       mux(e, transform2d(transposed_matrix(f.AT), [&](int i, int j) { return dy.at({n, co, m * ty + j, m * tx + i}); }, m));
-  RDom r(0, T, 0, static_cast<int>(ys[0]), "r");
-  Func acc("winograd_wacc"), M("winograd_wgemm");
-  acc(co, ci, e) = 0.f;
-  acc(co, ci, e) += Z(co, r.x, r.y, e) * V(ci, r.x, r.y, e);
-  M(co, ci, e) = acc(co, ci, e);
+  int chunk = static_cast<int>(g.chunk);
+  RDom ri(0, chunk, "ri");
+  Func acc("winograd_wacc"), part("winograd_wpart"), M("winograd_wgemm");
+  acc(co, ci, e, k) = 0.f;
+  acc(co, ci, e, k) += Z(co, k * chunk + ri, e) * V(ci, k * chunk + ri, e);
+  RDom rc(0, static_cast<int>(g.chunks / g.groups), "rc");
+  if (g.chunks == 1) {
+    M(co, ci, e) = acc(co, ci, e, 0);
+  } else {
+    part(co, ci, e, gr) = 0.f;
+    part(co, ci, e, gr) += acc(co, ci, e, rc * g.groups + gr);
+    Expr sum = part(co, ci, e, 0);
+    for (int i = 1; i < g.groups; ++i) sum += part(co, ci, e, i);
+    M(co, ci, e) = sum;
+  }
   auto L = c.out.logical();  // co, ci, ky, kx
   std::vector<Expr> taps = transform2d(transposed_matrix(f.G), [&](int i, int j) { return M(L[0], L[1], i + alpha * j); }, alpha);
   Lowered l;
   l.out = Func(c.out_name);
   l.out(c.out.vars) = mux(L[3] + 3 * L[2], taps);
-  l.winograd_wgrad = WinogradGradInfo{V, Z, acc, M, r, m, T};
+  l.winograd_wgrad = WinogradGradInfo{V, Z, acc, part, M, ri, rc, m, g.chunk, g.chunks, g.groups};
   return l;
 }
 
 void schedule_winograd_weight_grad(Lowered& l, const LowerContext& ctx) {
   WinogradGradInfo& wi = *l.winograd_wgrad;
   int vec = ctx.target.natural_vector_size<float>(), alpha2 = (wi.m + 2) * (wi.m + 2);
-  // The transforms of every tile of the batch, before the GEMMs: each tile's (m+2)^2 values
-  // at once, vectors of channels, tiles in parallel.
+  int64_t CO = ctx.out.shape[0], CI = ctx.out.shape[1];
+  bool chunked = wi.chunks > 1;
+  // The transforms: each tile's (m+2)^2 values at once, vectors of channels; the whole
+  // batch's first, tiles in parallel, or a chunk's inside its group's task.
   for (Func f : {wi.input, wi.grad}) {
-    std::vector<Var> a = f.args();  // channel, t, n, e
-    Var tn("tn");
-    f.compute_root().bound(a[3], 0, alpha2).reorder(a[0], a[3], a[1], a[2]).vectorize(a[0], vec).unroll(a[3]);
-    f.fuse(a[1], a[2], tn).parallel(tn, 8);
+    std::vector<Var> a = f.args();  // channel, q, e
+    if (chunked) f.compute_at(wi.part, wi.rc.x);
+    else f.compute_root().parallel(a[1], 8);
+    f.bound(a[2], 0, alpha2).reorder(a[0], a[2], a[1]).vectorize(a[0], vec).unroll(a[2]);
   }
-  // The GEMMs: a task per (e, block of output channels), register tiles of 4 (AVX2: 2)
-  // vectors of output channels by 6 input channels summing every tile of the batch.
-  Func M = wi.gemm, acc = wi.acc;
-  std::vector<Var> a = M.args();  // co, ci, e
-  int64_t CO = ctx.out.shape[0];
+  // The GEMMs: register tiles of 4 (AVX2: 2) vectors of output channels by 6 input
+  // channels summing a chunk's tiles (acc), then stored into M, or added into the group's
+  // part. A chunk's part tile needs input channels its rows divide (an update cannot
+  // recompute a shifted last tile as M's pure definition does).
   int tile_co = vec;
   for (int k : {4, 2})
     if ((vec == 16 || k == 2) && CO % (k * vec) == 0) {
       tile_co = k * vec;
       break;
     }
+  int rows = 6;
+  if (chunked)
+    for (int r : {6, 4, 8, 2, 1})
+      if (CI % r == 0) {
+        rows = r;
+        break;
+      }
   Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), task("task");
-  M.compute_root()
-      .bound(a[2], 0, alpha2)
-      .split(a[0], coo, coi, tile_co)
-      .split(a[1], cio, cii, 6)
-      .reorder(coi, cii, cio, coo, a[2])
-      .vectorize(coi, vec)
-      .unroll(coi)
-      .unroll(cii)
-      .fuse(coo, a[2], task)
-      .parallel(task);
-  std::vector<Var> aa = acc.args();
-  acc.compute_at(M, cio).vectorize(aa[0], vec).unroll(aa[0]).unroll(aa[1]);
-  acc.update().reorder(aa[0], aa[1], wi.r.x, wi.r.y).vectorize(aa[0], vec).unroll(aa[0]).unroll(aa[1]);
+  Func acc = wi.acc;
+  std::vector<Var> aa = acc.args();  // co, ci, e, k
+  if (chunked) {
+    Func part = wi.part;
+    std::vector<Var> a = part.args();  // co, ci, e, g
+    part.compute_root().vectorize(a[0], vec).parallel(a[3]);
+    part.update()
+        .split(a[0], coo, coi, tile_co)
+        .split(a[1], cio, cii, rows)
+        .reorder(coi, cii, cio, coo, a[2], wi.rc.x, a[3])
+        .vectorize(coi, vec)
+        .unroll(coi)
+        .unroll(cii)
+        .parallel(a[3]);
+    acc.compute_at(part, cio);
+    std::vector<Var> ma = wi.gemm.args();
+    wi.gemm.compute_root().vectorize(ma[0], vec).parallel(ma[2]);
+  } else {
+    Func M = wi.gemm;
+    std::vector<Var> a = M.args();  // co, ci, e
+    M.compute_root()
+        .bound(a[2], 0, alpha2)
+        .split(a[0], coo, coi, tile_co)
+        .split(a[1], cio, cii, rows)
+        .reorder(coi, cii, cio, coo, a[2])
+        .vectorize(coi, vec)
+        .unroll(coi)
+        .unroll(cii)
+        .fuse(coo, a[2], task)
+        .parallel(task);
+    acc.compute_at(M, cio);
+  }
+  acc.vectorize(aa[0], vec).unroll(aa[0]).unroll(aa[1]);
+  acc.update().reorder(aa[0], aa[1], wi.ri).vectorize(aa[0], vec).unroll(aa[0]).unroll(aa[1]);
   // dW = G^T M G (with the group's epilogue: a fused optimizer update): the taps unrolled,
   // so each picks its own entry of the transform; vectors of channels where innermost.
   Func out = l.out;
