@@ -31,7 +31,8 @@ using namespace Halide;
 // Per image, the transformed input and the GEMMs' results stay below this (bytes): VGG's
 // 224x224x64 layers (51 MB each) keep the direct form.
 constexpr int64_t kMaxTransformBytes = 16 << 20;
-// A weight gradient's transformed input and gradient, of the whole batch, each below this.
+// A weight gradient's transformed input and gradient, of the whole batch where it is
+// summed in one chunk (grad_chunks), each below this.
 constexpr int64_t kMaxBatchTransformBytes = 64 << 20;
 constexpr int64_t kMinTilesPerWeightGrad = 256;
 // Chunks of the weight gradient's tiles (grad_chunks).
@@ -381,8 +382,8 @@ void schedule_winograd_weight_grad(Lowered& l, const LowerContext& ctx) {
   }
   // The GEMMs: register tiles of 4 (AVX2: 2) vectors of output channels by 6 input
   // channels summing a chunk's tiles (acc), then stored into M, or added into the group's
-  // part. A chunk's part tile needs input channels its rows divide (an update cannot
-  // recompute a shifted last tile as M's pure definition does).
+  // part. A part's tile takes 6 or 4 rows, whichever divides the input channels (an update
+  // cannot recompute a shifted last tile as M's pure definition does).
   int tile_co = vec;
   for (int k : {4, 2})
     if ((vec == 16 || k == 2) && CO % (k * vec) == 0) {
@@ -391,7 +392,7 @@ void schedule_winograd_weight_grad(Lowered& l, const LowerContext& ctx) {
     }
   int rows = 6;
   if (chunked)
-    for (int r : {6, 4, 8, 2, 1})
+    for (int r : {6, 4, 2, 1})
       if (CI % r == 0) {
         rows = r;
         break;
