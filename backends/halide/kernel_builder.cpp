@@ -161,8 +161,9 @@ KernelShapes kernel_shapes(const NodeGroup& group, const std::vector<Layout>& in
   return ks;
 }
 
-// A sibling (ir/fusion_group.h, lowering.h's StatsOutput): `l.out` becomes a copy of the
-// chained value, and the sibling's [2, C] a second output, from sums per tile of `tile`
+// A sibling (ir/fusion_group.h, lowering.h's StatsOutput): the sibling's [2, C] becomes a
+// second output, read from the first (or, where the convolution's schedule sums inside its
+// own loops, `l.out` becomes a copy of the chained value), from sums per tile of `tile`
 // columns of a row (columns an earlier, overlapping tile counted are left out: the
 // schedule's last tile of a row shifts inwards), totalled per channel in double.
 // batch_norm_stats: per tile, the sum and the squared deviations from the tile's first
@@ -175,11 +176,14 @@ static void add_sibling(Lowered& l, const LowerContext& ctx, const ir::Node& sib
   int64_t N = s[0], C = s[1], H = s[2], W = s[3];
   StatsOutput st;
   st.value = l.out;
-  l.out = Func("y");
-  l.out(ctx.out.vars) = st.value(ctx.out.vars);
   st.tile = conv_stats_tile(l, ctx);
   st.fused = st.tile > 0;
-  if (!st.fused) st.tile = static_cast<int>(std::min<int64_t>(8, W));
+  if (st.fused) {
+    l.out = Func("y");
+    l.out(ctx.out.vars) = st.value(ctx.out.vars);
+  } else {
+    st.tile = static_cast<int>(std::min<int64_t>(8, W));
+  }
   const int t = st.tile, w = static_cast<int>(W);
   TensorRef v{st.value, ctx.out.layout, s};
   // The output's own Vars (the fused schedule matches loops by name), channels-last meaning.

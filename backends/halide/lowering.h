@@ -91,10 +91,11 @@ struct WeightGradInfo {
 
 // A sibling (ir/fusion_group.h: batch_norm_stats, or batch_norm_backward_weight's two sums):
 // the group's second output `out`, [2, C] stored (channel, row), reduced from `value` (the
-// chained output, which the first output copies). `part` holds per-tile sums over `tile`
-// columns of one row, `total` their per-channel totals in double (reduction domain `r`).
-// `fused`: the CPU convolution schedule computes part inside its own loops (compute_with),
-// from the register tile; else value is computed first (compute_root) and read by both.
+// chained output). `part` holds per-tile sums over `tile` columns of one row, `total` their
+// per-channel totals in double (reduction domain `r`). `fused`: the CPU convolution
+// schedule computes part inside its own loops (compute_with), from the register tile, and
+// the first output is a copy of value; else value is the first output, and part reads it
+// back once it is stored.
 struct StatsOutput {
   Halide::Func value, part, total, out;
   Halide::RDom r;  // total's: (tile, row, image)

@@ -401,17 +401,11 @@ void schedule_cpu(Lowered& l, const LowerContext& ctx) {
     schedule_stats_totals(st, C);
     return;
   }
-  // Sums not inside the convolution's loops: its value is computed first, with the schedule the
-  // output would have had, and read by the copy and the per-tile sums.
+  // Sums not inside the convolution's loops: the output is stored first, with its own
+  // schedule, and read back by the per-tile sums (the small ResNet's Winograd layers at
+  // batch 64 had stored it twice and read it twice: a scratch value, then its copy).
   int natural = ctx.target.natural_vector_size<float>();
-  Func y = l.out;
-  l.out = st.value;
   schedule_cpu_kernel(l, ctx);
-  l.out = y;
-  st.value.compute_root();
-  std::vector<int64_t> ext;
-  for (size_t k = 0; k < ctx.out.vars.size(); ++k) ext.push_back(ctx.out.extent(static_cast<int>(k)));
-  schedule_pointwise(y, ctx.out.vars, ext, natural, {});
   st.part.compute_root();
   const Shape& s = ctx.out.shape;
   schedule_pointwise(st.part, st.part.args(), {s[1], (s[3] + st.tile - 1) / st.tile, s[2], s[0]}, natural, {});

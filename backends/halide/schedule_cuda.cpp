@@ -23,17 +23,12 @@ static Var gpu_tile_all(F f, const std::vector<Var>& vars, int threads) {
 
 static void schedule_cuda_kernel(Lowered& l, const LowerContext& ctx);
 
-// A sibling's batch statistics (StatsOutput): the value first, in its own GPU loops, then
-// its copy, the per-tile sums and their totals, one thread per point or channel.
+// A sibling's batch statistics (StatsOutput): the output first, in its own GPU loops, then
+// the per-tile sums reading it back and their totals, one thread per point or channel.
 void schedule_cuda(Lowered& l, const LowerContext& ctx) {
-  if (!l.stats) return schedule_cuda_kernel(l, ctx);
-  StatsOutput& st = *l.stats;
-  Func y = l.out;
-  l.out = st.value;
   schedule_cuda_kernel(l, ctx);
-  l.out = y;
-  st.value.compute_root();
-  gpu_tile_all(y, ctx.out.vars, 128);
+  if (!l.stats) return;
+  StatsOutput& st = *l.stats;
   st.part.compute_root();
   gpu_tile_all(st.part, st.part.args(), 128);
   st.total.compute_root();
