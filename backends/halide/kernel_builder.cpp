@@ -318,7 +318,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     for (const ir::Value* v : anchor.inputs) external(refs, ps, v);
   }
   LowerContext ctx{anchor, refs, ps, out, target, end == ai + 1 ? "out" : "anchor"};
-  ctx.winograd = winograd_weight_grad_m(anchor, o);
+  ctx.winograd = winograd_weight_grad_plan(anchor, o);
   Lowered l = lower_node(lowering_of(anchor), ctx);
   l.roots.insert(l.roots.end(), prologue_roots.begin(), prologue_roots.end());
   l.prologue = prologue;

@@ -177,7 +177,7 @@ static Lowered conv2d_backward_input(LowerContext& c) {
 // a matrix product of dy (co by positions) and the input's patches, accumulated in a root
 // with co innermost so the CPU schedule can keep a co-by-ci tile in registers.
 static Lowered conv2d_backward_weight(LowerContext& c) {
-  if (c.winograd) return winograd_conv2d_backward_weight(c);  // (3x3, stride 1, pad 1: winograd.cpp)
+  if (c.winograd.m) return winograd_conv2d_backward_weight(c);  // (3x3, stride 1, pad 1: winograd.cpp)
   const TensorRef& dy = c.in[1];
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = c.out.shape[1], cog = c.out.shape[0] / groups;

@@ -116,16 +116,14 @@ struct WinogradInfo {
 
 // conv2d_backward_weight as Winograd (winograd.cpp): the transformed input V(ci, q, e) and
 // gradient Z(co, q, e) of tile q of the batch (q = image * tiles + tile), the GEMMs'
-// register accumulator acc(co, ci, e, k) summing chunk k's `chunk` tiles over ri, and
-// M(co, ci, e). One chunk (chunks == 1): every tile transformed first, M = acc. Else
-// part(co, ci, e, g) sums chunks g, g + groups, ... over rc, each chunk transformed as
-// it is summed, and M adds the groups' parts.
+// register accumulator acc(co, ci, e, k) summing chunk k's plan.chunk tiles over ri, and
+// M(co, ci, e). One chunk: every tile transformed first, M = acc. Else part(co, ci, e, g)
+// sums chunks g, g + groups, ... over rc, each chunk transformed as it is summed, and M
+// adds the groups' parts.
 struct WinogradGradInfo {
   Halide::Func input, grad, acc, part, gemm;
   Halide::RDom ri, rc;
-  int m = 2;
-  int64_t chunk = 1, chunks = 1;
-  int groups = 1;
+  WinogradGradPlan plan;
 };
 
 struct Lowered {
@@ -149,7 +147,7 @@ struct LowerContext {
   OutRef out;
   Halide::Target target;
   std::string out_name = "out";  // the output Func's name (unique within a fused group)
-  int winograd = 0;  // conv2d_backward_weight: computed as Winograd F(m x m, 3x3), m (winograd_weight_grad_m)
+  WinogradGradPlan winograd;  // conv2d_backward_weight: as Winograd where m > 0 (winograd_weight_grad_plan)
 };
 
 using Lowering = std::function<Lowered(LowerContext&)>;
@@ -232,7 +230,7 @@ int conv_stats_tile(const Lowered& l, const LowerContext& ctx);
 Lowered winograd_conv2d(LowerContext& c);
 void schedule_winograd(Lowered& l, const LowerContext& ctx);
 Halide::Func winograd_weight(const TensorRef& w, int block, int m, bool transposed);
-// conv2d_backward_weight as Winograd F(m x m, 3x3), m = c.winograd, and its CPU schedule
+// conv2d_backward_weight as Winograd by the plan c.winograd, and its CPU schedule
 // (all but the output, which reads M as a pointwise kernel).
 Lowered winograd_conv2d_backward_weight(LowerContext& c);
 void schedule_winograd_weight_grad(Lowered& l, const LowerContext& ctx);

@@ -328,12 +328,11 @@ static std::vector<std::vector<double>> transposed_matrix(const std::vector<std:
 // x [tiles x Ci] of Z = A dy A^T and V = B^T d B. (m+2)^2 products per tile and channel
 // pair where the direct form takes 9 m^2.
 Lowered winograd_conv2d_backward_weight(LowerContext& c) {
-  int m = c.winograd, alpha = m + 2;
+  const WinogradGradPlan& g = c.winograd;
+  int m = g.m, alpha = m + 2;
   const Transforms& f = transforms(m);
   const Shape& ys = c.in[1].shape;  // n, co, y, x
-  const Shape& ws = c.out.shape;    // co, ci, 3, 3
   int TW = static_cast<int>((ys[3] + m - 1) / m), T = static_cast<int>((ys[2] + m - 1) / m) * TW;
-  WinogradGradPlan g = grad_chunks(m, ys[0] * T, ws[0], ws[1]);
   TensorRef x = padded_input(c, 0, 0.f, "x_padded");
   TensorRef dy = padded_input(c, 1, 0.f, "dy_padded");  // (odd sizes: the last tiles reach past dy)
   Var ci("ci"), co("co"), q("q"), e("e"), k("k"), gr("g");
@@ -363,15 +362,15 @@ Lowered winograd_conv2d_backward_weight(LowerContext& c) {
   Lowered l;
   l.out = Func(c.out_name);
   l.out(c.out.vars) = mux(L[3] + 3 * L[2], taps);
-  l.winograd_wgrad = WinogradGradInfo{V, Z, acc, part, M, ri, rc, m, g.chunk, g.chunks, g.groups};
+  l.winograd_wgrad = WinogradGradInfo{V, Z, acc, part, M, ri, rc, g};
   return l;
 }
 
 void schedule_winograd_weight_grad(Lowered& l, const LowerContext& ctx) {
   WinogradGradInfo& wi = *l.winograd_wgrad;
-  int vec = ctx.target.natural_vector_size<float>(), alpha2 = (wi.m + 2) * (wi.m + 2);
+  int vec = ctx.target.natural_vector_size<float>(), alpha2 = (wi.plan.m + 2) * (wi.plan.m + 2);
   int64_t CO = ctx.out.shape[0], CI = ctx.out.shape[1];
-  bool chunked = wi.chunks > 1;
+  bool chunked = wi.plan.chunks > 1;
   // The transforms: each tile's (m+2)^2 values at once, vectors of channels; the whole
   // batch's first, tiles in parallel, or a chunk's inside its group's task.
   for (Func f : {wi.input, wi.grad}) {
