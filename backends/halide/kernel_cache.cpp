@@ -164,6 +164,9 @@ class SharedObjectKernel : public Kernel {
       b.type = halide_type_t(halide_type_float, 32);
       b.dimensions = static_cast<int32_t>(dims[i].size());
       b.dim = dims[i].data();
+      // On a GPU target the runtime copies an input to the device only when its host copy
+      // is marked newer; without the flag the kernel reads uninitialized device memory.
+      if (gpu_ && i < inputs.size()) b.flags = halide_buffer_flag_host_dirty;
       args[i] = &b;
     }
     t_last_error.clear();
