@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <set>
+#include <sstream>
 
 #include "backends/halide/halide_backend.h"
 #include "backends/reference/reference.h"
@@ -58,13 +59,11 @@ TEST_CASE("reduced zoo models: every kernel's CUDA schedule compiles", "[cuda][z
   // STRATA_TEST_ZOO=densenet,resnet runs only the models whose names contain one of these
   // (to spread the families over processes on a GPU machine); the output names them.
   std::vector<std::string> only;
-  if (const char* env = std::getenv("STRATA_TEST_ZOO"))
-    for (std::string s = env, part; !s.empty();) {
-      size_t comma = s.find(',');
-      part = s.substr(0, comma);
-      s = comma == std::string::npos ? "" : s.substr(comma + 1);
+  if (const char* env = std::getenv("STRATA_TEST_ZOO")) {
+    std::stringstream ss(env);
+    for (std::string part; std::getline(ss, part, ',');)
       if (!part.empty()) only.push_back(part);
-    }
+  }
   std::set<std::string> seen;
   for (const auto& m : models) {
     if (!only.empty() && std::none_of(only.begin(), only.end(), [&](const std::string& p) { return m.name().find(p) != std::string::npos; })) {
