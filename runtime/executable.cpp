@@ -50,6 +50,13 @@ struct Executable::Impl {
   std::vector<FloatBuffer> storage;
   std::vector<Step> steps;
   bool params_set = false, params_changed = true;
+  // GPU targets: every storage has a device copy (made at the first run) where the kernels
+  // read and write it; host_newer marks storages written on the host since (parameters,
+  // inputs), device_newer those kernels wrote since the host copy was brought up to date.
+  bool gpu = false;
+  std::vector<std::unique_ptr<hb::DeviceBuffer>> device;
+  std::vector<char> host_newer;
+  mutable std::vector<char> device_newer;
   // Reference backend state.
   NamedTensors ref_params;
   NamedTensors ref_values;  // every node output of the last run
@@ -59,6 +66,27 @@ struct Executable::Impl {
   std::map<std::string, OpProfile> profile;
 
   float* data(int value) { return storage[storage_of[value]].data() + offset_of[value]; }
+  hb::BufferRef ref(int value) {
+    return {data(value), gpu ? device[storage_of[value]]->address(offset_of[value]) : 0};
+  }
+  void make_device() {
+    if (!gpu || !device.empty()) return;
+    for (size_t st = 0; st < storage.size(); ++st)
+      device.push_back(std::make_unique<hb::DeviceBuffer>(std::max<int64_t>(1, static_cast<int64_t>(storage[st].size()))));
+  }
+  void written_on_host(int st) {
+    if (!gpu) return;
+    host_newer[st] = 1;
+    device_newer[st] = 0;
+  }
+  // Brings storage st's host copy up to date (the host copy is a cache of the device's, so
+  // const readers may refresh it).
+  void to_host(int st) const {
+    if (!gpu || !device_newer[st]) return;
+    auto& host = const_cast<FloatBuffer&>(storage[st]);
+    device[st]->download(host.data(), 0, static_cast<int64_t>(host.size()));
+    device_newer[st] = 0;
+  }
   const float* data(int value) const { return storage[storage_of[value]].data() + offset_of[value]; }
   ir::Graph copies{"concat-copies"};  // identity nodes copying a folded concat's other inputs
   const FloatBuffer& buffer(const ir::Value* v) const { return storage[storage_of[value_of.at(v)]]; }
@@ -122,7 +150,7 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     return;
   }
   hb::check_options(o.halide);
-  bool gpu = o.halide.target.find("cuda") != std::string::npos;
+  bool gpu = m.gpu = o.halide.target.find("cuda") != std::string::npos;
   std::map<int, int> storage_of_slot;
   auto add_value = [&](const ir::Value* v, hb::Layout l, int slot = -1) {
     m.value_of[v] = static_cast<int>(m.layouts.size());
@@ -180,10 +208,9 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
   std::set<std::string> distinct;
   const auto& nodes = m.graph.nodes();
   auto views = passes::folded_concat_views(m.graph);
-  std::map<const ir::Node*, std::vector<bool>> folded;  // folded concats (CPU) -> which inputs are views
+  std::map<const ir::Node*, std::vector<bool>> folded;  // folded concats -> which inputs are views
   std::map<std::pair<int, std::string>, int> winograd_of;  // (weight, Winograd layout) -> its transform's value
-  if (!gpu)
-    for (const auto& [v, concat] : views) folded[concat] = passes::folded_concat_inputs(m.graph, *concat);
+  for (const auto& [v, concat] : views) folded[concat] = passes::folded_concat_inputs(m.graph, *concat);
   for (size_t i = 0; i < nodes.size(); ++i) {
     const ir::Node* n = nodes[i].get();
     int grp = ir::group_of(*n);
@@ -220,7 +247,7 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
       if (!in_place_safe(out, layout, in_layouts[k], gpu)) slot = -1;
     }
     std::vector<int64_t> strides;
-    if (auto view = views.find(out); view != views.end() && !gpu) {
+    if (auto view = views.find(out); view != views.end()) {
       // fold-concat: this kernel writes its slice of the concat's buffer, a strided view.
       const ir::Node& concat = *view->second;
       const ir::Value* cv = concat.outputs[0];
@@ -231,12 +258,8 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
       Slice slice = concat_slice(concat, input, layout);
       strides = slice.strides;
       m.value_of[out] = add_view(ci, slice.offset);
-    } else {
-      // GPU: no views; a buffer of its own. Each CUDA kernel copies its buffers between host
-      // and device, and a channel slice of a channels-last buffer copies one run per pixel
-      // (ResNet-50's layer-1 merged input as views: 33 ms a run on an H100; as a concat, 0.5 ms).
-      if (views.count(out)) slot = -1;
-      if (!(n->op == "concat" && m.value_of.count(out))) add_value(out, layout, slot);
+    } else if (!(n->op == "concat" && m.value_of.count(out))) {
+      add_value(out, layout, slot);
     }
     s.output = m.value_of.at(out);
     if (group_out.size() > 1) {  // a sibling's [2, C] sums, row-major, in a storage of their own
@@ -319,6 +342,9 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     int st = m.storage_of[m.value_of.at(v)];
     if (counted.insert(st).second) m.report.activation_bytes += 4 * static_cast<int64_t>(m.storage[st].size());
   }
+  m.host_newer.assign(m.storage.size(), 0);
+  m.device_newer.assign(m.storage.size(), 0);
+  for (const ir::Value* v : m.graph.constants()) m.written_on_host(m.storage_of[m.value_of.at(v)]);
   m.report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
@@ -339,6 +365,7 @@ void Executable::set_parameters(const ParameterStore& p) {
     for (const ir::Value* v : m.graph.parameters()) {
       int b = m.value_of.at(v);
       hb::to_layout(p.at(v->name), m.layouts[b], m.data(b));
+      m.written_on_host(m.storage_of[b]);
     }
   }
   m.params_set = true;
@@ -369,21 +396,33 @@ NamedTensors Executable::run(const NamedTensors& inputs) {
                               shape_str(it->second.shape), v->type.str()));
     int b = m.value_of.at(v);
     hb::to_layout(it->second, m.layouts[b], m.data(b));
+    m.written_on_host(m.storage_of[b]);
   }
-  std::vector<const float*> ins;
+  if (m.gpu) {  // only what the host wrote crosses to the device
+    m.make_device();
+    for (size_t st = 0; st < m.storage.size(); ++st)
+      if (m.host_newer[st]) m.device[st]->upload(m.storage[st].data(), 0, static_cast<int64_t>(m.storage[st].size()));
+    std::fill(m.host_newer.begin(), m.host_newer.end(), 0);
+  }
+  std::vector<hb::BufferRef> ins, outs;
   bool recompute_static = m.params_changed;
   for (const Step& s : m.steps) {
     if (s.is_static && !recompute_static) continue;
     ins.clear();
-    for (int i : s.inputs) ins.push_back(m.data(i));
-    std::vector<float*> outs{m.data(s.output)};
-    if (s.second_output >= 0) outs.push_back(m.data(s.second_output));
+    for (int i : s.inputs) ins.push_back(m.ref(i));
+    outs = {m.ref(s.output)};
+    if (s.second_output >= 0) outs.push_back(m.ref(s.second_output));
+    if (m.gpu) {
+      m.device_newer[m.storage_of[s.output]] = 1;
+      if (s.second_output >= 0) m.device_newer[m.storage_of[s.second_output]] = 1;
+    }
     if (!m.opts.profile) {
-      s.kernel->run(ins, outs);
+      s.kernel->run_buffers(ins, outs);
       continue;
     }
     auto t0 = std::chrono::steady_clock::now();
-    s.kernel->run(ins, outs);
+    s.kernel->run_buffers(ins, outs);
+    if (m.gpu) m.device[m.storage_of[s.output]]->synchronize();  // (launches are asynchronous)
     const ir::Node& node = *s.node;
     std::string op = ir::group_of(node) >= 0 ? "fused:" + node.op : node.op;
     std::string key = getenv("STRATA_PROFILE_NODES") ? op + " " + node.name() + " " + node.outputs[0]->type.str() : op;
@@ -398,6 +437,7 @@ NamedTensors Executable::run(const NamedTensors& inputs) {
   for (auto& [name, v] : m.graph.outputs()) {
     if (m.update_outputs.count(name)) continue;
     int b = m.value_of.at(v);
+    m.to_host(m.storage_of[b]);
     HostTensor t(v->type.shape);
     hb::from_layout(m.data(b), m.layouts[b], t);
     out[name] = std::move(t);
@@ -424,6 +464,7 @@ ParameterStore Executable::parameters() const {
       continue;
     }
     int b = m.value_of.at(v);
+    m.to_host(m.storage_of[b]);
     HostTensor t(v->type.shape);
     hb::from_layout(m.data(b), m.layouts[b], t);
     p.set(v->name, std::move(t));
@@ -448,6 +489,7 @@ bool Executable::parameters_finite() const {
         if (!std::isfinite(x)) return false;
       continue;
     }
+    m.to_host(m.storage_of[m.value_of.at(v)]);
     for (float x : m.buffer(v))
       if (!std::isfinite(x)) return false;
   }
@@ -470,6 +512,7 @@ std::string Executable::first_nonfinite() const {
   }
   // Only values still in their storage can be checked: a slot the memory plan shares holds
   // the last value written to it (fusion-group interiors are never stored).
+  for (size_t st = 0; st < m.storage.size(); ++st) m.to_host(static_cast<int>(st));
   std::map<int, const Step*> last_writer;
   for (const Step& s : m.steps) last_writer[m.storage_of[s.output]] = &s;
   for (const Step& s : m.steps) {

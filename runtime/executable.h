@@ -1,7 +1,9 @@
 #pragma once
 // A compiled model: its kernels in order, a buffer per value, and the parameter values.
 // run(inputs) -> outputs, NCHW in and out; the Halide backend keeps activations
-// channels-last inside and converts at the graph's edges.
+// channels-last inside and converts at the graph's edges. On a GPU target every tensor
+// stays in device memory from one kernel and one run to the next: parameters and inputs
+// cross when the host sets them, outputs and parameters when the host reads them.
 #include <memory>
 #include <string>
 

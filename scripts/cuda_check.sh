@@ -5,8 +5,9 @@
 set -uo pipefail
 build=$(cd "${1:-build}" && pwd)
 test=$build/tests/test_cuda_codegen
+runtime_test=$build/tests/test_cuda_runtime
 strata=$build/strata
-for f in "$test" "$strata"; do [ -x "$f" ] || { echo "cuda_check: $f is not built" >&2; exit 2; }; done
+for f in "$test" "$runtime_test" "$strata"; do [ -x "$f" ] || { echo "cuda_check: $f is not built" >&2; exit 2; }; done
 if ! nvidia-smi -L > /dev/null 2>&1; then
   echo "cuda_check: no NVIDIA GPU answers (nvidia-smi -L); ctest compiles the CUDA kernels without one" >&2
   exit 2
@@ -17,6 +18,7 @@ echo "cuda_check: logs in $logs, kernel cache $STRATA_CACHE_DIR"
 pids=()
 "$test" "every op has a CUDA schedule that compiles for host-cuda" > "$logs/ops.log" 2>&1 & pids+=($!)
 "$test" "kernels with a sibling's second output compile for host-cuda" > "$logs/sibling.log" 2>&1 & pids+=($!)
+"$runtime_test" > "$logs/runtime.log" 2>&1 & pids+=($!)
 for family in resnet alexnet vgg googlenet inception xception mobilenet_v1 mobilenet_v2 densenet efficientnet; do
   STRATA_TEST_ZOO=$family "$test" "reduced zoo models: every kernel's CUDA schedule compiles" > "$logs/zoo-$family.log" 2>&1 &
   pids+=($!)

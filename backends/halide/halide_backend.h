@@ -1,6 +1,7 @@
 #pragma once
 // The Halide backend's public face: compiled kernels for single nodes, keyed and cached.
 // No Halide type appears here (DESIGN.md: Halide stays inside backends/halide).
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -89,15 +90,48 @@ WinogradGradPlan winograd_weight_grad_plan(const ir::Node& n, const Options& o);
 // Its m (0: direct).
 int winograd_weight_grad_m(const ir::Node& n, const Options& o);
 
+// Where one of a kernel's buffers lives: its host memory and, on a GPU target, the device
+// address of the same tensor (0 when it has none: the kernel then copies the host data to
+// the device and its outputs back, per call).
+struct BufferRef {
+  float* host = nullptr;
+  uint64_t device = 0;
+};
+
 // One compiled kernel: a node specialised to its shapes, layouts, target and schedule.
 class Kernel {
  public:
   virtual ~Kernel() = default;
   // Buffers are in the layouts the kernel was compiled for; outputs in the order of
   // ir::group_outputs (two for a group ending in a sibling reduction, its [2, C] row-major).
-  virtual void run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) const = 0;
+  // Buffers with a device address are read and written there only: on return the device
+  // holds the outputs and their host memory is stale.
+  virtual void run_buffers(const std::vector<BufferRef>& inputs, const std::vector<BufferRef>& outputs) const = 0;
+  void run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) const;
   void run(const std::vector<const float*>& inputs, float* output) const { run(inputs, std::vector<float*>{output}); }
   virtual const std::string& key() const = 0;
+};
+
+// Device memory for a host buffer of n floats on a GPU target (CUDA): the executable keeps
+// its tensors there between kernels, so that a kernel launch copies nothing; the host copy
+// is brought up to date on request.
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(int64_t n);  // throws strata::Error when the device cannot allocate
+  ~DeviceBuffer();
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  uint64_t address(int64_t offset = 0) const;  // the device address of float `offset`
+  void upload(const float* host, int64_t offset, int64_t n);  // host[offset, offset + n) -> device
+  void download(float* host, int64_t offset, int64_t n);      // device -> host[offset, offset + n)
+  int64_t size() const;
+  // Waits until every kernel launched on the device has finished (kernels run
+  // asynchronously: timing one kernel needs it).
+  void synchronize();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // One node, or a fusion group (anchor first, ir/fusion_group.h) compiled as one kernel.

@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "backends/halide/buffer_pool.h"
+#include "backends/halide/halide_runtime.h"
 #include "backends/halide/kernel_builder.h"
 #include "ir/error.h"
 #include "ir/fusion_group.h"
@@ -102,16 +103,19 @@ static void run_linker(const std::string& object, const std::string& shared) {
 
 // The Halide runtime, compiled once with CUDA support (it loads libcuda only when a CUDA
 // kernel runs) and loaded globally so every kernel library binds to it.
-struct Runtime {
-  void* handle = nullptr;
-  int (*copy_to_host)(void*, halide_buffer_t*) = nullptr;
-  int (*device_free)(void*, halide_buffer_t*) = nullptr;
-};
-
 static thread_local std::string t_last_error;
 static void error_handler(void*, const char* msg) { t_last_error = msg; }
+const std::string& last_runtime_error() { return t_last_error; }
+void clear_runtime_error() { t_last_error.clear(); }
 
-static const Runtime& runtime() {
+template <typename F>
+static F symbol(void* handle, const char* name, const std::string& so) {
+  auto f = reinterpret_cast<F>(dlsym(handle, name));
+  if (!f) throw Error(fmt::format("the Halide runtime {} has no {}", so, name));
+  return f;
+}
+
+const Runtime& runtime() {
   static Runtime rt = [] {
     Runtime r;
     Halide::Target t = Halide::get_host_target().with_feature(Halide::Target::CUDA);
@@ -137,8 +141,13 @@ static const Runtime& runtime() {
     if (!set_malloc || !set_free) throw Error(fmt::format("the Halide runtime {} has no custom allocator hooks", so));
     set_malloc(pool_malloc);
     set_free(pool_free);
-    r.copy_to_host = reinterpret_cast<int (*)(void*, halide_buffer_t*)>(dlsym(r.handle, "halide_copy_to_host"));
-    r.device_free = reinterpret_cast<int (*)(void*, halide_buffer_t*)>(dlsym(r.handle, "halide_device_free"));
+    r.copy_to_host = symbol<decltype(r.copy_to_host)>(r.handle, "halide_copy_to_host", so);
+    r.copy_to_device = symbol<decltype(r.copy_to_device)>(r.handle, "halide_copy_to_device", so);
+    r.device_malloc = symbol<decltype(r.device_malloc)>(r.handle, "halide_device_malloc", so);
+    r.device_free = symbol<decltype(r.device_free)>(r.handle, "halide_device_free", so);
+    r.device_sync = symbol<decltype(r.device_sync)>(r.handle, "halide_device_sync", so);
+    using Interface = const halide_device_interface_t* (*)();
+    r.cuda = symbol<Interface>(r.handle, "halide_cuda_device_interface", so)();
     return r;
   }();
   return rt;
@@ -150,34 +159,50 @@ class SharedObjectKernel : public Kernel {
                      size_t outputs, bool gpu)
       : key_(std::move(key)), handle_(handle), fn_(fn), dims_(std::move(dims)), outputs_(outputs), gpu_(gpu) {}
 
-  void run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) const override {
+  void run_buffers(const std::vector<BufferRef>& inputs, const std::vector<BufferRef>& outputs) const override {
     if (inputs.size() + outputs_ != dims_.size() || outputs.size() != outputs_)
       throw Error(fmt::format("kernel {}: expected {} inputs and {} outputs, got {} and {}", key_, dims_.size() - outputs_,
                               outputs_, inputs.size(), outputs.size()));
+    const Runtime* rt = gpu_ ? &runtime() : nullptr;
     std::vector<halide_buffer_t> bufs(dims_.size());
     std::vector<std::vector<halide_dimension_t>> dims = dims_;  // the runtime may write to them
     std::vector<void*> args(dims_.size());
     for (size_t i = 0; i < dims_.size(); ++i) {
+      const BufferRef& ref = i < inputs.size() ? inputs[i] : outputs[i - inputs.size()];
+      bool input = i < inputs.size();
       halide_buffer_t& b = bufs[i];
       b = halide_buffer_t{};
-      b.host = reinterpret_cast<uint8_t*>(const_cast<float*>(i < inputs.size() ? inputs[i] : outputs[i - inputs.size()]));
+      b.host = reinterpret_cast<uint8_t*>(ref.host);
       b.type = halide_type_t(halide_type_float, 32);
       b.dimensions = static_cast<int32_t>(dims[i].size());
       b.dim = dims[i].data();
-      // On a GPU target the runtime copies an input to the device only when its host copy
-      // is marked newer; without the flag the kernel reads uninitialized device memory.
-      if (gpu_ && i < inputs.size()) b.flags = halide_buffer_flag_host_dirty;
+      if (gpu_ && ref.device) {
+        // Device-resident: the device copy is the current one, so the runtime copies nothing
+        // in (and would copy out, should a host stage read it).
+        b.device = ref.device;
+        b.device_interface = rt->cuda;
+        if (input) b.flags = halide_buffer_flag_device_dirty;
+      } else if (gpu_ && input) {
+        // The runtime copies an input to the device only when its host copy is marked newer;
+        // without the flag the kernel reads uninitialized device memory.
+        b.flags = halide_buffer_flag_host_dirty;
+      }
       args[i] = &b;
     }
-    t_last_error.clear();
+    clear_runtime_error();
     int rc = fn_(args.data());
     if (rc == 0 && gpu_) {
-      const Runtime& rt = runtime();
-      for (size_t i = inputs.size(); i < bufs.size() && rc == 0; ++i) rc = rt.copy_to_host(nullptr, &bufs[i]);
-      for (auto& b : bufs)
-        if (b.device) rt.device_free(nullptr, &b);
+      for (size_t i = inputs.size(); i < bufs.size() && rc == 0; ++i) {
+        halide_buffer_t& b = bufs[i];
+        if (!outputs[i - inputs.size()].device) rc = rt->copy_to_host(nullptr, &b);
+        else if (b.flags & halide_buffer_flag_host_dirty) rc = rt->copy_to_device(nullptr, &b, rt->cuda);  // (a host stage wrote it)
+      }
+      for (size_t i = 0; i < bufs.size(); ++i) {
+        const BufferRef& ref = i < inputs.size() ? inputs[i] : outputs[i - inputs.size()];
+        if (bufs[i].device && !ref.device) rt->device_free(nullptr, &bufs[i]);  // (only what the runtime allocated)
+      }
     }
-    if (rc != 0) throw Error(fmt::format("kernel {} failed (Halide error {}): {}", key_, rc, t_last_error));
+    if (rc != 0) throw Error(fmt::format("kernel {} failed (Halide error {}): {}", key_, rc, last_runtime_error()));
   }
   const std::string& key() const override { return key_; }
 
@@ -189,6 +214,13 @@ class SharedObjectKernel : public Kernel {
   size_t outputs_;
   bool gpu_;
 };
+
+void Kernel::run(const std::vector<const float*>& inputs, const std::vector<float*>& outputs) const {
+  std::vector<BufferRef> in, out;
+  for (const float* p : inputs) in.push_back({const_cast<float*>(p), 0});
+  for (float* p : outputs) out.push_back({p, 0});
+  run_buffers(in, out);
+}
 
 static std::vector<halide_dimension_t> dims_of(const Shape& s, const Layout& layout, const std::vector<int64_t>& strides = {}) {
   std::vector<halide_dimension_t> d;

@@ -1,0 +1,22 @@
+#pragma once
+// The one Halide runtime every kernel library binds to (kernel_cache.cpp compiles and loads
+// it): the entry points the backend calls itself, for GPU memory and copies.
+#include <HalideRuntime.h>
+
+namespace strata::halide_backend {
+
+struct Runtime {
+  void* handle = nullptr;
+  int (*copy_to_host)(void*, halide_buffer_t*) = nullptr;
+  int (*copy_to_device)(void*, halide_buffer_t*, const halide_device_interface_t*) = nullptr;
+  int (*device_malloc)(void*, halide_buffer_t*, const halide_device_interface_t*) = nullptr;
+  int (*device_free)(void*, halide_buffer_t*) = nullptr;
+  int (*device_sync)(void*, halide_buffer_t*) = nullptr;
+  const halide_device_interface_t* cuda = nullptr;
+};
+const Runtime& runtime();  // loads it on first use; throws strata::Error when it cannot
+// The message of the last error the runtime reported on this thread ("" after clear).
+const std::string& last_runtime_error();
+void clear_runtime_error();
+
+}  // namespace strata::halide_backend
