@@ -84,7 +84,7 @@ struct Executable::Impl {
   void to_host(int st) const {
     if (!gpu || !device_newer[st]) return;
     auto& host = const_cast<FloatBuffer&>(storage[st]);
-    device[st]->download(host.data(), 0, static_cast<int64_t>(host.size()));
+    device[st]->download(host.data());
     device_newer[st] = 0;
   }
   const float* data(int value) const { return storage[storage_of[value]].data() + offset_of[value]; }
@@ -401,7 +401,7 @@ NamedTensors Executable::run(const NamedTensors& inputs) {
   if (m.gpu) {  // only what the host wrote crosses to the device
     m.make_device();
     for (size_t st = 0; st < m.storage.size(); ++st)
-      if (m.host_newer[st]) m.device[st]->upload(m.storage[st].data(), 0, static_cast<int64_t>(m.storage[st].size()));
+      if (m.host_newer[st]) m.device[st]->upload(m.storage[st].data());
     std::fill(m.host_newer.begin(), m.host_newer.end(), 0);
   }
   std::vector<hb::BufferRef> ins, outs;

@@ -15,16 +15,10 @@ struct DeviceBuffer::Impl {
   halide_buffer_t buf{};
 };
 
-// A one-dimensional buffer of n floats from float `offset` of `b`, host and device.
-static halide_buffer_t range_of(const halide_buffer_t& b, float* host, int64_t offset, int64_t n, halide_dimension_t& dim) {
-  dim = halide_dimension_t(0, static_cast<int32_t>(n), 1);
-  halide_buffer_t r{};
-  r.host = reinterpret_cast<uint8_t*>(host + offset);
-  r.device = b.device + 4 * static_cast<uint64_t>(offset);
-  r.device_interface = b.device_interface;
-  r.type = halide_type_t(halide_type_float, 32);
-  r.dimensions = 1;
-  r.dim = &dim;
+// The whole buffer, its host side at `host` (a copy's other end).
+static halide_buffer_t with_host(const halide_buffer_t& b, float* host) {
+  halide_buffer_t r = b;
+  r.host = reinterpret_cast<uint8_t*>(host);
   return r;
 }
 
@@ -49,32 +43,21 @@ DeviceBuffer::~DeviceBuffer() {
 uint64_t DeviceBuffer::address(int64_t offset) const { return impl_->buf.device + 4 * static_cast<uint64_t>(offset); }
 int64_t DeviceBuffer::size() const { return impl_->dim.extent; }
 
-static void check_range(const DeviceBuffer& d, int64_t offset, int64_t n, const char* what) {
-  if (offset < 0 || n < 0 || offset + n > d.size())
-    throw Error(fmt::format("device buffer {}: floats [{}, {}) outside its {}", what, offset, offset + n, d.size()));
-}
-
-void DeviceBuffer::upload(const float* host, int64_t offset, int64_t n) {
-  check_range(*this, offset, n, "upload");
-  if (n == 0) return;
+void DeviceBuffer::upload(const float* host) {
   const Runtime& rt = runtime();
-  halide_dimension_t dim;
-  halide_buffer_t r = range_of(impl_->buf, const_cast<float*>(host), offset, n, dim);
+  halide_buffer_t r = with_host(impl_->buf, const_cast<float*>(host));
   r.flags = halide_buffer_flag_host_dirty;
   clear_runtime_error();
   if (int rc = rt.copy_to_device(nullptr, &r, rt.cuda))
-    throw Error(fmt::format("copying {} floats to the CUDA device failed (Halide error {}): {}", n, rc, last_runtime_error()));
+    throw Error(fmt::format("copying {} floats to the CUDA device failed (Halide error {}): {}", size(), rc, last_runtime_error()));
 }
 
-void DeviceBuffer::download(float* host, int64_t offset, int64_t n) {
-  check_range(*this, offset, n, "download");
-  if (n == 0) return;
-  halide_dimension_t dim;
-  halide_buffer_t r = range_of(impl_->buf, host, offset, n, dim);
+void DeviceBuffer::download(float* host) {
+  halide_buffer_t r = with_host(impl_->buf, host);
   r.flags = halide_buffer_flag_device_dirty;
   clear_runtime_error();
   if (int rc = runtime().copy_to_host(nullptr, &r))
-    throw Error(fmt::format("copying {} floats from the CUDA device failed (Halide error {}): {}", n, rc, last_runtime_error()));
+    throw Error(fmt::format("copying {} floats from the CUDA device failed (Halide error {}): {}", size(), rc, last_runtime_error()));
 }
 
 void DeviceBuffer::synchronize() {

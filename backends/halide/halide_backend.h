@@ -122,8 +122,8 @@ class DeviceBuffer {
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   uint64_t address(int64_t offset = 0) const;  // the device address of float `offset`
-  void upload(const float* host, int64_t offset, int64_t n);  // host[offset, offset + n) -> device
-  void download(float* host, int64_t offset, int64_t n);      // device -> host[offset, offset + n)
+  void upload(const float* host);  // host[0, size()) -> device
+  void download(float* host);      // device -> host[0, size())
   int64_t size() const;
   // Waits until every kernel launched on the device has finished (kernels run
   // asynchronously: timing one kernel needs it).
