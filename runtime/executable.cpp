@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <set>
@@ -483,30 +483,40 @@ std::vector<OpProfile> Executable::profile() const {
   return v;
 }
 
+// Whether no float in d[0, n) is a NaN or an infinity (all exponent bits set): a branch-free
+// test over blocks, which the compiler vectorizes (the trainer scans every parameter each
+// step: ResNet-50's weights and momenta took 19 ms a step with std::isfinite per float).
+static bool finite(const float* d, size_t n) {
+  constexpr uint32_t exponent = 0x7f800000u;
+  for (size_t i = 0; i < n; i += 4096) {
+    size_t end = std::min(n, i + 4096);
+    uint32_t any = 0;
+    for (size_t k = i; k < end; ++k) {
+      uint32_t bits;
+      std::memcpy(&bits, d + k, 4);
+      any |= (bits & exponent) == exponent;
+    }
+    if (any) return false;
+  }
+  return true;
+}
+
 bool Executable::parameters_finite() const {
   const Impl& m = *impl_;
   for (const ir::Value* v : m.graph.parameters()) {
     if (m.opts.backend == Backend::Reference) {
       auto it = m.ref_params.find(v->name);
-      if (it == m.ref_params.end()) continue;
-      for (float x : it->second.data)
-        if (!std::isfinite(x)) return false;
+      if (it != m.ref_params.end() && !finite(it->second.ptr(), it->second.data.size())) return false;
       continue;
     }
     m.to_host(m.storage_of[m.value_of.at(v)]);
-    for (float x : m.buffer(v))
-      if (!std::isfinite(x)) return false;
+    if (!finite(m.buffer(v).data(), m.buffer(v).size())) return false;
   }
   return true;
 }
 
 std::string Executable::first_nonfinite() const {
   const Impl& m = *impl_;
-  auto finite = [](const float* d, size_t n) {
-    for (size_t i = 0; i < n; ++i)
-      if (!std::isfinite(d[i])) return false;
-    return true;
-  };
   if (m.opts.backend == Backend::Reference) {
     for (const auto& n : m.graph.nodes()) {
       auto it = m.ref_values.find(n->outputs[0]->name);

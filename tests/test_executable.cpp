@@ -1,11 +1,13 @@
 // Whole models compiled with the Halide backend equal the reference backend; the kernel
 // cache reuses kernels in memory and on disk; autoschedulers; run-time errors.
 #include <filesystem>
+#include <limits>
 
 #include "backends/halide/buffer_pool.h"
 #include "backends/halide/halide_backend.h"
 #include "examples/examples.h"
 #include "ir/error.h"
+#include "ir/text_format.h"
 #include "tests/helpers.h"
 
 using namespace strata;
@@ -186,4 +188,41 @@ TEST_CASE("kernels allocate their internal buffers from the pool", "[executable]
   hb::PoolStats after = hb::pool_stats();
   CHECK(after.reused >= before.reused + 2);
   CHECK(after.fresh == before.fresh);
+}
+
+// parameters_finite and first_nonfinite (the trainer's divergence checks) find a NaN or an
+// infinity anywhere: in any block of a parameter's scan, either sign, on both backends.
+TEST_CASE("a NaN or an infinity in a parameter or a node's output is found", "[executable][errors]") {
+  ir::Graph g = ir::parse(R"IR(graph scan {
+  input %x : f32[1, 5000]
+  param %w : f32[5000] init zeros
+  %y = mul(%x, %w) : f32[1, 5000]
+  %z = relu(%y) : f32[1, 5000]
+  output "y" = %y
+  output "z" = %z
+})IR");
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (auto backend : {runtime::Backend::Halide, runtime::Backend::Reference}) {
+    runtime::CompileOptions o;
+    o.backend = backend;
+    runtime::Executable e(g, o);
+    for (auto [at, bad] : {std::pair{0, nan}, {4095, inf}, {4096, -inf}, {4999, nan}}) {
+      runtime::ParameterStore p;
+      HostTensor w({5000}, 1.f);
+      w.data[at] = bad;
+      p.set("w", w);
+      e.set_parameters(p);
+      INFO((backend == runtime::Backend::Halide ? "halide" : "reference") << ": w[" << at << "] = " << bad);
+      CHECK_FALSE(e.parameters_finite());
+      HostTensor x({1, 5000}, 1.f);
+      e.run({{"x", x}});
+      CHECK(e.first_nonfinite() == "y");
+    }
+    runtime::ParameterStore p;
+    p.set("w", HostTensor({5000}, 1.f));
+    e.set_parameters(p);
+    CHECK(e.parameters_finite());
+    e.run({{"x", HostTensor({1, 5000}, 2.f)}});
+    CHECK(e.first_nonfinite() == "");
+  }
 }
