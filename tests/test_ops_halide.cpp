@@ -3,7 +3,12 @@
 // compiled for AVX2.
 #include <strata/dsl.h>
 
+#include <array>
+#include <cmath>
+#include <limits>
+
 #include "backends/halide/halide_backend.h"
+#include "runtime/executable.h"
 #include "tests/helpers.h"
 #include "tests/op_cases.h"
 
@@ -39,4 +44,44 @@ TEST_CASE("convolutions and their gradients on an AVX2 target match the referenc
     CHECK(hb::preferred_layout(*m.graph().nodes()[0], 1, avx2).block == 24);
     testing::check_against_reference(m.graph(), avx2, 7);
   }
+}
+
+// A NaN stays a NaN through every activation, as in the reference backend and PyTorch
+// (Halide's max, min and clamp, like the x86 instructions, return the other operand, and
+// its exp of a NaN is 0: relu(NaN) was 0, which hid a diverging network's NaNs from its
+// loss); binary step maps NaN to 0 in both. Large finite inputs and infinities give the
+// reference's values, except where the reference's own value is an indeterminate form
+// (silu(-inf) = -inf * 0): Halide compiles with LLVM's no-infinities flag, so those are
+// not specified.
+TEST_CASE("activations of NaN and of infinite or large inputs equal the reference", "[halide][ops][errors]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  std::vector<float> values(32);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = std::array{nan, inf, -inf, -1.5f, 0.25f, 7.f, -100.f, 100.f}[i % 8];
+  int indeterminate = 0;
+  for (const char* op : {"identity", "binary_step", "sigmoid", "tanh", "arctan", "relu", "relu6", "leaky_relu", "elu",
+                         "selu", "softplus", "silu", "gelu", "hard_sigmoid", "hard_swish", "prelu"}) {
+    dsl::Model m(op);
+    dsl::Tensor x = m.input("x", {2, 16});
+    m.output("y", std::string(op) == "prelu" ? dsl::prelu(x) : dsl::activation(op, x));
+    auto params = testing::random_parameters(m.graph(), 3);
+    NamedTensors inputs{{"x", HostTensor({2, 16}, values)}};
+    runtime::CompileOptions ro;
+    ro.backend = runtime::Backend::Reference;
+    runtime::Executable ref(m.graph(), ro), hal(m.graph(), {});
+    ref.set_parameters(params);
+    hal.set_parameters(params);
+    HostTensor want = ref.run(inputs).at("y"), got = hal.run(inputs).at("y");
+    for (size_t i = 0; i < values.size(); ++i) {
+      INFO(op << "(" << values[i] << "): halide " << got.data[i] << ", reference " << want.data[i]);
+      if (std::isnan(want.data[i]) && std::isinf(values[i])) {
+        if (i < 8) WARN(op << "(" << values[i] << ") is NaN in the reference (an indeterminate form): not compared");
+        indeterminate += i < 8;
+        continue;
+      }
+      if (std::isnan(want.data[i])) CHECK(std::isnan(got.data[i]));
+      else if (std::isinf(want.data[i])) CHECK(got.data[i] == want.data[i]);
+      else CHECK(std::fabs(got.data[i] - want.data[i]) <= 1e-5f + 1e-4f * std::fabs(want.data[i]));
+    }
+  }
+  CHECK(indeterminate == 3);  // silu, gelu and hard_swish of -inf
 }

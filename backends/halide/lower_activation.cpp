@@ -19,12 +19,23 @@ static Expr erf_approx(Expr x) {
   return select(x < 0, -y, y);
 }
 
-static Expr sigmoid(Expr x) { return 1.f / (1.f + exp(-x)); }
+// (Halide's exp of +inf is 0, not inf, which made sigmoid(-inf) 1; below -88 exp(-x)
+// overflows and sigmoid is 0, as in the reference.)
+static Expr sigmoid(Expr x) { return select(x < -88.f, 0.f, 1.f / (1.f + exp(-x))); }
 
+static Expr activation_of_number(const ir::Node& n, Expr x);
+
+// A NaN stays a NaN, as in the reference and PyTorch: Halide's max, min and clamp return
+// the other operand (as x86's instructions do) and its exp of a NaN is 0, so relu(NaN)
+// was 0 and elu(NaN) -alpha. Binary step maps a NaN to 0 in both backends.
 Expr activation_expr(const ir::Node& n, Expr x) {
+  if (n.op == "identity") return x;
+  if (n.op == "binary_step") return select(x >= 0.f, 1.f, 0.f);
+  return select(is_nan(x), x, activation_of_number(n, x));
+}
+
+static Expr activation_of_number(const ir::Node& n, Expr x) {
   const std::string& op = n.op;
-  if (op == "identity") return x;
-  if (op == "binary_step") return select(x >= 0.f, 1.f, 0.f);
   if (op == "sigmoid") return sigmoid(x);
   if (op == "tanh") return tanh(x);
   if (op == "arctan") return atan(x);
