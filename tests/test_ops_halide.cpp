@@ -85,3 +85,41 @@ TEST_CASE("activations of NaN and of infinite or large inputs equal the referenc
   }
   CHECK(indeterminate == 3);  // silu, gelu and hard_swish of -inf
 }
+
+// Max pooling: a window holding a NaN gives NaN, wherever the NaN sits in it (first tap,
+// last, or between numbers), on both backends, as PyTorch's max_pool2d does; other windows
+// are their maxima.
+TEST_CASE("max pooling of a window with a NaN is NaN on both backends", "[halide][ops][errors]") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (auto [k, stride, pad] : {std::array<int64_t, 3>{2, 2, 0}, {3, 2, 1}}) {
+    dsl::Model m("pool");
+    dsl::Tensor x = m.input("x", {1, 16, 6, 6});
+    m.output("y", dsl::max_pool2d(x, k, {.stride = stride, .padding = pad}));
+    HostTensor in({1, 16, 6, 6});
+    for (size_t i = 0; i < in.data.size(); ++i) in.data[i] = static_cast<float>((i * 37) % 23) - 11.f;
+    // One NaN per channel, at a different place in each.
+    for (int64_t c = 0; c < 16; ++c) in.data[c * 36 + (c * 7) % 36] = nan;
+    const Shape& os = m.graph().outputs()[0].second->type.shape;
+    runtime::CompileOptions ro;
+    ro.backend = runtime::Backend::Reference;
+    runtime::Executable ref(m.graph(), ro), hal(m.graph(), {});
+    HostTensor want = ref.run({{"x", in}}).at("y"), got = hal.run({{"x", in}}).at("y");
+    int nans = 0;
+    for (int64_t c = 0; c < 16; ++c)
+      for (int64_t oy = 0; oy < os[2]; ++oy)
+        for (int64_t ox = 0; ox < os[3]; ++ox) {
+          bool has_nan = false;
+          for (int64_t iy = oy * stride - pad; iy < oy * stride - pad + k; ++iy)
+            for (int64_t ix = ox * stride - pad; ix < ox * stride - pad + k; ++ix)
+              if (iy >= 0 && iy < 6 && ix >= 0 && ix < 6) has_nan |= std::isnan(in.data[c * 36 + iy * 6 + ix]);
+          int64_t o = (c * os[2] + oy) * os[3] + ox;
+          INFO("kernel " << k << ", channel " << c << ", output (" << oy << ", " << ox << "): halide " << got.data[o]
+                         << ", reference " << want.data[o]);
+          CHECK(std::isnan(want.data[o]) == has_nan);
+          CHECK(std::isnan(got.data[o]) == has_nan);
+          if (!has_nan) CHECK(got.data[o] == want.data[o]);
+          nans += has_nan;
+        }
+    CHECK(nans >= 16);
+  }
+}

@@ -31,7 +31,7 @@ static Expr activation_of_number(const ir::Node& n, Expr x);
 Expr activation_expr(const ir::Node& n, Expr x) {
   if (n.op == "identity") return x;
   if (n.op == "binary_step") return select(x >= 0.f, 1.f, 0.f);
-  return select(is_nan(x), x, activation_of_number(n, x));
+  return select(is_nan_bits(x), x, activation_of_number(n, x));
 }
 
 static Expr activation_of_number(const ir::Node& n, Expr x) {

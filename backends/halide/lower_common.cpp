@@ -20,6 +20,8 @@ TensorRef padded_input(LowerContext& c, int i, float value, const char* name) {
   return TensorRef{named, x.layout, x.shape};
 }
 
+Expr is_nan_bits(Expr x) { return (reinterpret<uint32_t>(x) & Expr(0x7fffffffu)) > Expr(0x7f800000u); }
+
 Lowered pointwise_output(LowerContext& c, Expr e) {
   Lowered l;
   l.out = Func(c.out_name);

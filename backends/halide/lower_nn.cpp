@@ -272,7 +272,14 @@ static Lowered pool(LowerContext& c, bool is_max) {
   Expr iy = y0 + r.y, ix = x0 + r.x;
   Expr inside = iy < static_cast<int>(H + p[2]) && ix < static_cast<int>(W + p[3]);
   Expr v = x.at({L[0], L[1], iy, ix});
-  acc(c.out.vars) = is_max ? max(acc(c.out.vars), select(inside, v, acc(c.out.vars))) : acc(c.out.vars) + select(inside, v, 0.f);
+  Expr a = acc(c.out.vars);
+  if (is_max) {
+    // A NaN wins and stays, as in PyTorch: Halide's max returns the other operand.
+    Expr w = select(inside, v, a);
+    acc(c.out.vars) = select(is_nan_bits(a), a, select(is_nan_bits(w), w, max(a, w)));
+  } else {
+    acc(c.out.vars) = a + select(inside, v, 0.f);
+  }
   Lowered l;
   l.out = Func(c.out_name);
   if (is_max) {

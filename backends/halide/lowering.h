@@ -164,6 +164,10 @@ void register_training_lowerings(std::map<std::string, Lowering>& t);
 TensorRef padded_input(LowerContext& c, int i, float value, const char* name);
 // out = e at every output point (elementwise ops, data movement).
 Lowered pointwise_output(LowerContext& c, Halide::Expr e);
+// Whether float x is a NaN, tested on its bits: Halide compiles float math with LLVM's
+// no-NaNs flag, under which a float comparison (and Halide's is_nan inside a reduction)
+// may be folded to false.
+Halide::Expr is_nan_bits(Halide::Expr x);
 // out = finish(init + sum over r of term), the reduction computed inside the output's loops.
 Lowered sum_reduction(LowerContext& c, const char* name, const Halide::RDom& r, Halide::Expr init, Halide::Expr term,
                       const std::function<Halide::Expr(Halide::Expr)>& finish = nullptr);

@@ -153,7 +153,8 @@ static HostTensor pool(const ir::Node& n, const In& in, bool is_max) {
           for (int64_t iy = ya; iy < yb; ++iy)
             for (int64_t ix = xa; ix < xb; ++ix) {
               double v = x.data[idx4(x.shape, b, c, iy, ix)];
-              acc = is_max ? std::max(acc, v) : acc + v;
+              // (A NaN wins and stays, as in PyTorch; std::max would keep acc over a NaN v.)
+              acc = is_max ? (std::isnan(v) || v > acc ? v : acc) : acc + v;
             }
           if (!is_max) acc /= double(include_pad ? pool_size : (yb - ya) * (xb - xa));
           y.data[idx4(os, b, c, oy, ox)] = static_cast<float>(acc);
