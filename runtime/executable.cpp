@@ -71,6 +71,10 @@ struct Executable::Impl {
   }
   void make_device() {
     if (!gpu || !device.empty()) return;
+    if (!hb::gpu_available())
+      throw Error(fmt::format("model '{}' is compiled for the GPU target '{}', but no CUDA device answers (libcuda.so.1); "
+                              "run it on a CPU target such as host",
+                              graph.name(), opts.halide.target));
     for (size_t st = 0; st < storage.size(); ++st)
       device.push_back(std::make_unique<hb::DeviceBuffer>(std::max<int64_t>(1, static_cast<int64_t>(storage[st].size()))));
   }
@@ -399,10 +403,6 @@ NamedTensors Executable::run(const NamedTensors& inputs) {
     m.written_on_host(m.storage_of[b]);
   }
   if (m.gpu) {  // only what the host wrote crosses to the device
-    if (m.device.empty() && !hb::gpu_available())
-      throw Error(fmt::format("model '{}' is compiled for the GPU target '{}', but no CUDA device answers (libcuda.so.1); "
-                              "run it on a CPU target such as host",
-                              m.graph.name(), m.opts.halide.target));
     m.make_device();
     for (size_t st = 0; st < m.storage.size(); ++st)
       if (m.host_newer[st]) m.device[st]->upload(m.storage[st].data());

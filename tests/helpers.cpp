@@ -66,10 +66,8 @@ Mismatch compare(const HostTensor& got, const HostTensor& want, double rtol, dou
   return {};
 }
 
-double check_against_reference(const ir::Graph& g, const std::string& target, uint64_t seed, float lo, float hi,
-                               const std::string& schedule, double rtol, double atol) {
-  auto params = random_parameters(g, seed);
-  auto inputs = random_inputs(g, seed + 1000, lo, hi);
+BothBackends run_both(const ir::Graph& g, const NamedTensors& inputs, const runtime::ParameterStore& params,
+                      const std::string& target, const std::string& schedule) {
   runtime::CompileOptions ro;
   ro.backend = runtime::Backend::Reference;
   ro.passes.pipeline = "-O0";  // the oracle runs the graph as written; Halide runs it fused (-O2)
@@ -80,7 +78,12 @@ double check_against_reference(const ir::Graph& g, const std::string& target, ui
   ho.halide.schedule = schedule;
   runtime::Executable hal(g, ho);
   hal.set_parameters(params);
-  NamedTensors want = ref.run(inputs), got = hal.run(inputs);
+  return {ref.run(inputs), hal.run(inputs)};
+}
+
+double check_against_reference(const ir::Graph& g, const std::string& target, uint64_t seed, float lo, float hi,
+                               const std::string& schedule, double rtol, double atol) {
+  auto [want, got] = run_both(g, random_inputs(g, seed + 1000, lo, hi), random_parameters(g, seed), target, schedule);
   double worst = 0;
   for (auto& [name, w] : want) {
     Mismatch m = compare(got.at(name), w, rtol, atol);

@@ -21,9 +21,17 @@ struct Mismatch {
 // |a - b| <= atol + rtol * |b| everywhere.
 Mismatch compare(const HostTensor& got, const HostTensor& want, double rtol = 1e-4, double atol = 1e-5);
 
-// Runs `g` as written on the reference backend and through the default pass pipeline (-O2:
-// folded, fused, memory-planned) on the Halide backend with `target`; checks every output
-// with CHECK and returns the worst absolute difference.
+// Runs `g` with `inputs` and `params` as written on the reference backend (want) and
+// through the default pass pipeline (-O2: folded, fused, memory-planned) on the Halide
+// backend with `target` and `schedule` (got).
+struct BothBackends {
+  NamedTensors want, got;
+};
+BothBackends run_both(const ir::Graph& g, const NamedTensors& inputs, const runtime::ParameterStore& params,
+                      const std::string& target = "host", const std::string& schedule = "manual");
+
+// run_both on seeded random inputs and parameters; checks every output with CHECK and
+// returns the worst absolute difference.
 double check_against_reference(const ir::Graph& g, const std::string& target = "host", uint64_t seed = 1,
                                float lo = -1.f, float hi = 1.f, const std::string& schedule = "manual",
                                double rtol = 1e-4, double atol = 1e-5);

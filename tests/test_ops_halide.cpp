@@ -8,7 +8,6 @@
 #include <limits>
 
 #include "backends/halide/halide_backend.h"
-#include "runtime/executable.h"
 #include "tests/helpers.h"
 #include "tests/op_cases.h"
 
@@ -63,14 +62,8 @@ TEST_CASE("activations of NaN and of infinite or large inputs equal the referenc
     dsl::Model m(op);
     dsl::Tensor x = m.input("x", {2, 16});
     m.output("y", std::string(op) == "prelu" ? dsl::prelu(x) : dsl::activation(op, x));
-    auto params = testing::random_parameters(m.graph(), 3);
-    NamedTensors inputs{{"x", HostTensor({2, 16}, values)}};
-    runtime::CompileOptions ro;
-    ro.backend = runtime::Backend::Reference;
-    runtime::Executable ref(m.graph(), ro), hal(m.graph(), {});
-    ref.set_parameters(params);
-    hal.set_parameters(params);
-    HostTensor want = ref.run(inputs).at("y"), got = hal.run(inputs).at("y");
+    auto both = testing::run_both(m.graph(), {{"x", HostTensor({2, 16}, values)}}, testing::random_parameters(m.graph(), 3));
+    const HostTensor &want = both.want.at("y"), &got = both.got.at("y");
     for (size_t i = 0; i < values.size(); ++i) {
       INFO(op << "(" << values[i] << "): halide " << got.data[i] << ", reference " << want.data[i]);
       if (std::isnan(want.data[i]) && std::isinf(values[i])) {
@@ -100,10 +93,8 @@ TEST_CASE("max pooling of a window with a NaN is NaN on both backends", "[halide
     // One NaN per channel, at a different place in each.
     for (int64_t c = 0; c < 16; ++c) in.data[c * 36 + (c * 7) % 36] = nan;
     const Shape& os = m.graph().outputs()[0].second->type.shape;
-    runtime::CompileOptions ro;
-    ro.backend = runtime::Backend::Reference;
-    runtime::Executable ref(m.graph(), ro), hal(m.graph(), {});
-    HostTensor want = ref.run({{"x", in}}).at("y"), got = hal.run({{"x", in}}).at("y");
+    auto both = testing::run_both(m.graph(), {{"x", in}}, {});
+    const HostTensor &want = both.want.at("y"), &got = both.got.at("y");
     int nans = 0;
     for (int64_t c = 0; c < 16; ++c)
       for (int64_t oy = 0; oy < os[2]; ++oy)
