@@ -169,7 +169,10 @@ bool grad_takes_winograd(const ConvShape& s, const std::string& op) {
   return op == "conv2d_backward_weight" ? hb::winograd_weight_grad_m(n, {}) > 0 : !hb::winograd_weight_layout(n, {}).empty();
 }
 
-void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op, bool winograd) {
+// cold: each run reads its own copy of the inputs (dy and x, or dy), cycling through copies
+// that together exceed the last-level cache, as in a training step, whose activations were
+// written long before their gradient runs.
+void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op, bool winograd, bool cold) {
   const int64_t kBatch = grad_batch(s);
   int64_t pad = s.k / 2, out_hw = (s.hw + 2 * pad - s.k) / s.stride + 1;
   Shape x{kBatch, s.cin, s.hw, s.hw};
@@ -203,7 +206,22 @@ void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op, bool wino
   }
   std::shared_ptr<const hb::Kernel> k = kernel_or_skip(state, hb::NodeGroup{&n}, in_layouts, dw ? wl : hb::default_layout(4), o);
   if (!k) return;
-  double secs = seconds_per_run(state, *k, {in0.data(), in1.data()}, out.data());
+  double secs = 0;
+  if (cold) {
+    size_t copies = std::max<size_t>(2, (size_t{768} << 20) / ((in0.size() + (dw ? in1.size() : 0)) * 4));
+    std::vector<std::vector<float>> in0s(copies, in0), in1s(dw ? copies : 1, in1);
+    size_t i = 0;
+    auto run = [&] {
+      k->run({in0s[i].data(), in1s[dw ? i : 0].data()}, out.data());
+      i = (i + 1) % copies;
+    };
+    run();
+    auto t0 = std::chrono::steady_clock::now();
+    for (auto _ : state) run();
+    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
+  } else {
+    secs = seconds_per_run(state, *k, {in0.data(), in1.data()}, out.data());
+  }
   double flops = 2.0 * kBatch * s.cout * double(out_hw * out_hw) * s.cin * s.k * s.k;
   double gflops = flops / secs * 1e-9;
   state.counters["GFLOP/s"] = gflops;
@@ -282,11 +300,13 @@ int register_all() {
       for (const auto& shapes : {std::span<const ConvShape>(kShapes), std::span<const ConvShape>(kSmallResNetShapes)})
         for (const ConvShape& s : shapes)
           if (s.groups == 1 && (!winograd || grad_takes_winograd(s, op)))
-            benchmark::RegisterBenchmark(
-                (std::string(op) + (winograd ? "_winograd/" : "/") + s.name + "_batch" + std::to_string(grad_batch(s))).c_str(),
-                BM_ConvGrad, s, std::string(op), winograd)
-                ->Unit(benchmark::kMillisecond)
-                ->UseRealTime();
+            for (bool cold : {false, true})
+              benchmark::RegisterBenchmark((std::string(op) + (winograd ? "_winograd" : "") + (cold ? "_cold_inputs/" : "/") +
+                                            s.name + "_batch" + std::to_string(grad_batch(s)))
+                                               .c_str(),
+                                           BM_ConvGrad, s, std::string(op), winograd, cold)
+                  ->Unit(benchmark::kMillisecond)
+                  ->UseRealTime();
   return 0;
 }
 const int registered = register_all();
