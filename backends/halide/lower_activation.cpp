@@ -31,7 +31,7 @@ static Expr activation_of_number(const ir::Node& n, Expr x);
 Expr activation_expr(const ir::Node& n, Expr x) {
   if (n.op == "identity") return x;
   if (n.op == "binary_step") return select(x >= 0.f, 1.f, 0.f);
-  return select(is_nan_bits(x), x, activation_of_number(n, x));
+  return keep_nan(x, activation_of_number(n, x));
 }
 
 static Expr activation_of_number(const ir::Node& n, Expr x) {
@@ -64,20 +64,21 @@ static Expr activation_of_number(const ir::Node& n, Expr x) {
   throw Error(fmt::format("halide backend: '{}' is not an elementwise activation", op));
 }
 
-Expr activation_derivative(const ir::Node& n, Expr x) {
+static Expr derivative_of_number(const ir::Node& n, Expr x) {
   const std::string& a = n.attr_string("activation");
   float alpha = n.attr_float("alpha"), beta = n.attr_float("beta");
   if (a == "identity") return 1.f;
   if (a == "sigmoid") return sigmoid(x) * (1.f - sigmoid(x));
   if (a == "tanh") return 1.f - tanh(x) * tanh(x);
   if (a == "arctan") return 1.f / (1.f + x * x);
-  if (a == "relu") return select(x > 0.f, 1.f, 0.f);
-  if (a == "relu6") return select(x > 0.f && x < 6.f, 1.f, 0.f);
+  Expr nan = is_nan_bits(x);
+  if (a == "relu") return select(x > 0.f || nan, 1.f, 0.f);
+  if (a == "relu6") return select((x > 0.f && x < 6.f) || nan, 1.f, 0.f);
   if (a == "leaky_relu") return select(x > 0.f, 1.f, alpha);
-  if (a == "elu") return select(x > 0.f, 1.f, alpha * exp(min(x, 0.f)));
+  if (a == "elu") return select(x > 0.f || nan, 1.f, alpha * exp(min(x, 0.f)));
   if (a == "selu") {
     const float sa = 1.6732632423543772f, scale = 1.0507009873554805f;
-    return scale * select(x > 0.f, 1.f, sa * exp(min(x, 0.f)));
+    return scale * select(x > 0.f || nan, 1.f, sa * exp(min(x, 0.f)));
   }
   if (a == "softplus") return select(beta * x > static_cast<float>(n.attr_float("threshold")), 1.f, sigmoid(beta * x));
   if (a == "silu") return sigmoid(x) * (1.f + x * (1.f - sigmoid(x)));
@@ -94,8 +95,19 @@ Expr activation_derivative(const ir::Node& n, Expr x) {
     Expr v = alpha * x + beta;
     return select(v > 0.f && v < 1.f, alpha, 0.f);
   }
-  if (a == "hard_swish") return select(x < -3.f, 0.f, select(x > 3.f, 1.f, (2.f * x + 3.f) / 6.f));
+  if (a == "hard_swish") return select(x < -3.f, 0.f, select(x > 3.f || nan, 1.f, (2.f * x + 3.f) / 6.f));
   throw Error(fmt::format("halide backend: activation_grad has no derivative for '{}'", a));
+}
+
+// At a NaN input the derivatives that are formulas are NaN, as in the reference and PyTorch
+// (Halide's exp of a NaN is 0: sigmoid'(NaN) was 0); the piecewise ones take PyTorch's
+// branch (relu'(NaN) = 1, leaky_relu'(NaN) = alpha), tested on the bits above.
+Expr activation_derivative(const ir::Node& n, Expr x) {
+  const std::string& a = n.attr_string("activation");
+  Expr d = derivative_of_number(n, x);
+  for (const char* piecewise : {"identity", "relu", "relu6", "leaky_relu", "elu", "selu", "hard_sigmoid", "hard_swish"})
+    if (a == piecewise) return d;
+  return keep_nan(x, d);
 }
 
 void register_activation_lowerings(std::map<std::string, Lowering>& t) {

@@ -22,6 +22,10 @@ TensorRef padded_input(LowerContext& c, int i, float value, const char* name) {
 
 Expr is_nan_bits(Expr x) { return (reinterpret<uint32_t>(x) & Expr(0x7fffffffu)) > Expr(0x7f800000u); }
 
+Expr keep_nan(Expr x, Expr value) { return select(is_nan_bits(x), x, value); }
+
+Expr softmax_term(Expr v, Expr m) { return keep_nan(v, exp(v - m)); }
+
 Lowered pointwise_output(LowerContext& c, Expr e) {
   Lowered l;
   l.out = Func(c.out_name);

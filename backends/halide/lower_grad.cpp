@@ -187,7 +187,7 @@ static Lowered softmax_backward(LowerContext& c) {
   rest.define(s, sum(term));
   Expr sv = rest.call(s);
   Expr y = c.in[0].at(L), dy = c.in[1].at(L);
-  Lowered l = pointwise_output(c, log ? dy - exp(y) * sv : y * (dy - sv));
+  Lowered l = pointwise_output(c, log ? keep_nan(y, dy - exp(y) * sv) : y * (dy - sv));
   l.roots.push_back({s, rest.extents, false});
   return l;
 }
@@ -204,7 +204,10 @@ static Lowered prelu_backward(LowerContext& c) {
   if (!shared) reduced[1] = false;
   auto [r, idx] = reduction_domain(x.shape, reduced);
   if (!shared) idx[1] = c.out.logical()[0];
-  return sum_reduction(c, "dslope", r, 0.f, select(x.at(idx) <= 0.f, dy.at(idx) * x.at(idx), 0.f));
+  // PyTorch's: every x not above 0 counts, a NaN too (a bit test: under no-NaNs the
+  // comparison alone may be flipped).
+  Expr xv = x.at(idx);
+  return sum_reduction(c, "dslope", r, 0.f, select(xv <= 0.f || is_nan_bits(xv), dy.at(idx) * xv, 0.f));
 }
 
 // dx[i] sums dy over the positions that copied element i: per dimension, its own position

@@ -356,7 +356,9 @@ static Lowered dropout(LowerContext& c) {
   float scale = 1.f / (1.f - static_cast<float>(c.node.attr_float("p")));
   Expr index = c.node.attr_string("mode") == "row" ? L[0] : flat_index(c.out.shape, L);  // row: one draw per sample
   Expr keep = dropout_keep(c.node, c.in[1].at({Expr(0)}), index);
-  return pointwise_output(c, select(keep, c.in[0].at(L) * scale, 0.f));
+  // A dropped NaN stays NaN: PyTorch multiplies by its mask.
+  Expr x = c.in[0].at(L);
+  return pointwise_output(c, select(keep || is_nan_bits(x), x * scale, 0.f));
 }
 
 void register_nn_lowerings(std::map<std::string, Lowering>& t) {

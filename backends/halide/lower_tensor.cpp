@@ -89,10 +89,11 @@ static Lowered softmax(LowerContext& c, bool log) {
   };
   Func mx("max"), sum("sum");
   rest.define(mx, maximum(at_r(r)));
-  rest.define(sum, Halide::sum(exp(at_r(r) - rest.call(mx))));
+  rest.define(sum, Halide::sum(softmax_term(at_r(r), rest.call(mx))));
   Expr m = rest.call(mx), s = rest.call(sum);
   Expr x = c.in[0].at(L);
-  Lowered l = pointwise_output(c, log ? x - m - Halide::log(s) : exp(x - m) / s);
+  // A NaN anywhere along the axis makes the sum, and so the whole row, NaN (as PyTorch).
+  Lowered l = pointwise_output(c, keep_nan(s, log ? x - m - Halide::log(s) : exp(x - m) / s));
   l.roots.push_back({mx, rest.extents, false});
   l.roots.push_back({sum, rest.extents, false});
   return l;

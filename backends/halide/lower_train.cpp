@@ -31,12 +31,14 @@ static RowTerms row_terms(LowerContext& c, Lowered& l) {
              c.in[0].shape[1]};
   Var n("n");
   RDom r(0, static_cast<int>(t.C), "cls");
-  Func mx("row_max");
+  Func mx("row_max"), se("sum_exp");
   mx(n) = maximum(c.in[0].at({n, r}));
-  t.lse(n) = mx(n) + log(sum(exp(c.in[0].at({n, r}) - mx(n))));
+  se(n) = sum(softmax_term(c.in[0].at({n, r}), mx(n)));
+  t.lse(n) = keep_nan(se(n), mx(n) + log(se(n)));  // (a row with a NaN: NaN)
   t.q_sum(n) = sum(t.q(n, r));
   int64_t N = c.in[0].shape[0];
   l.roots.push_back({mx, {N}, false});
+  l.roots.push_back({se, {N}, false});
   l.roots.push_back({t.lse, {N}, false});
   l.roots.push_back({t.q_sum, {N}, false});
   return t;
@@ -58,7 +60,8 @@ static Lowered cross_entropy_backward(LowerContext& c) {
   RowTerms t = row_terms(c, roots);
   auto L = c.out.logical();
   Expr g = c.in[2].at({Expr(0)}) / static_cast<float>(c.in[0].shape[0]);
-  Lowered l = pointwise_output(c, g * (exp(c.in[0].at(L) - t.lse(L[0])) * t.q_sum(L[0]) - t.q(L[0], L[1])));
+  Expr lse = t.lse(L[0]);
+  Lowered l = pointwise_output(c, g * keep_nan(lse, exp(c.in[0].at(L) - lse) * t.q_sum(L[0]) - t.q(L[0], L[1])));
   l.roots = roots.roots;
   return l;
 }
@@ -72,9 +75,11 @@ static Lowered mean_loss(LowerContext& c, const std::function<Expr(Expr, Expr)>&
                        [&](Expr e) { return e / count; });
 }
 
+// (A NaN input gives NaN, as in the reference: Halide's max would clamp log(NaN) to -100.)
 static Expr bce_term(Expr x, Expr t, bool from_logits) {
-  if (from_logits) return max(x, 0.f) - x * t + log(1.f + exp(-abs(x)));
-  return -(t * max(log(x), -100.f) + (1.f - t) * max(log(1.f - x), -100.f));
+  Expr v = from_logits ? max(x, 0.f) - x * t + log(1.f + exp(-abs(x)))
+                       : -(t * max(log(x), -100.f) + (1.f - t) * max(log(1.f - x), -100.f));
+  return keep_nan(x, v);
 }
 
 static Lowered bce_backward(LowerContext& c) {
@@ -82,7 +87,7 @@ static Lowered bce_backward(LowerContext& c) {
   Expr x = c.in[0].at(L), t = c.in[1].at(L);
   Expr g = c.in[2].at({Expr(0)}) / static_cast<float>(num_elements(c.out.shape));
   Expr d = c.node.attr_int("from_logits") ? 1.f / (1.f + exp(-x)) - t : (x - t) / max(x * (1.f - x), 1e-12f);
-  return pointwise_output(c, g * d);
+  return pointwise_output(c, g * keep_nan(x, d));
 }
 
 static Lowered optimizer_update(LowerContext& c) {
@@ -92,7 +97,7 @@ static Lowered optimizer_update(LowerContext& c) {
   float wd = n.attr_float("weight_decay"), l1 = n.attr_float("l1"), cv = n.attr_float("clip_value");
   Expr p = c.in[0].at(L), g = c.in[1].at(L);
   Expr lr = c.in[2].at({Expr(0)}), step = c.in[2].at({Expr(1)});
-  if (cv > 0) g = clamp(g, -cv, cv);
+  if (cv > 0) g = keep_nan(g, clamp(g, -cv, cv));  // (a NaN gradient stays NaN, as PyTorch's clip_grad_value_)
   if (opt != "adamw" && wd != 0) g = g + wd * p;
   if (l1 != 0) g = g + l1 * select(p > 0.f, 1.f, select(p < 0.f, -1.f, 0.f));
   Expr s1 = c.in.size() > 3 ? c.in[3].at(L) : Expr(0.f), s2 = c.in.size() > 4 ? c.in[4].at(L) : Expr(0.f);
@@ -141,7 +146,8 @@ void register_training_lowerings(std::map<std::string, Lowering>& t) {
   t["optimizer_update"] = optimizer_update;
   t["clip_grad_norm_scale"] = [](LowerContext& c) {
     float max_norm = c.node.attr_float("max_norm");
-    return pointwise_output(c, min(1.f, max_norm / (sqrt(c.in[0].at({Expr(0)})) + 1e-6f)));
+    Expr s = max_norm / (sqrt(c.in[0].at({Expr(0)})) + 1e-6f);
+    return pointwise_output(c, keep_nan(s, min(1.f, s)));  // (a NaN norm: a NaN scale, as PyTorch's)
   };
 }
 

@@ -168,6 +168,12 @@ Lowered pointwise_output(LowerContext& c, Halide::Expr e);
 // no-NaNs flag, under which a float comparison (and Halide's is_nan inside a reduction)
 // may be folded to false.
 Halide::Expr is_nan_bits(Halide::Expr x);
+// value, or x where x is a NaN: the NaN a PyTorch op carries, where Halide's max, min and
+// clamp return the other operand and its exp and log of a NaN are numbers.
+Halide::Expr keep_nan(Halide::Expr x, Halide::Expr value);
+// exp(v - m) as a term of softmax's denominator, or v where v is a NaN, so that the sum
+// (and the row) is NaN.
+Halide::Expr softmax_term(Halide::Expr v, Halide::Expr m);
 // out = finish(init + sum over r of term), the reduction computed inside the output's loops.
 Lowered sum_reduction(LowerContext& c, const char* name, const Halide::RDom& r, Halide::Expr init, Halide::Expr term,
                       const std::function<Halide::Expr(Halide::Expr)>& finish = nullptr);

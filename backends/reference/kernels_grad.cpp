@@ -19,7 +19,9 @@ constexpr double kSeluScale = 1.0507009873554804934193349852946;
 
 static double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-// f'(x) of the activation named by the node's `activation` attribute.
+// f'(x) of the activation named by the node's `activation` attribute. The piecewise ones
+// test x in PyTorch's order, so a NaN takes PyTorch's branch (relu'(NaN) = 1: its
+// threshold_backward passes the gradient where the output is not <= 0); the others are NaN.
 static double derivative(const ir::Node& n, double x) {
   const std::string& a = n.attr_string("activation");
   double alpha = n.attr_float("alpha"), beta = n.attr_float("beta");
@@ -27,11 +29,11 @@ static double derivative(const ir::Node& n, double x) {
   if (a == "sigmoid") return sigmoid(x) * (1 - sigmoid(x));
   if (a == "tanh") return 1 - std::tanh(x) * std::tanh(x);
   if (a == "arctan") return 1 / (1 + x * x);
-  if (a == "relu") return x > 0 ? 1 : 0;
-  if (a == "relu6") return x > 0 && x < 6 ? 1 : 0;
+  if (a == "relu") return x <= 0 ? 0 : 1;
+  if (a == "relu6") return x <= 0 || x >= 6 ? 0 : 1;
   if (a == "leaky_relu") return x > 0 ? 1 : alpha;
-  if (a == "elu") return x > 0 ? 1 : alpha * std::exp(x);
-  if (a == "selu") return kSeluScale * (x > 0 ? 1 : kSeluAlpha * std::exp(x));
+  if (a == "elu") return x <= 0 ? alpha * std::exp(x) : 1;
+  if (a == "selu") return kSeluScale * (x <= 0 ? kSeluAlpha * std::exp(x) : 1);
   if (a == "softplus") return beta * x > n.attr_float("threshold") ? 1 : sigmoid(beta * x);
   if (a == "silu") return sigmoid(x) * (1 + x * (1 - sigmoid(x)));
   if (a == "gelu") {
@@ -45,7 +47,7 @@ static double derivative(const ir::Node& n, double x) {
     double v = alpha * x + beta;
     return v > 0 && v < 1 ? alpha : 0;
   }
-  if (a == "hard_swish") return x < -3 ? 0 : x > 3 ? 1 : (2 * x + 3) / 6;
+  if (a == "hard_swish") return x < -3 ? 0 : x <= 3 ? (2 * x + 3) / 6 : 1;
   throw Error(fmt::format("node '{}': activation_grad has no derivative for '{}'", n.name(), a));
 }
 
@@ -227,7 +229,7 @@ static HostTensor prelu_backward(const ir::Node& n, const In& in) {
   }
   std::vector<double> da(a.numel(), 0.0);
   for (int64_t i = 0; i < x.numel(); ++i)
-    if (x.data[i] <= 0) da[slope_index(i)] += double(dy.data[i]) * x.data[i];
+    if (!(x.data[i] > 0)) da[slope_index(i)] += double(dy.data[i]) * x.data[i];  // (PyTorch's: a NaN x counts)
   return HostTensor(a.shape, std::vector<float>(da.begin(), da.end()));
 }
 

@@ -25,14 +25,16 @@ static HostTensor conv2d(const ir::Node& n, const In& in) {
       for (int64_t oy = 0; oy < os[2]; ++oy)
         for (int64_t ox = 0; ox < os[3]; ++ox) {
           double acc = in.size() > 2 ? (*in[2]).data[co] : 0.0;
+          // A tap on the padding multiplies its zero, as PyTorch's im2col does: a NaN weight
+          // makes its whole output channel NaN.
           for (int64_t ci = 0; ci < cig; ++ci)
             for (int64_t ky = 0; ky < w.shape[2]; ++ky) {
               int64_t iy = oy * st[0] + ky * dl[0] - pad[0];
-              if (iy < 0 || iy >= x.shape[2]) continue;
               for (int64_t kx = 0; kx < w.shape[3]; ++kx) {
                 int64_t ix = ox * st[1] + kx * dl[1] - pad[1];
-                if (ix < 0 || ix >= x.shape[3]) continue;
-                acc += double(x.data[idx4(x.shape, b, g * cig + ci, iy, ix)]) * w.data[idx4(w.shape, co, ci, ky, kx)];
+                bool inside = iy >= 0 && iy < x.shape[2] && ix >= 0 && ix < x.shape[3];
+                double xv = inside ? double(x.data[idx4(x.shape, b, g * cig + ci, iy, ix)]) : 0.0;
+                acc += xv * w.data[idx4(w.shape, co, ci, ky, kx)];
               }
             }
           y.data[idx4(os, b, co, oy, ox)] = static_cast<float>(acc);
@@ -42,9 +44,11 @@ static HostTensor conv2d(const ir::Node& n, const In& in) {
 }
 
 // Visits every (output position, weight tap) pair of a convolution with input `xs` and
-// weight `ws`: f(x index, w index, y index). The backward kernels are its adjoints.
+// weight `ws`: f(x index, w index, y index). The backward kernels are its adjoints. A tap
+// on the padding is visited with x index -1 where `padding_taps` asks for it.
 template <typename F>
-static void for_each_conv_term(const ir::Node& n, const Shape& xs, const Shape& ws, const Shape& ys, F f) {
+static void for_each_conv_term(const ir::Node& n, const Shape& xs, const Shape& ws, const Shape& ys, F f,
+                               bool padding_taps = false) {
   auto pad = ir::conv_padding(n);
   const auto& st = n.attr_ints("stride");
   const auto& dl = n.attr_ints("dilation");
@@ -56,11 +60,11 @@ static void for_each_conv_term(const ir::Node& n, const Shape& xs, const Shape& 
           for (int64_t ci = 0; ci < cig; ++ci)
             for (int64_t ky = 0; ky < ws[2]; ++ky) {
               int64_t iy = oy * st[0] + ky * dl[0] - pad[0];
-              if (iy < 0 || iy >= xs[2]) continue;
               for (int64_t kx = 0; kx < ws[3]; ++kx) {
                 int64_t ix = ox * st[1] + kx * dl[1] - pad[1];
-                if (ix < 0 || ix >= xs[3]) continue;
-                f(idx4(xs, b, (co / cog) * cig + ci, iy, ix), idx4(ws, co, ci, ky, kx), idx4(ys, b, co, oy, ox));
+                bool inside = iy >= 0 && iy < xs[2] && ix >= 0 && ix < xs[3];
+                if (!inside && !padding_taps) continue;
+                f(inside ? idx4(xs, b, (co / cog) * cig + ci, iy, ix) : -1, idx4(ws, co, ci, ky, kx), idx4(ys, b, co, oy, ox));
               }
             }
 }
@@ -76,8 +80,12 @@ static HostTensor conv2d_backward_input(const ir::Node& n, const In& in) {
 static HostTensor conv2d_backward_weight(const ir::Node& n, const In& in) {
   const HostTensor &x = *in[0], &dy = *in[1];
   std::vector<double> acc(num_elements(n.outputs[0]->type.shape), 0.0);
-  for_each_conv_term(n, x.shape, n.outputs[0]->type.shape, dy.shape,
-                     [&](int64_t xi, int64_t wi, int64_t yi) { acc[wi] += double(dy.data[yi]) * x.data[xi]; });
+  // The padding's zeros are multiplied, as in PyTorch (im2col): a NaN in dy makes its
+  // channel's whole weight gradient NaN. (dx above skips them, as PyTorch's col2im drops them.)
+  for_each_conv_term(
+      n, x.shape, n.outputs[0]->type.shape, dy.shape,
+      [&](int64_t xi, int64_t wi, int64_t yi) { acc[wi] += double(dy.data[yi]) * (xi < 0 ? 0.0 : double(x.data[xi])); },
+      true);
   return HostTensor(n.outputs[0]->type.shape, std::vector<float>(acc.begin(), acc.end()));
 }
 
@@ -208,7 +216,7 @@ static HostTensor dropout(const ir::Node& n, const In& in) {
   int64_t per_draw = n.attr_string("mode") == "row" ? x.numel() / x.shape[0] : 1;
   for (int64_t i = 0; i < x.numel(); ++i) {
     float u = ir::dropout_uniform(ir::dropout_hash(seed, salt, static_cast<uint32_t>(i / per_draw)));
-    y.data[i] = u >= p ? x.data[i] * scale : 0.f;
+    y.data[i] = x.data[i] * (u >= p ? scale : 0.f);  // (a dropped NaN stays NaN, as PyTorch multiplies by its mask)
   }
   return y;
 }

@@ -159,7 +159,9 @@ void register_training_kernels(std::map<std::string, Kernel>& t) {
   t["mse_loss"] = mse_loss;
   t["optimizer_update"] = optimizer_update;
   t["clip_grad_norm_scale"] = [](const ir::Node& n, const In& in) {
-    return scalar(std::min(1.0, n.attr_float("max_norm") / (std::sqrt(double(in[0]->data[0])) + 1e-6)));
+    // A NaN norm gives a NaN scale (PyTorch's clamp keeps it), so every gradient turns NaN.
+    double s = n.attr_float("max_norm") / (std::sqrt(double(in[0]->data[0])) + 1e-6);
+    return scalar(std::isnan(s) ? s : std::min(1.0, s));
   };
 }
 
