@@ -75,8 +75,10 @@ const std::vector<OpCase>& op_cases() {
                        // dw's CPU schedule sums positions in chunks where dy and x outweigh dw:
                        // chunks of 13 rows and two blocks of 256 output channels here,
                        ConvGrad{"3x3_512_chunks_of_rows", {1, 32, 26, 26}, 512, 3, 1, 1, 1, 1},
-                       // and chunks of 4 images here.
-                       ConvGrad{"1x1_chunks_of_images", {8, 512, 8, 8}, 512, 1, 1, 0, 1, 1}}) {
+                       // and chunks of 4 images here;
+                       ConvGrad{"1x1_chunks_of_images", {8, 512, 8, 8}, 512, 1, 1, 0, 1, 1},
+                       // tasks of 8 register tiles (64 input channels), in 2 chunks of 12 rows.
+                       ConvGrad{"1x1_512_to_128_chunks_of_rows", {1, 512, 24, 24}, 128, 1, 1, 0, 1, 1}}) {
       int64_t oh = (g.x[2] + 2 * g.pad - g.dilation * (g.k - 1) - 1) / g.stride + 1;
       int64_t ow = (g.x[3] + 2 * g.pad - g.dilation * (g.k - 1) - 1) / g.stride + 1;
       Shape w{g.out, g.x[1] / g.groups, g.k, g.k}, dy{g.x[0], g.out, oh, ow};

@@ -66,11 +66,18 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
   // group passes over them. One tile at a time streamed 2 lines of dy and one of x from L2
   // for every 16 FMAs (bench_conv, best of 12 runs, groups of 1 -> 4 tiles: 1x1 56x56
   // 256->64 6.2 -> 3.8 ms, 3x3 stride-2 56x56x128 11.7 -> 8.9 ms, 1x1 14x14 1024->512
-  // 10.4 -> 9.0 ms).
+  // 10.4 -> 9.0 ms). Groups of 8 (64 input channels: 256 bytes of each position's row of x,
+  // four cache lines) where there are 128 output channels or more: in a training step x
+  // comes from memory, and the longer runs feed the prefetchers (bench_conv with cold
+  // inputs, 1x1 28x28 512 -> 128 at batch 8 6.0-6.2 -> 4.9-5.1 ms, 1x1 56x56 64 -> 256
+  // 5.5-5.6 -> 5.3; ResNet-50's training step at batch 8, weight gradients with their
+  // updates 314 / 324 -> 294 / 305 ms a step, two alternating profiles). With 64 output
+  // channels (ResNet-50's layer-1 reductions) 8 ran slower than 4 (56x56 256 -> 64 cold
+  // 6.3 -> 6.6 ms).
   int group = 1;
   if (!g.taps)
-    for (int k : {4, 2})
-      if (w.in_channels_per_group % (g.t * k) == 0) {
+    for (int k : {8, 4, 2})
+      if ((k < 8 || w.out_channels >= 128) && w.in_channels_per_group % (g.t * k) == 0) {
         group = k;
         break;
       }
