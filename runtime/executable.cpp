@@ -214,6 +214,8 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
   auto views = passes::folded_concat_views(m.graph);
   std::map<const ir::Node*, std::vector<bool>> folded;  // folded concats -> which inputs are views
   std::map<std::pair<int, std::string>, int> winograd_of;  // (weight, Winograd layout) -> its transform's value
+  std::set<const ir::Value*> updated_params;               // the parameters an update replaces at every run
+  for (auto& [ov, pv] : m.updates) updated_params.insert(pv);
   for (const auto& [v, concat] : views) folded[concat] = passes::folded_concat_inputs(m.graph, *concat);
   for (size_t i = 0; i < nodes.size(); ++i) {
     const ir::Node* n = nodes[i].get();
@@ -297,8 +299,12 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
     // the Winograd form, which a kernel of its own computes from the weight: once per
     // parameter change where the weight is static (backends/halide/winograd.cpp). Its
     // group may have a prologue and write a folded concat's slice.
+    // A weight an update replaces at every run (a training step's) is transformed at every
+    // run too, which the backend weighs (weight_static).
     const ir::Node& anchor = *group[ir::anchor_index(group)];
-    if (hb::Layout wl = gpu || layout != hb::channels_last() ? hb::Layout{} : hb::winograd_weight_layout(anchor, o.halide);
+    bool weight_static = anchor.inputs.size() < 2 || !updated_params.count(anchor.inputs[1]);
+    if (hb::Layout wl = gpu || layout != hb::channels_last() ? hb::Layout{}
+                                                             : hb::winograd_weight_layout(anchor, o.halide, weight_static);
         !wl.empty()) {
       size_t k = std::find(group_in.begin(), group_in.end(), anchor.inputs[1]) - group_in.begin();
       int from = s.inputs.at(k);

@@ -25,11 +25,12 @@ const ir::Node& last_conv(const dsl::Model& m) {
   return *c;
 }
 
-hb::Layout layout_for(const Shape& in, int64_t out_channels, int64_t k, dsl::Conv2dOptions o, hb::Options ho = {}) {
+hb::Layout layout_for(const Shape& in, int64_t out_channels, int64_t k, dsl::Conv2dOptions o, hb::Options ho = {},
+                      bool weight_static = true) {
   dsl::Model m("one");
   dsl::Tensor x = m.input("x", in);
   m.output("y", dsl::conv2d(x, out_channels, k, o));
-  return hb::winograd_weight_layout(last_conv(m), ho);
+  return hb::winograd_weight_layout(last_conv(m), ho, weight_static);
 }
 
 // `f` of the first `op` node in the gradient graph of a one-conv model (3x3).
@@ -117,6 +118,13 @@ TEST_CASE("Winograd F(4x4) or F(2x2), 3x3, is taken for 3x3 stride-1 convolution
   CHECK(layout_for({1, 256, 14, 14}, 256, 3, same, full).winograd == 2);  // 49 tiles: ResNet-50's layer 3 keeps it
   CHECK(layout_for({1, 512, 7, 7}, 512, 3, same, half).winograd == 2);
   CHECK(layout_for({1, 384, 8, 8}, 384, 3, same, half).winograd == 4);
+  // A weight that changes at every run (a training step's) is transformed at every run too:
+  // past L2 it needs 256 tiles a run, so layer 4 at batch 8 (128) is direct there, layer 3
+  // at batch 8 (392) is not; a U that stays in L2, or half-width FMAs, keep Winograd.
+  CHECK(layout_for({8, 512, 7, 7}, 512, 3, same, full, false).empty());
+  CHECK(layout_for({8, 256, 14, 14}, 256, 3, same, full, false).winograd == 2);
+  CHECK(layout_for({8, 64, 7, 7}, 64, 3, same, full, false).winograd == 2);
+  CHECK(layout_for({8, 512, 7, 7}, 512, 3, same, half, false).winograd == 2);
   // Unset: the host's answer for a host target, full width for any other.
   CHECK(layout_for({1, 512, 7, 7}, 512, 3, same).empty() == !hb::host_has_half_width_fma());
   CHECK(layout_for({1, 512, 7, 7}, 512, 3, same, {.target = "x86-64-linux-avx2"}).empty());

@@ -74,8 +74,9 @@ void check_options(const Options& o);  // throws strata::Error on a bad target o
 // channel counts in vectors, whose transformed weight is small or met by enough tiles a run
 // (see half_width_fma); an empty Layout where it does not apply (winograd.cpp). For a
 // conv2d_backward_input of such a convolution, the transposed Winograd layout (its dx
-// computed as that Winograd convolution of dy).
-Layout winograd_weight_layout(const ir::Node& n, const Options& o);
+// computed as that Winograd convolution of dy). weight_static: false where the weight
+// changes at every run (a training step's), so its transform is paid at every run too.
+Layout winograd_weight_layout(const ir::Node& n, const Options& o, bool weight_static = true);
 // How conv2d_backward_weight `n` is computed (winograd.cpp): as Winograd F(m x m, 3x3)
 // where m > 0 (the weight gradient of a convolution winograd_weight_layout takes, by the
 // same rules), its batch's tiles summed in `chunks` chunks of `chunk` tiles, each

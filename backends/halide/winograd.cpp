@@ -44,6 +44,12 @@ constexpr int64_t kMaxPartBytes = 8 << 20;
 // FMAs are full width.
 constexpr int64_t kStreamedWeightBytes = 1 << 20;
 constexpr int64_t kMinTilesPerStreamedWeight = 32;
+// A weight updated at every run (a training step) is transformed again at every run. Past
+// L2 and met by few tiles (ResNet-50's layer 4 at batch 8: U 16.8 MB for 128 tiles) the
+// transform and the Winograd GEMMs took longer than the direct form: bench_conv, dx 3x3
+// 7x7x512 at batch 8, 6.92 ms direct against 7.14 + 1.48 (transform); in the training
+// step, layer4.1's forward 6.76 + 2.48 ms and dx 6.78 + 3.59.
+constexpr int64_t kMinTilesPerRecomputedWeight = 256;
 
 // The transforms of F(m x m, 3x3), alpha = m + 2: Lavin & Gray's F(2x2, 3x3) and
 // F(4x4, 3x3) (interpolation points 0, +-1, +-2, as in their paper).
@@ -123,8 +129,9 @@ static WinogradTile winograd_tile(int64_t tiles, int64_t out_channels, int lanes
 
 // F(m x m, 3x3) for a 3x3, stride-1, pad-1 convolution `n` (or one of its gradients) of `ci`
 // to `co` channels over `batch` images of H x W outputs, where the rules above let
-// Winograd take it; else 0.
-static int winograd_m(const ir::Node& n, int64_t co, int64_t ci, int64_t batch, int64_t H, int64_t W, const Options& o) {
+// Winograd take it; else 0. weight_static: false where the weight is transformed at every run.
+static int winograd_m(const ir::Node& n, int64_t co, int64_t ci, int64_t batch, int64_t H, int64_t W, const Options& o,
+                      bool weight_static = true) {
   if (!o.winograd || o.schedule != "manual" || parse_target(o.target).has_gpu_feature()) return 0;
   ir::ConvGeometry g = ir::conv_geometry(n);
   if (g.groups != 1 || g.stride != std::vector<int64_t>{1, 1} || g.dilation != std::vector<int64_t>{1, 1} ||
@@ -139,12 +146,13 @@ static int winograd_m(const ir::Node& n, int64_t co, int64_t ci, int64_t batch, 
   int64_t tiles = (H + m - 1) / m * ((W + m - 1) / m);
   if (tiles * alpha * alpha * std::max(ci, co) * 4 > kMaxTransformBytes) return 0;
   bool half_width = o.half_width_fma.value_or(o.target.rfind("host", 0) == 0 && host_has_half_width_fma());
-  if (!half_width && alpha * alpha * ci * co * 4 > kStreamedWeightBytes && tiles * batch < kMinTilesPerStreamedWeight)
+  if (!half_width && alpha * alpha * ci * co * 4 > kStreamedWeightBytes &&
+      tiles * batch < (weight_static ? kMinTilesPerStreamedWeight : kMinTilesPerRecomputedWeight))
     return 0;
   return m;
 }
 
-Layout winograd_weight_layout(const ir::Node& n, const Options& o) {
+Layout winograd_weight_layout(const ir::Node& n, const Options& o, bool weight_static) {
   // conv2d_backward_input of such a convolution is one too: of dy, by the flipped weight
   // with its channel axes swapped (the transposed layout).
   bool transposed = n.op == "conv2d_backward_input";
@@ -153,7 +161,7 @@ Layout winograd_weight_layout(const ir::Node& n, const Options& o) {
   const Shape& y = n.outputs[0]->type.shape;
   if (w.size() != 4 || w[2] != 3 || w[3] != 3 || y.size() != 4) return {};
   int64_t co = transposed ? w[1] : w[0], ci = transposed ? w[0] : w[1];
-  int m = winograd_m(n, co, ci, y[0], y[2], y[3], o);
+  int m = winograd_m(n, co, ci, y[0], y[2], y[3], o, weight_static);
   if (!m) return {};
   Layout l{0, 1, 2, 3};
   l.winograd = m;
