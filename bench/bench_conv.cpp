@@ -67,6 +67,20 @@ double seconds_per_run(benchmark::State& state, const hb::Kernel& k, const std::
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
 }
 
+// Seconds per run of run(i), i cycling through `copies` copies of the inputs (the first
+// call, untimed, warms up): inputs from memory, as inside a model.
+template <typename F>
+double seconds_cycling(benchmark::State& state, size_t copies, F run) {
+  size_t i = 0;
+  run(i);
+  auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    i = (i + 1) % copies;
+    run(i);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
+}
+
 // The node's kernel, or null with the benchmark marked skipped and the compile error as its reason.
 std::shared_ptr<const hb::Kernel> kernel_or_skip(benchmark::State& state, const hb::NodeGroup& n, const std::vector<hb::Layout>& in,
                                                  const hb::Layout& out, const hb::Options& o = {}) {
@@ -114,14 +128,7 @@ void BM_Conv(benchmark::State& state, ConvShape s, std::string schedule, bool co
     // own copy of the filter, cycling through copies that together exceed the last-level cache.
     size_t copies = std::max<size_t>(2, (size_t{512} << 20) / (w.size() * 4));
     std::vector<std::vector<float>> ws(copies, w);
-    size_t i = 0;
-    k->run({in.data(), ws[0].data()}, out.data());
-    auto t0 = std::chrono::steady_clock::now();
-    for (auto _ : state) {
-      k->run({in.data(), ws[i].data()}, out.data());
-      i = (i + 1) % copies;
-    }
-    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
+    secs = seconds_cycling(state, copies, [&](size_t i) { k->run({in.data(), ws[i].data()}, out.data()); });
   } else {
     secs = seconds_per_run(state, *k, {in.data(), w.data()}, out.data());
   }
@@ -210,15 +217,7 @@ void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op, bool wino
   if (cold) {
     size_t copies = std::max<size_t>(2, (size_t{768} << 20) / ((in0.size() + (dw ? in1.size() : 0)) * 4));
     std::vector<std::vector<float>> in0s(copies, in0), in1s(dw ? copies : 1, in1);
-    size_t i = 0;
-    auto run = [&] {
-      k->run({in0s[i].data(), in1s[dw ? i : 0].data()}, out.data());
-      i = (i + 1) % copies;
-    };
-    run();
-    auto t0 = std::chrono::steady_clock::now();
-    for (auto _ : state) run();
-    secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
+    secs = seconds_cycling(state, copies, [&](size_t i) { k->run({in0s[i].data(), in1s[dw ? i : 0].data()}, out.data()); });
   } else {
     secs = seconds_per_run(state, *k, {in0.data(), in1.data()}, out.data());
   }

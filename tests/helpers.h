@@ -27,7 +27,7 @@ Mismatch compare(const HostTensor& got, const HostTensor& want, double rtol = 1e
 struct BothBackends {
   NamedTensors want, got;
 };
-BothBackends run_both(const ir::Graph& g, const NamedTensors& inputs, const runtime::ParameterStore& params,
+BothBackends run_both(const ir::Graph& g, const NamedTensors& inputs, const runtime::ParameterStore& params = {},
                       const std::string& target = "host", const std::string& schedule = "manual");
 
 // run_both on seeded random inputs and parameters; checks every output with CHECK and

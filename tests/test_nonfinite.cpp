@@ -75,15 +75,12 @@ TEST_CASE("every op carries a NaN in any input or parameter as the reference doe
 // What PyTorch 1.13 gives, on both backends (NaN counts from torch's own run of the same
 // shapes, written beside each case).
 TEST_CASE("NaN semantics follow PyTorch on both backends", "[halide][ops][errors]") {
-  auto run = [](dsl::Model& m, const NamedTensors& in, const runtime::ParameterStore& ps = {}) {
-    return testing::run_both(m.graph(), in, ps);
-  };
   SECTION("softmax, log_softmax and cross_entropy's gradient: a row with a NaN is all NaN") {
     for (const char* op : {"softmax", "log_softmax"}) {
       dsl::Model m(op);
       dsl::Tensor x = m.input("x", {2, 3});
       m.output("y", std::string(op) == "softmax" ? dsl::softmax(x, 1) : dsl::log_softmax(x, 1));
-      auto both = run(m, {{"x", HostTensor({2, 3}, {1.f, kNaN, 2.f, 0.f, 1.f, 2.f})}});
+      auto both = testing::run_both(m.graph(), {{"x", HostTensor({2, 3}, {1.f, kNaN, 2.f, 0.f, 1.f, 2.f})}});
       for (const auto* r : {&both.want, &both.got}) {
         const HostTensor& y = r->at("y");
         for (int i = 0; i < 3; ++i) CHECK(std::isnan(y.data[i]));       // torch: [nan, nan, nan]
@@ -94,7 +91,7 @@ TEST_CASE("NaN semantics follow PyTorch on both backends", "[halide][ops][errors
     dsl::Model m("ce_backward");
     dsl::Tensor x = m.input("x", {2, 3}), t = m.input("t", {2, 3}), g = m.input("g", {1});
     m.output("dx", m.apply("cross_entropy_backward", {x, t, g}, {}));
-    auto both = run(m, {{"x", HostTensor({2, 3}, {1.f, kNaN, 2.f, 0.f, 1.f, 2.f})},
+    auto both = testing::run_both(m.graph(), {{"x", HostTensor({2, 3}, {1.f, kNaN, 2.f, 0.f, 1.f, 2.f})},
                         {"t", HostTensor({2, 3}, {1.f, 0.f, 0.f, 0.f, 1.f, 0.f})},
                         {"g", HostTensor({1}, {1.f})}});
     for (const auto* r : {&both.want, &both.got}) {
@@ -108,7 +105,7 @@ TEST_CASE("NaN semantics follow PyTorch on both backends", "[halide][ops][errors
     dsl::Tensor x = m.input("x", {3}), a = m.input("a", {1}), dy = m.input("dy", {3});
     m.output("da", m.apply("prelu_backward", {x, a, dy}, {{"wrt", std::string("slope")}}));
     m.output("dx", m.apply("prelu_backward", {x, a, dy}, {{"wrt", std::string("input")}}));
-    auto both = run(m, {{"x", HostTensor({3}, {-1.f, kNaN, 2.f})}, {"a", HostTensor({1}, {0.25f})},
+    auto both = testing::run_both(m.graph(), {{"x", HostTensor({3}, {-1.f, kNaN, 2.f})}, {"a", HostTensor({1}, {0.25f})},
                         {"dy", HostTensor({3}, {1.f, 1.f, 1.f})}});
     for (const auto* r : {&both.want, &both.got}) {
       CHECK(std::isnan(r->at("da").data[0]));  // torch: w.grad [nan]
@@ -130,7 +127,7 @@ TEST_CASE("NaN semantics follow PyTorch on both backends", "[halide][ops][errors
       if (act == "leaky_relu") attrs["alpha"] = 0.2;
       if (act == "hard_sigmoid") attrs["alpha"] = 1.0 / 6, attrs["beta"] = 0.5;
       m.output("dx", m.apply("activation_grad", {x, dy}, attrs));
-      auto both = run(m, {{"x", HostTensor({2}, {kNaN, 0.5f})}, {"dy", HostTensor({2}, {1.f, 1.f})}});
+      auto both = testing::run_both(m.graph(), {{"x", HostTensor({2}, {kNaN, 0.5f})}, {"dy", HostTensor({2}, {1.f, 1.f})}});
       for (const auto* r : {&both.want, &both.got}) {
         INFO(act << "'(NaN) = " << r->at("dx").data[0]);
         if (std::isnan(d)) CHECK(std::isnan(r->at("dx").data[0]));
@@ -143,7 +140,7 @@ TEST_CASE("NaN semantics follow PyTorch on both backends", "[halide][ops][errors
       dsl::Model m("dropout");
       dsl::Tensor x = m.input("x", {4, 8}), seed = m.input("seed", {1});
       m.output("y", m.apply("dropout", {x, seed}, {{"p", 0.5}, {"training", 1}, {"mode", std::string(mode)}}));
-      auto both = run(m, {{"x", HostTensor({4, 8}, std::vector<float>(32, kNaN))}, {"seed", HostTensor({1}, {5.f})}});
+      auto both = testing::run_both(m.graph(), {{"x", HostTensor({4, 8}, std::vector<float>(32, kNaN))}, {"seed", HostTensor({1}, {5.f})}});
       CHECK(nan_count(both.want.at("y")) == 32);  // torch: F.dropout of all-NaN is all NaN
       CHECK(nan_count(both.got.at("y")) == 32);
     }
@@ -154,7 +151,7 @@ TEST_CASE("NaN semantics follow PyTorch on both backends", "[halide][ops][errors
     m.output("p", m.apply("optimizer_update", {p, g, m.constant("hyper", HostTensor({2}, {1.f, 1.f}))},
                           {{"optimizer", std::string("sgd")}, {"clip_value", 1.0}}));
     m.output("scale", m.apply("clip_grad_norm_scale", {ss}, {{"max_norm", 1.0}}));
-    auto both = run(m, {{"param", HostTensor({3}, {0.f, 0.f, 0.f})}, {"grad", HostTensor({3}, {kNaN, 5.f, 1.f})},
+    auto both = testing::run_both(m.graph(), {{"param", HostTensor({3}, {0.f, 0.f, 0.f})}, {"grad", HostTensor({3}, {kNaN, 5.f, 1.f})},
                         {"sum_of_squares", HostTensor({1}, {kNaN})}});
     for (const auto* r : {&both.want, &both.got}) {
       // torch: clip_grad_value_ [nan, 1, 1] (so p = [nan, -1, -1]); clip_grad_norm_ all NaN.
@@ -177,7 +174,7 @@ TEST_CASE("NaN semantics follow PyTorch on both backends", "[halide][ops][errors
     m.output("dx", m.apply("conv2d_backward_input", {dy, w}, ax));
     HostTensor wt({1, 1, 3, 3}, std::vector<float>(9, 1.f)), dyt({1, 1, 5, 5}, std::vector<float>(25, 1.f));
     wt.data[0] = kNaN;
-    auto both = run(m, {{"x", HostTensor({1, 1, 5, 5}, std::vector<float>(25, 1.f))}, {"w", wt}, {"dy", dyt}});
+    auto both = testing::run_both(m.graph(), {{"x", HostTensor({1, 1, 5, 5}, std::vector<float>(25, 1.f))}, {"w", wt}, {"dy", dyt}});
     CHECK(nan_count(both.want.at("y")) == 25);  // torch: 25 of 25 (im2col multiplies the padding)
     CHECK(nan_count(both.got.at("y")) == 25);
     CHECK(nan_count(both.want.at("dx")) == 16);  // torch: 16 of 25 (col2im drops the padding)
@@ -187,7 +184,7 @@ TEST_CASE("NaN semantics follow PyTorch on both backends", "[halide][ops][errors
     mw.output("dw", mw.apply("conv2d_backward_weight", {xw, dyw}, aw));
     HostTensor d3({1, 1, 3, 3}, std::vector<float>(9, 1.f));
     d3.data[0] = kNaN;
-    auto dw = run(mw, {{"x", HostTensor({1, 1, 3, 3}, std::vector<float>(9, 1.f))}, {"dy", d3}});
+    auto dw = testing::run_both(mw.graph(), {{"x", HostTensor({1, 1, 3, 3}, std::vector<float>(9, 1.f))}, {"dy", d3}});
     CHECK(nan_count(dw.want.at("dw")) == 9);  // torch: all 9 taps NaN
     CHECK(nan_count(dw.got.at("dw")) == 9);
   }
@@ -241,7 +238,7 @@ TEST_CASE("max pooling of a window with a NaN is NaN on both backends", "[halide
     // One NaN per channel, at a different place in each.
     for (int64_t c = 0; c < 16; ++c) in.data[c * 36 + (c * 7) % 36] = nan;
     const Shape& os = m.graph().outputs()[0].second->type.shape;
-    auto both = testing::run_both(m.graph(), {{"x", in}}, {});
+    auto both = testing::run_both(m.graph(), {{"x", in}});
     const HostTensor &want = both.want.at("y"), &got = both.got.at("y");
     int nans = 0;
     for (int64_t c = 0; c < 16; ++c)

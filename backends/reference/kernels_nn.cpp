@@ -11,38 +11,6 @@ namespace strata::reference {
 
 using In = std::vector<const HostTensor*>;
 
-static HostTensor conv2d(const ir::Node& n, const In& in) {
-  const HostTensor &x = *in[0], &w = *in[1];
-  const Shape& os = n.outputs[0]->type.shape;
-  HostTensor y(os);
-  auto pad = ir::conv_padding(n);
-  const auto& st = n.attr_ints("stride");
-  const auto& dl = n.attr_ints("dilation");
-  int64_t groups = n.attr_int("groups"), cig = w.shape[1], cog = w.shape[0] / groups;
-  for (int64_t b = 0; b < os[0]; ++b)
-    for (int64_t co = 0; co < os[1]; ++co) {
-      int64_t g = co / cog;
-      for (int64_t oy = 0; oy < os[2]; ++oy)
-        for (int64_t ox = 0; ox < os[3]; ++ox) {
-          double acc = in.size() > 2 ? (*in[2]).data[co] : 0.0;
-          // A tap on the padding multiplies its zero, as PyTorch's im2col does: a NaN weight
-          // makes its whole output channel NaN.
-          for (int64_t ci = 0; ci < cig; ++ci)
-            for (int64_t ky = 0; ky < w.shape[2]; ++ky) {
-              int64_t iy = oy * st[0] + ky * dl[0] - pad[0];
-              for (int64_t kx = 0; kx < w.shape[3]; ++kx) {
-                int64_t ix = ox * st[1] + kx * dl[1] - pad[1];
-                bool inside = iy >= 0 && iy < x.shape[2] && ix >= 0 && ix < x.shape[3];
-                double xv = inside ? double(x.data[idx4(x.shape, b, g * cig + ci, iy, ix)]) : 0.0;
-                acc += xv * w.data[idx4(w.shape, co, ci, ky, kx)];
-              }
-            }
-          y.data[idx4(os, b, co, oy, ox)] = static_cast<float>(acc);
-        }
-    }
-  return y;
-}
-
 // Visits every (output position, weight tap) pair of a convolution with input `xs` and
 // weight `ws`: f(x index, w index, y index). The backward kernels are its adjoints. A tap
 // on the padding is visited with x index -1 where `padding_taps` asks for it.
@@ -67,6 +35,20 @@ static void for_each_conv_term(const ir::Node& n, const Shape& xs, const Shape& 
                 f(inside ? idx4(xs, b, (co / cog) * cig + ci, iy, ix) : -1, idx4(ws, co, ci, ky, kx), idx4(ys, b, co, oy, ox));
               }
             }
+}
+
+// A tap on the padding multiplies its zero, as PyTorch's im2col does: a NaN weight makes
+// its whole output channel NaN.
+static HostTensor conv2d(const ir::Node& n, const In& in) {
+  const HostTensor &x = *in[0], &w = *in[1];
+  const Shape& os = n.outputs[0]->type.shape;
+  std::vector<double> acc(num_elements(os), 0.0);
+  if (in.size() > 2)
+    for (size_t i = 0; i < acc.size(); ++i) acc[i] = (*in[2]).data[(i / (os[2] * os[3])) % os[1]];
+  for_each_conv_term(
+      n, x.shape, w.shape, os,
+      [&](int64_t xi, int64_t wi, int64_t yi) { acc[yi] += (xi < 0 ? 0.0 : double(x.data[xi])) * w.data[wi]; }, true);
+  return HostTensor(os, std::vector<float>(acc.begin(), acc.end()));
 }
 
 static HostTensor conv2d_backward_input(const ir::Node& n, const In& in) {
