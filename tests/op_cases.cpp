@@ -107,6 +107,10 @@ const std::vector<OpCase>& op_cases() {
     // linear
     c.push_back(unary_case("linear_bias", {3, 50}, [](Tensor x) { return linear(x, 10); }));
     c.push_back(unary_case("linear_nobias_wide", {1, 64}, [](Tensor x) { return linear(x, 130, {.bias = false}); }));
+    // Weights of 1 MiB and more over up to 8 rows stream in chunks of rows (schedule_linear_stream):
+    // 16-lane vectors with a fused ReLU; 8-lane vectors (200 features) and a last chunk cut short.
+    c.push_back(unary_case("linear_streamed_relu", {1, 2048}, [](Tensor x) { return relu(linear(x, 256)); }));
+    c.push_back(unary_case("linear_streamed_3rows_8lanes", {3, 1500}, [](Tensor x) { return linear(x, 200); }));
     // normalisation and pooling
     c.push_back(unary_case("batch_norm_4d", {2, 5, 7, 7}, [](Tensor x) { return batch_norm(x); }));
     c.push_back(unary_case("batch_norm_2d", {4, 12}, [](Tensor x) { return batch_norm(x, {.eps = 1e-3}); }));

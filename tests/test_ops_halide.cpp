@@ -4,6 +4,7 @@
 #include <strata/dsl.h>
 
 #include "backends/halide/halide_backend.h"
+#include "tests/gradient_check.h"
 #include "tests/helpers.h"
 #include "tests/op_cases.h"
 
@@ -38,5 +39,23 @@ TEST_CASE("convolutions and their gradients on an AVX2 target match the referenc
     m.output("y", dsl::relu(dsl::conv2d(x, 48, 3, {.padding = 1})));
     CHECK(hb::preferred_layout(*m.graph().nodes()[0], 1, avx2).block == 24);
     testing::check_against_reference(m.graph(), avx2, 7);
+  }
+}
+
+// A linear layer over 1 to 64 rows with a weight of 1 MiB or more streams its weight
+// (schedule_linear_stream) and its input gradient, dy times the weight stored features
+// innermost, runs as dot products along the weight's rows (schedule_matmul_dot): the loss
+// and every gradient against the reference, with a ReLU fused after the layer.
+TEST_CASE("linear layers over a few rows: streamed forward and input gradient match the reference", "[halide][ops]") {
+  struct Case {
+    int64_t rows, in, out;
+  };
+  for (Case c : {Case{1, 2048, 256}, Case{3, 1000, 320}, Case{8, 512, 1024}, Case{2, 1024, 1000}, Case{20, 1024, 256}, Case{16, 512, 1024}, Case{2, 1025, 256}}) {
+    SECTION(std::to_string(c.rows) + "x" + std::to_string(c.in) + "_to_" + std::to_string(c.out)) {
+      dsl::Model m("linear_rows");
+      m.output("y", dsl::relu(dsl::linear(m.input("x", {c.rows, c.in}), c.out)));
+      ir::Graph grads = testing::gradient_graph(m.graph(), true, 5);
+      testing::check_against_reference(grads, "host", 3);
+    }
   }
 }
