@@ -229,6 +229,11 @@ WeightGradTile plan_weight_grad_tile(int64_t out_channels, int64_t in_channels_p
 // when it also scheduled the kernel's output (the weight gradient in its blocked layout, or
 // a fused optimizer update reading it): computed per task, from the task's accumulators.
 bool schedule_weight_grad(Lowered& l, const LowerContext& ctx);
+// A linear layer over up to 64 rows with a weight past L2, and the product of a few rows by
+// such a weight stored with the reduction innermost (the input gradient): schedules that
+// stream the weight once, in order (schedule_cpu_linear.cpp); false where they do not apply.
+bool schedule_linear_stream(Lowered& l, const LowerContext& ctx);
+bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx);
 
 // The CPU convolution schedule's column tile (its split of the output's x) where a sibling's
 // batch statistics can be summed inside its loops, else 0.

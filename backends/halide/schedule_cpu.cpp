@@ -2,9 +2,9 @@
 // apps/conv_layer: a tile of (vector x tile_w) output channels by tile_h columns is kept in
 // registers while the reduction runs over input channels and taps. Everything else gets
 // a pointwise schedule: vectorized over the innermost dimension, parallel over the
-// outermost, reductions computed per output vector. (Weight gradients: schedule_cpu_wgrad.cpp.)
+// outermost, reductions computed per output vector. (Weight gradients: schedule_cpu_wgrad.cpp;
+// linear layers over a few rows: schedule_cpu_linear.cpp.)
 #include <algorithm>
-#include <cstdlib>
 
 #include "backends/halide/lowering.h"
 #include "ir/op_registry.h"
@@ -133,10 +133,6 @@ static AccumulatorBudget accumulator_budget(const Target& t, int vec) {
 // stays in L2 beside the rest of a task's data.
 static int64_t filter_bytes(const LowerContext& ctx) { return num_elements(ctx.in[1].shape) * 4; }
 constexpr int64_t kLargeFilter = int64_t{1} << 20;
-// Rows of a linear layer up to which its weight is streamed (schedule_linear_stream,
-// schedule_matmul_dot), in blocks of kRowBlock.
-constexpr int64_t kMaxStreamedRows = 64;
-constexpr int kRowBlock = 8;
 
 ConvTile plan_conv_tile(int64_t CO, int64_t W, const Target& t) {
   int natural = t.natural_vector_size<float>();
@@ -397,100 +393,6 @@ static void schedule_stats_totals(StatsOutput& st, int64_t channels) {
 
 static void schedule_cpu_kernel(Lowered& l, const LowerContext& ctx);
 
-// A product a (m x R) times b where b's rows along the reduction are contiguous (a linear
-// layer's weight read by its input gradient, dy times W: W is stored features innermost)
-// over a few rows of a: every output is a dot product of a row of a with a row of b. The
-// dot products run along the rows in vectors (rfactor over the lanes, summed after), and
-// parallel tasks take blocks of b's rows, so b streams once, in order. Vectorizing over
-// the outputs instead read b at a stride of a row per lane, and each row of a re-read b.
-static bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx, int natural) {
-  if (ctx.node.op != "matmul" || l.reductions.size() != 1 || ctx.out.vars.size() != 2) return false;
-  if (ctx.node.attr_int("trans_a") != 0 || ctx.out.layout != row_major(2)) return false;
-  bool tb = ctx.node.attr_int("trans_b") != 0;
-  const Layout &la = ctx.in[0].layout, &lb = ctx.in[1].layout;
-  if (la != row_major(2) || lb.size() != 2 || lb.block || lb[0] != (tb ? 1 : 0)) return false;
-  int64_t B = ctx.out.extent(0), M = ctx.out.extent(1);
-  const RDom& r = l.reductions[0].r;
-  const int64_t* r_extent = as_const_int(r.x.extent());
-  if (!r_extent || M > kMaxStreamedRows) return false;
-  int64_t R = *r_extent;
-  int vec = natural;
-  while (vec > 4 && R % vec) vec /= 2;  // 1000 classes: 8-lane vectors
-  if (R % vec || R * B * 4 < kLargeFilter) return false;
-  Func acc = l.reductions[0].f;
-  Var b = ctx.out.vars[0], m = ctx.out.vars[1], v("v"), bo("bo"), bi("bi");
-  RVar ro("ro"), ri("ri");
-  Func lanes = acc.update().split(r.x, ro, ri, vec).rfactor(ri, v);  // lanes(b, m, v)
-  int64_t rows = 2;
-  while (rows < 64 && B / (rows * 2) >= 16 && B % (rows * 2) == 0) rows *= 2;
-  if (B % rows) rows = 1;
-  acc.compute_root();
-  acc.update().split(b, bo, bi, static_cast<int>(rows)).reorder(bi, m, bo).parallel(bo);
-  lanes.compute_at(acc, bo).reorder_storage(v, m, b).vectorize(v);
-  // Two rows of b at a time meet each vector of a's rows (8 of them, their 16 sums in
-  // registers): a's rows come from L2 and their loads compete with b's stream for the
-  // core's outstanding misses.
-  Stage s = lanes.update();
-  Var bp("bp"), bq("bq");
-  int pair = rows % 2 == 0 ? 2 : 1;
-  s.split(b, bp, bq, pair).vectorize(v).unroll(bq);
-  if (M > kRowBlock) {
-    Var mo("mo"), mi("mi");
-    s.split(m, mo, mi, kRowBlock, M % kRowBlock ? TailStrategy::GuardWithIf : TailStrategy::Auto).reorder(v, mi, bq, ro, mo, bp).unroll(mi);
-  } else {
-    s.reorder(v, m, bq, ro, bp).unroll(m);
-  }
-  l.out.vectorize(b, pick_vec(B, natural));
-  return true;
-}
-
-
-// A linear layer over a few rows (a classifier at inference, batch 1 to 8) reads its
-// whole weight for few multiply-adds per element: it waits on memory. The rows of the
-// weight (stored input-major, features innermost) are split into chunks, one parallel task
-// each (rfactor), and a task walks its chunk row after row through every feature, the
-// batch's partial sums in L1, so the weight is one sequential stream per core; the
-// chunks' sums are added after. One vector of features per task over all of K (the
-// pointwise schedule) read one line of each 16 KiB row instead, and every image of a batch
-// read the whole weight again.
-static bool schedule_linear_stream(Lowered& l, const LowerContext& ctx, int natural) {
-  if (ctx.node.op != "linear" || l.reductions.size() != 1 || ctx.out.vars.size() != 2) return false;
-  int64_t F = ctx.out.extent(0), N = ctx.out.extent(1);
-  const RDom& r = l.reductions[0].r;
-  const int64_t* k_extent = as_const_int(r.x.extent());
-  if (!k_extent || N > kMaxStreamedRows) return false;
-  int64_t K = *k_extent;
-  int vec = pick_vec(F, natural);
-  while (vec > 4 && F % vec) vec /= 2;  // 1000 classes: 8-lane vectors
-  if (vec <= 1 || F % vec || K * F * 4 < kLargeFilter) return false;
-  Func acc = l.reductions[0].f;
-  Var j = ctx.out.vars[0], n = ctx.out.vars[1], u("u"), jo("jo"), ji("ji");
-  // Chunks of whole 4-row blocks, a few per core.
-  int64_t chunks = std::min<int64_t>(8, std::max<int64_t>(1, K / 64));
-  int64_t rows = (K + chunks - 1) / chunks;
-  rows = (rows + 3) / 4 * 4;
-  RVar ro("ro"), ri("ri"), rio("rio"), rii("rii");
-  Func part = acc.update().split(r.x, ro, ri, static_cast<int>(rows), TailStrategy::GuardWithIf).rfactor(ro, u);
-  part.compute_root().vectorize(j, vec);
-  // Each 4-row block's weight vectors meet the rows of the batch 8 at a time, their sums
-  // in registers.
-  Stage s = part.update();
-  s.split(j, jo, ji, vec).split(ri, rio, rii, 4, TailStrategy::GuardWithIf).vectorize(ji).unroll(rii).parallel(u);
-  if (N > kRowBlock) {
-    Var no("no"), ni("ni");
-    s.split(n, no, ni, kRowBlock, N % kRowBlock ? TailStrategy::GuardWithIf : TailStrategy::Auto)
-        .reorder(ji, rii, ni, no, jo, rio, u)
-        .unroll(ni);
-  } else {
-    s.reorder(ji, rii, n, jo, rio, u).unroll(n);
-  }
-  acc.compute_root().vectorize(j, vec);
-  acc.update().vectorize(j, vec);
-  l.out.vectorize(j, vec);
-  return true;
-}
-
-
 void schedule_cpu(Lowered& l, const LowerContext& ctx) {
   if (!l.stats) return schedule_cpu_kernel(l, ctx);
   StatsOutput& st = *l.stats;
@@ -538,8 +440,7 @@ static void schedule_cpu_kernel(Lowered& l, const LowerContext& ctx) {
   }
   std::vector<int64_t> ext;
   for (size_t k = 0; k < ctx.out.vars.size(); ++k) ext.push_back(ctx.out.extent(static_cast<int>(k)));
-  static bool old_linear = std::getenv("STRATA_OLD_LINEAR") != nullptr;
-  if (!old_linear && (schedule_linear_stream(l, ctx, natural) || schedule_matmul_dot(l, ctx, natural))) {
+  if (schedule_linear_stream(l, ctx) || schedule_matmul_dot(l, ctx)) {
   } else if (!l.wgrad || !schedule_weight_grad(l, ctx)) {
     schedule_pointwise(l.out, ctx.out.vars, ext, natural, l.reductions);
   }

@@ -1,0 +1,123 @@
+// CPU schedules of linear layers and of the products by their weight over a few rows (a
+// classifier at inference, its input gradient in a training step): memory-bound, they are
+// scheduled so the weight streams once, in order. The rest of the CPU schedules are in
+// schedule_cpu.cpp.
+#include <algorithm>
+
+#include "backends/halide/lowering.h"
+#include "ir/op_registry.h"
+
+namespace strata::halide_backend {
+
+using namespace Halide;
+
+// Rows of a linear layer up to which its weight is streamed (schedule_linear_stream,
+// schedule_matmul_dot), in blocks of kRowBlock.
+constexpr int64_t kMaxStreamedRows = 64;
+constexpr int kRowBlock = 8;
+// From this many bytes of weight (past L2 with the rest of a task's data) the streaming
+// schedules apply; below it the pointwise schedule stays.
+constexpr int64_t kStreamedLinearBytes = int64_t{1} << 20;
+
+// The widest power-of-two vector up to `natural` lanes that divides `extent` (1000
+// classes: 8 lanes), or 0.
+static int dividing_vec(int64_t extent, int natural) {
+  int v = natural;
+  while (v > 4 && extent % v) v /= 2;
+  return extent % v == 0 && v <= extent ? v : 0;
+}
+
+// A product a (m x R) times b where b's rows along the reduction are contiguous (a linear
+// layer's weight read by its input gradient, dy times W: W is stored features innermost)
+// over a few rows of a: every output is a dot product of a row of a with a row of b. The
+// dot products run along the rows in vectors (rfactor over the lanes, summed after), and
+// parallel tasks take blocks of b's rows, so b streams once, in order. Vectorizing over
+// the outputs instead read b at a stride of a row per lane, and each row of a re-read b.
+bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx) {
+  int natural = ctx.target.natural_vector_size<float>();
+  if (ctx.node.op != "matmul" || l.reductions.size() != 1 || ctx.out.vars.size() != 2) return false;
+  if (ctx.node.attr_int("trans_a") != 0 || ctx.out.layout != row_major(2)) return false;
+  bool tb = ctx.node.attr_int("trans_b") != 0;
+  const Layout &la = ctx.in[0].layout, &lb = ctx.in[1].layout;
+  if (la != row_major(2) || lb.size() != 2 || lb.block || lb[0] != (tb ? 1 : 0)) return false;
+  int64_t B = ctx.out.extent(0), M = ctx.out.extent(1);
+  const RDom& r = l.reductions[0].r;
+  const int64_t* r_extent = as_const_int(r.x.extent());
+  if (!r_extent || M > kMaxStreamedRows) return false;
+  int64_t R = *r_extent;
+  int vec = dividing_vec(R, natural);
+  if (!vec || R * B * 4 < kStreamedLinearBytes) return false;
+  Func acc = l.reductions[0].f;
+  Var b = ctx.out.vars[0], m = ctx.out.vars[1], v("v"), bo("bo"), bi("bi");
+  RVar ro("ro"), ri("ri");
+  Func lanes = acc.update().split(r.x, ro, ri, vec).rfactor(ri, v);  // lanes(b, m, v)
+  int64_t rows = 2;
+  while (rows < 64 && B / (rows * 2) >= 16 && B % (rows * 2) == 0) rows *= 2;
+  if (B % rows) rows = 1;
+  acc.compute_root();
+  acc.update().split(b, bo, bi, static_cast<int>(rows)).reorder(bi, m, bo).parallel(bo);
+  lanes.compute_at(acc, bo).reorder_storage(v, m, b).vectorize(v);
+  // Two rows of b at a time meet each vector of a's rows (8 of them, their 16 sums in
+  // registers): a's rows come from L2 and their loads compete with b's stream for the
+  // core's outstanding misses.
+  Stage s = lanes.update();
+  Var bp("bp"), bq("bq");
+  int pair = rows % 2 == 0 ? 2 : 1;
+  s.split(b, bp, bq, pair).vectorize(v).unroll(bq);
+  if (M > kRowBlock) {
+    Var mo("mo"), mi("mi");
+    s.split(m, mo, mi, kRowBlock, M % kRowBlock ? TailStrategy::GuardWithIf : TailStrategy::Auto).reorder(v, mi, bq, ro, mo, bp).unroll(mi);
+  } else {
+    s.reorder(v, m, bq, ro, bp).unroll(m);
+  }
+  if (int ov = dividing_vec(B, natural)) l.out.vectorize(b, ov);
+  return true;
+}
+
+
+// A linear layer over a few rows (a classifier at inference, batch 1 to 8) reads its
+// whole weight for few multiply-adds per element: it waits on memory. The rows of the
+// weight (stored input-major, features innermost) are split into chunks, one parallel task
+// each (rfactor), and a task walks its chunk row after row through every feature, the
+// batch's partial sums in L1, so the weight is one sequential stream per core; the
+// chunks' sums are added after. One vector of features per task over all of K (the
+// pointwise schedule) read one line of each 16 KiB row instead, and every image of a batch
+// read the whole weight again.
+bool schedule_linear_stream(Lowered& l, const LowerContext& ctx) {
+  int natural = ctx.target.natural_vector_size<float>();
+  if (ctx.node.op != "linear" || l.reductions.size() != 1 || ctx.out.vars.size() != 2) return false;
+  int64_t F = ctx.out.extent(0), N = ctx.out.extent(1);
+  const RDom& r = l.reductions[0].r;
+  const int64_t* k_extent = as_const_int(r.x.extent());
+  if (!k_extent || N > kMaxStreamedRows) return false;
+  int64_t K = *k_extent;
+  int vec = dividing_vec(F, natural);
+  if (!vec || K * F * 4 < kStreamedLinearBytes) return false;
+  Func acc = l.reductions[0].f;
+  Var j = ctx.out.vars[0], n = ctx.out.vars[1], u("u"), jo("jo"), ji("ji");
+  // Chunks of whole 4-row blocks, a few per core.
+  int64_t chunks = std::min<int64_t>(8, std::max<int64_t>(1, K / 64));
+  int64_t rows = (K + chunks - 1) / chunks;
+  rows = (rows + 3) / 4 * 4;
+  RVar ro("ro"), ri("ri"), rio("rio"), rii("rii");
+  Func part = acc.update().split(r.x, ro, ri, static_cast<int>(rows), TailStrategy::GuardWithIf).rfactor(ro, u);
+  part.compute_root().vectorize(j, vec);
+  // Each 4-row block's weight vectors meet the rows of the batch 8 at a time, their sums
+  // in registers.
+  Stage s = part.update();
+  s.split(j, jo, ji, vec).split(ri, rio, rii, 4, TailStrategy::GuardWithIf).vectorize(ji).unroll(rii).parallel(u);
+  if (N > kRowBlock) {
+    Var no("no"), ni("ni");
+    s.split(n, no, ni, kRowBlock, N % kRowBlock ? TailStrategy::GuardWithIf : TailStrategy::Auto)
+        .reorder(ji, rii, ni, no, jo, rio, u)
+        .unroll(ni);
+  } else {
+    s.reorder(ji, rii, n, jo, rio, u).unroll(n);
+  }
+  acc.compute_root().vectorize(j, vec);
+  acc.update().vectorize(j, vec);
+  l.out.vectorize(j, vec);
+  return true;
+}
+
+}  // namespace strata::halide_backend
