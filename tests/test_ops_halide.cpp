@@ -4,6 +4,7 @@
 #include <strata/dsl.h>
 
 #include "backends/halide/halide_backend.h"
+#include "passes/training.h"
 #include "tests/gradient_check.h"
 #include "tests/helpers.h"
 #include "tests/op_cases.h"
@@ -58,5 +59,11 @@ TEST_CASE("linear layers over a few rows: streamed forward and input gradient ma
       ir::Graph grads = testing::gradient_graph(m.graph(), true, 5);
       testing::check_against_reference(grads, "host", 3);
     }
+  }
+  SECTION("dropout_before_the_layer_in_training_form") {  // as in VGG's and AlexNet's classifiers
+    dsl::Model m("dropout_linear");
+    m.output("y", dsl::relu(dsl::linear(dsl::dropout(m.input("x", {4, 2048})), 256)));
+    ir::Graph grads = testing::gradient_graph(passes::training_forward(m.graph()), true, 5);
+    testing::check_against_reference(grads, "host", 3);
   }
 }
