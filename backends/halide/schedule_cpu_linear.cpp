@@ -95,8 +95,10 @@ bool schedule_linear_stream(Lowered& l, const LowerContext& ctx) {
   if (!vec || K * F * 4 < kStreamedLinearBytes) return false;
   Func acc = l.reductions[0].f;
   Var j = ctx.out.vars[0], n = ctx.out.vars[1], u("u"), jo("jo"), ji("ji");
-  // Chunks of whole 4-row blocks, a few per core.
-  int64_t chunks = std::min<int64_t>(8, std::max<int64_t>(1, K / 64));
+  // Chunks of whole 4-row blocks, a few per core; with fewer than 4 chunks of 64 rows (a
+  // short K, many features) the pointwise schedule's tasks over features share the work better.
+  int64_t chunks = std::min<int64_t>(8, K / 64);
+  if (chunks < 4) return false;
   int64_t rows = (K + chunks - 1) / chunks;
   rows = (rows + 3) / 4 * 4;
   RVar ro("ro"), ri("ri"), rio("rio"), rii("rii");
