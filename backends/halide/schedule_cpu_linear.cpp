@@ -3,6 +3,7 @@
 // scheduled so the weight streams once, in order. The rest of the CPU schedules are in
 // schedule_cpu.cpp.
 #include <algorithm>
+#include <optional>
 
 #include "backends/halide/lowering.h"
 #include "ir/op_registry.h"
@@ -27,6 +28,22 @@ static int dividing_vec(int64_t extent, int natural) {
   return extent % v == 0 && v <= extent ? v : 0;
 }
 
+// The extents a streamed product works with: its output's innermost (features, or b's
+// rows), its rows (the batch) and its reduction's; none where the node is not `op`, the
+// reduction is not one loop of constant extent, or the rows are too many.
+struct DenseDims {
+  int64_t cols, rows, reduction;
+};
+static std::optional<DenseDims> dense_dims(const Lowered& l, const LowerContext& ctx, const char* op) {
+  if (ctx.node.op != op || l.reductions.size() != 1 || ctx.out.vars.size() != 2) return std::nullopt;
+  const int64_t* r = as_const_int(l.reductions[0].r.x.extent());
+  if (!r || ctx.out.extent(1) > kMaxStreamedRows) return std::nullopt;
+  return DenseDims{ctx.out.extent(0), ctx.out.extent(1), *r};
+}
+
+// Rows of the batch in blocks of kRowBlock, the last one cut short where they do not divide.
+static TailStrategy row_block_tail(int64_t rows) { return rows % kRowBlock ? TailStrategy::GuardWithIf : TailStrategy::Auto; }
+
 // A product a (m x R) times b where b's rows along the reduction are contiguous (a linear
 // layer's weight read by its input gradient, dy times W: W is stored features innermost)
 // over a few rows of a: every output is a dot product of a row of a with a row of b. The
@@ -35,16 +52,13 @@ static int dividing_vec(int64_t extent, int natural) {
 // the outputs instead read b at a stride of a row per lane, and each row of a re-read b.
 bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx) {
   int natural = ctx.target.natural_vector_size<float>();
-  if (ctx.node.op != "matmul" || l.reductions.size() != 1 || ctx.out.vars.size() != 2) return false;
-  if (ctx.node.attr_int("trans_a") != 0 || ctx.out.layout != row_major(2)) return false;
+  auto dims = dense_dims(l, ctx, "matmul");
+  if (!dims || ctx.node.attr_int("trans_a") != 0 || ctx.out.layout != row_major(2)) return false;
   bool tb = ctx.node.attr_int("trans_b") != 0;
   const Layout &la = ctx.in[0].layout, &lb = ctx.in[1].layout;
   if (la != row_major(2) || lb.size() != 2 || lb.block || lb[0] != (tb ? 1 : 0)) return false;
-  int64_t B = ctx.out.extent(0), M = ctx.out.extent(1);
+  auto [B, M, R] = *dims;
   const RDom& r = l.reductions[0].r;
-  const int64_t* r_extent = as_const_int(r.x.extent());
-  if (!r_extent || M > kMaxStreamedRows) return false;
-  int64_t R = *r_extent;
   int vec = dividing_vec(R, natural);
   if (!vec || R * B * 4 < kStreamedLinearBytes) return false;
   Func acc = l.reductions[0].f;
@@ -66,7 +80,7 @@ bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx) {
   s.split(b, bp, bq, pair).vectorize(v).unroll(bq);
   if (M > kRowBlock) {
     Var mo("mo"), mi("mi");
-    s.split(m, mo, mi, kRowBlock, M % kRowBlock ? TailStrategy::GuardWithIf : TailStrategy::Auto).reorder(v, mi, bq, ro, mo, bp).unroll(mi);
+    s.split(m, mo, mi, kRowBlock, row_block_tail(M)).reorder(v, mi, bq, ro, mo, bp).unroll(mi);
   } else {
     s.reorder(v, m, bq, ro, bp).unroll(m);
   }
@@ -74,8 +88,7 @@ bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx) {
   return true;
 }
 
-
-// A linear layer over a few rows (a classifier at inference, batch 1 to 8) reads its
+// A linear layer over a few rows (a classifier at inference, batch 1 to 8; up to 64) reads its
 // whole weight for few multiply-adds per element: it waits on memory. The rows of the
 // weight (stored input-major, features innermost) are split into chunks, one parallel task
 // each (rfactor), and a task walks its chunk row after row through every feature, the
@@ -85,12 +98,10 @@ bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx) {
 // read the whole weight again.
 bool schedule_linear_stream(Lowered& l, const LowerContext& ctx) {
   int natural = ctx.target.natural_vector_size<float>();
-  if (ctx.node.op != "linear" || l.reductions.size() != 1 || ctx.out.vars.size() != 2) return false;
-  int64_t F = ctx.out.extent(0), N = ctx.out.extent(1);
+  auto dims = dense_dims(l, ctx, "linear");
+  if (!dims) return false;
+  auto [F, N, K] = *dims;
   const RDom& r = l.reductions[0].r;
-  const int64_t* k_extent = as_const_int(r.x.extent());
-  if (!k_extent || N > kMaxStreamedRows) return false;
-  int64_t K = *k_extent;
   int vec = dividing_vec(F, natural);
   if (!vec || K * F * 4 < kStreamedLinearBytes) return false;
   Func acc = l.reductions[0].f;
@@ -110,9 +121,7 @@ bool schedule_linear_stream(Lowered& l, const LowerContext& ctx) {
   s.split(j, jo, ji, vec).split(ri, rio, rii, 4, TailStrategy::GuardWithIf).vectorize(ji).unroll(rii).parallel(u);
   if (N > kRowBlock) {
     Var no("no"), ni("ni");
-    s.split(n, no, ni, kRowBlock, N % kRowBlock ? TailStrategy::GuardWithIf : TailStrategy::Auto)
-        .reorder(ji, rii, ni, no, jo, rio, u)
-        .unroll(ni);
+    s.split(n, no, ni, kRowBlock, row_block_tail(N)).reorder(ji, rii, ni, no, jo, rio, u).unroll(ni);
   } else {
     s.reorder(ji, rii, n, jo, rio, u).unroll(n);
   }
