@@ -35,8 +35,8 @@ const LinearShape kShapes[] = {
 const int64_t kRows[] = {1, 8, 32};
 constexpr size_t kPastCache = size_t{1} << 30;  // bytes the weight copies span together
 
-// Two threads reading a buffer past the caches (a cache line at a time into four
-// independent sums, so the loads, not the additions, bound it): the bandwidth a weight stream can reach.
+// Two threads reading a buffer past the caches, a cache line at a time into four independent
+// sums (so the loads, not the additions, bound it): the bandwidth a weight stream can reach.
 using Words = uint64_t __attribute__((vector_size(64)));  // one cache line
 uint64_t read_words(const float* f, size_t lines) {
   const Words* p = reinterpret_cast<const Words*>(f);
@@ -73,17 +73,16 @@ void BM_MemoryRead(benchmark::State& state) {
 // grad: the input gradient matmul(dy, W) instead of linear(x).
 void BM_Linear(benchmark::State& state, LinearShape s, int64_t rows, bool grad) {
   dsl::Model m("linear");
-  Shape wshape{s.out, s.in};
-  hb::Layout wl{0, 1};  // the linear layer's weight layout: output features innermost
-  std::vector<hb::Layout> in_layouts;
   if (grad) {
-    dsl::Tensor dy = m.input("dy", {rows, s.out}), w = m.input("w", wshape);
+    dsl::Tensor dy = m.input("dy", {rows, s.out}), w = m.input("w", {s.out, s.in});
     m.output("dx", m.apply("matmul", {dy, w}, {}));
   } else {
     m.output("y", dsl::linear(m.input("x", {rows, s.in}), s.out, {.bias = false}));
   }
   const ir::Node& n = *m.graph().nodes().back();
-  in_layouts = {hb::row_major(2), wl};
+  // The weight in the linear layer's layout (output features innermost), as the training
+  // step's matmul reads it too.
+  std::vector<hb::Layout> in_layouts{hb::row_major(2), hb::Layout{0, 1}};
   std::shared_ptr<const hb::Kernel> k;
   try {
     k = hb::get_kernel(hb::NodeGroup{&n}, in_layouts, hb::row_major(2), {});
