@@ -30,14 +30,15 @@ static int dividing_vec(int64_t extent, int natural) {
 
 // The extents a streamed product works with: its output's innermost (features, or b's
 // rows), its rows (the batch) and its reduction's; none where the node is not `op`, the
-// reduction is not one loop of constant extent, or the rows are too many.
+// reduction is not one loop of constant extent, the rows are too many or the weight (the
+// reduction by the output's innermost extent) is small enough for the pointwise schedule.
 struct DenseDims {
   int64_t cols, rows, reduction;
 };
 static std::optional<DenseDims> dense_dims(const Lowered& l, const LowerContext& ctx, const char* op) {
   if (ctx.node.op != op || l.reductions.size() != 1 || ctx.out.vars.size() != 2) return std::nullopt;
   const int64_t* r = as_const_int(l.reductions[0].r.x.extent());
-  if (!r || ctx.out.extent(1) > kMaxStreamedRows) return std::nullopt;
+  if (!r || ctx.out.extent(1) > kMaxStreamedRows || *r * ctx.out.extent(0) * 4 < kStreamedLinearBytes) return std::nullopt;
   return DenseDims{ctx.out.extent(0), ctx.out.extent(1), *r};
 }
 
@@ -60,7 +61,7 @@ bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx) {
   auto [B, M, R] = *dims;
   const RDom& r = l.reductions[0].r;
   int vec = dividing_vec(R, natural);
-  if (!vec || R * B * 4 < kStreamedLinearBytes) return false;
+  if (!vec) return false;
   Func acc = l.reductions[0].f;
   Var b = ctx.out.vars[0], m = ctx.out.vars[1], v("v"), bo("bo"), bi("bi");
   RVar ro("ro"), ri("ri");
@@ -103,7 +104,7 @@ bool schedule_linear_stream(Lowered& l, const LowerContext& ctx) {
   auto [F, N, K] = *dims;
   const RDom& r = l.reductions[0].r;
   int vec = dividing_vec(F, natural);
-  if (!vec || K * F * 4 < kStreamedLinearBytes) return false;
+  if (!vec) return false;
   Func acc = l.reductions[0].f;
   Var j = ctx.out.vars[0], n = ctx.out.vars[1], u("u"), jo("jo"), ji("ji");
   // Chunks of whole 4-row blocks, a few per core; with fewer than 4 chunks of 64 rows (a
