@@ -1,11 +1,12 @@
 // Linear layers at the classifier shapes of the zoo (VGG's and AlexNet's fully connected
-// layers, ResNet-50's fc) over 1, 8 and 32 rows: the forward (linear) and the input
+// layers, ResNet-50's fc) over 1, 8, 32 and 128 rows: the forward (linear) and the input
 // gradient (dy times the weight, as the training step's matmul reads it, in the linear
 // layer's layout). Their weights are read once per call, from memory as inside a model
 // (each call reads its own copy, the copies past the last-level cache, in huge pages as the
 // executable stores weights), so the figure is
 // the weight's GB/s against the machine's read bandwidth measured in the same run
-// (memory_read/, two threads).
+// (memory_read/, two threads), and past 8 rows, where the arithmetic bounds it, GFLOP/s
+// against the FMA peak and OpenBLAS's sgemm (peak/).
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -32,7 +33,7 @@ const LinearShape kShapes[] = {
     {"fc7_4096to4096", 4096, 4096},
     {"resnet50_fc_2048to1000", 2048, 1000},
 };
-const int64_t kRows[] = {1, 8, 32};
+const int64_t kRows[] = {1, 8, 32, 128};
 constexpr size_t kPastCache = size_t{1} << 30;  // bytes the weight copies span together
 
 // Two threads reading a buffer past the caches, a cache line at a time into four independent
@@ -70,6 +71,12 @@ void BM_MemoryRead(benchmark::State& state) {
   for (auto _ : state) state.counters["GB/s"] = memory_read_gbps();
 }
 
+void BM_Peak(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(bench::peaks());
+  state.counters["fma_peak_GFLOP/s"] = bench::peaks().fma;
+  state.counters["sgemm_GFLOP/s"] = bench::peaks().sgemm;
+}
+
 // grad: the input gradient matmul(dy, W) instead of linear(x).
 void BM_Linear(benchmark::State& state, LinearShape s, int64_t rows, bool grad) {
   dsl::Model m("linear");
@@ -105,11 +112,15 @@ void BM_Linear(benchmark::State& state, LinearShape s, int64_t rows, bool grad) 
   double gbps = wbytes / secs * 1e-9;
   state.counters["weight_GB/s"] = gbps;
   state.counters["pct_of_memory_read"] = 100 * gbps / memory_read_gbps();
-  state.counters["GFLOP/s"] = 2.0 * rows * s.in * s.out / secs * 1e-9;
+  double gflops = 2.0 * rows * s.in * s.out / secs * 1e-9;
+  state.counters["GFLOP/s"] = gflops;
+  state.counters["pct_of_fma_peak"] = 100 * gflops / bench::peaks().fma;
+  if (bench::peaks().sgemm > 0) state.counters["pct_of_sgemm"] = 100 * gflops / bench::peaks().sgemm;
 }
 
 int register_all() {
   benchmark::RegisterBenchmark("memory_read", BM_MemoryRead)->Iterations(1);
+  benchmark::RegisterBenchmark("peak", BM_Peak)->Iterations(1);
   for (bool grad : {false, true})
     for (const LinearShape& s : kShapes)
       for (int64_t rows : kRows)

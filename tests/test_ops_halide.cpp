@@ -44,18 +44,26 @@ TEST_CASE("convolutions and their gradients on an AVX2 target match the referenc
   }
 }
 
-// A linear layer over 1 to 64 rows with a weight of 1 MiB or more streams its weight
-// (schedule_linear_stream) and its input gradient, dy times the weight stored features
-// innermost, runs as dot products along the weight's rows (schedule_matmul_dot): the loss
-// and every gradient against the reference, with a ReLU fused after the layer. The cases
-// cover rows within and past a block of 8 (16; 20 cuts the last block short), inputs that
-// do not fill the last chunk (1000, 1025), odd inputs (the gradient's rows one per step),
-// 8-lane vectors (1000 features) and feature groups of 4, 2 (96 features) and 1 per step.
-TEST_CASE("linear layers over a few rows: streamed forward and input gradient match the reference", "[halide][ops]") {
+// A linear layer over 1 to 8 rows with a weight of 1 MiB or more streams its weight
+// (schedule_linear_stream); over more rows it is a GEMM in register tiles
+// (schedule_linear_gemm: the weight by chunks of its rows up to 64 rows, else by blocks of
+// features); its input gradient, dy times the weight stored features innermost, runs as
+// dot products along the weight's rows (schedule_matmul_dot, past 64 rows in blocks of
+// them): the loss and every gradient against the reference, with a ReLU fused after the
+// layer. The cases cover rows within and past a block of 8 (16; 20 cuts the last block
+// short), inputs that do not fill the last chunk (1000, 1025), odd inputs (the gradient's
+// rows one per step), 8-lane vectors (1000 features) and feature groups of 4, 2 (96
+// features) and 1 per step; GEMM tiles of rows rounded up past the batch (20, 40, 70, 12),
+// blocks of features shifted back from the end (40 features in blocks of 32), blocks of rows
+// where there are few blocks of features (70 x 256), a reduction that does not fill its
+// last block (300), and 70 rows of dy in blocks of 64 for the input gradient.
+TEST_CASE("linear layers: streamed and GEMM forward and input gradient match the reference", "[halide][ops]") {
   struct Case {
     int64_t rows, in, out;
   };
-  for (Case c : {Case{1, 2048, 256}, Case{3, 1000, 320}, Case{8, 512, 1024}, Case{2, 1024, 1000}, Case{20, 1024, 256}, Case{16, 512, 1024}, Case{2, 1025, 256}, Case{2, 2800, 96}}) {
+  for (Case c : {Case{1, 2048, 256}, Case{3, 1000, 320}, Case{8, 512, 1024}, Case{2, 1024, 1000}, Case{20, 1024, 256},
+                 Case{16, 512, 1024}, Case{2, 1025, 256}, Case{2, 2800, 96}, Case{40, 1024, 320}, Case{70, 1024, 256},
+                 Case{12, 200, 40}, Case{70, 300, 100}}) {
     SECTION(std::to_string(c.rows) + "x" + std::to_string(c.in) + "_to_" + std::to_string(c.out)) {
       dsl::Model m("linear_rows");
       m.output("y", dsl::relu(dsl::linear(m.input("x", {c.rows, c.in}), c.out)));

@@ -226,8 +226,11 @@ static Lowered linear(LowerContext& c) {
   auto L = c.out.logical();  // i (batch), j (feature)
   int64_t K = c.in[0].shape[1];
   RDom r(0, static_cast<int>(K), "k");
+  // The row clamped: the CPU's GEMM schedule rounds its last tile of rows up
+  // (schedule_linear_gemm), and those rows read the last one again.
+  Expr row = min(L[0], static_cast<int>(c.in[0].shape[0] - 1));
   return sum_reduction(c, "linear", r, c.in.size() > 2 ? c.in[2].at({L[1]}) : Expr(0.f),
-                       c.in[0].at({L[0], r}) * c.in[1].at({L[1], r}));
+                       c.in[0].at({row, r}) * c.in[1].at({L[1], r}));
 }
 
 static Lowered batch_norm(LowerContext& c) {

@@ -206,6 +206,14 @@ Halide::Expr activation_expr(const ir::Node& n, Halide::Expr x);
 // f'(x) of the activation activation_grad names (its attributes read from the node).
 Halide::Expr activation_derivative(const ir::Node& n, Halide::Expr x);
 
+// A register tile may hold at most `max_acc` accumulator vectors, `max_w` of them across
+// the vectorized dimension (schedule_cpu.cpp: the convolutions' budget, also the linear
+// layers' GEMM tile).
+struct AccumulatorBudget {
+  int max_acc, max_w;
+};
+AccumulatorBudget accumulator_budget(const Halide::Target& t, int vec);
+
 // The CPU convolution schedule's register tile: `tile_w` vectors of `vec` output channels
 // by `tile_h` output columns (vec == 1: too few channels to vectorize over them).
 struct ConvTile {
@@ -233,6 +241,10 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx);
 // such a weight stored with the reduction innermost (the input gradient): schedules that
 // stream the weight once, in order (schedule_cpu_linear.cpp); false where they do not apply.
 bool schedule_linear_stream(Lowered& l, const LowerContext& ctx);
+// A linear layer over more rows (9 and up): register tiles of features by rows, the weight
+// streamed by chunks of its rows (up to 64 rows, a weight past L2) or by blocks of
+// features (schedule_cpu_linear.cpp); false where it does not apply.
+bool schedule_linear_gemm(Lowered& l, const LowerContext& ctx);
 bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx);
 
 // The CPU convolution schedule's column tile (its split of the output's x) where a sibling's

@@ -121,10 +121,7 @@ static void schedule_roots(const Lowered& l, int natural) {
 // them across output channels: 24 of the 32 AVX-512 registers (12 of AVX2's 16), leaving
 // room for filter and input values, and at most 64 channels on AVX-512 (48 on AVX2), in
 // vectors of `vec` lanes.
-struct AccumulatorBudget {
-  int max_acc, max_w;
-};
-static AccumulatorBudget accumulator_budget(const Target& t, int vec) {
+AccumulatorBudget accumulator_budget(const Target& t, int vec) {
   bool avx512 = t.has_feature(Target::AVX512_Skylake) || t.has_feature(Target::AVX512);
   return {avx512 ? 24 : 12, (avx512 ? 4 : 3) * t.natural_vector_size<float>() / vec};
 }
@@ -440,7 +437,7 @@ static void schedule_cpu_kernel(Lowered& l, const LowerContext& ctx) {
   }
   std::vector<int64_t> ext;
   for (size_t k = 0; k < ctx.out.vars.size(); ++k) ext.push_back(ctx.out.extent(static_cast<int>(k)));
-  bool streamed = schedule_linear_stream(l, ctx) || schedule_matmul_dot(l, ctx);
+  bool streamed = schedule_linear_gemm(l, ctx) || schedule_linear_stream(l, ctx) || schedule_matmul_dot(l, ctx);
   if (!streamed && (!l.wgrad || !schedule_weight_grad(l, ctx))) schedule_pointwise(l.out, ctx.out.vars, ext, natural, l.reductions);
   if (l.wgrad) {
     std::erase_if(l.roots, [&](const Root& r) { return r.f.name() == l.wgrad->tile.name(); });

@@ -3,6 +3,7 @@
 // scheduled so the weight streams once, in order. The rest of the CPU schedules are in
 // schedule_cpu.cpp.
 #include <algorithm>
+#include <limits>
 #include <optional>
 
 #include "backends/halide/lowering.h"
@@ -35,10 +36,11 @@ static int dividing_vec(int64_t extent, int natural) {
 struct DenseDims {
   int64_t cols, rows, reduction;
 };
-static std::optional<DenseDims> dense_dims(const Lowered& l, const LowerContext& ctx, const char* op) {
+static std::optional<DenseDims> dense_dims(const Lowered& l, const LowerContext& ctx, const char* op,
+                                           int64_t max_rows = kMaxStreamedRows) {
   if (ctx.node.op != op || l.reductions.size() != 1 || ctx.out.vars.size() != 2) return std::nullopt;
   const int64_t* r = as_const_int(l.reductions[0].r.x.extent());
-  if (!r || ctx.out.extent(1) > kMaxStreamedRows || *r * ctx.out.extent(0) * 4 < kStreamedLinearBytes) return std::nullopt;
+  if (!r || ctx.out.extent(1) > max_rows || *r * ctx.out.extent(0) * 4 < kStreamedLinearBytes) return std::nullopt;
   return DenseDims{ctx.out.extent(0), ctx.out.extent(1), *r};
 }
 
@@ -53,7 +55,7 @@ static TailStrategy row_block_tail(int64_t rows) { return rows % kRowBlock ? Tai
 // the outputs instead read b at a stride of a row per lane, and each row of a re-read b.
 bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx) {
   int natural = ctx.target.natural_vector_size<float>();
-  auto dims = dense_dims(l, ctx, "matmul");
+  auto dims = dense_dims(l, ctx, "matmul", std::numeric_limits<int64_t>::max());
   if (!dims || ctx.node.attr_int("trans_a") != 0 || ctx.out.layout != row_major(2)) return false;
   bool tb = ctx.node.attr_int("trans_b") != 0;
   const Layout &la = ctx.in[0].layout, &lb = ctx.in[1].layout;
@@ -70,7 +72,18 @@ bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx) {
   while (rows < 64 && B / (rows * 2) >= 16 && B % (rows * 2) == 0) rows *= 2;
   if (B % rows) rows = 1;
   acc.compute_root();
-  acc.update().split(b, bo, bi, static_cast<int>(rows)).reorder(bi, m, bo).parallel(bo);
+  if (M > kMaxStreamedRows) {
+    // More rows of a: blocks of them, b streamed again for each, so a task's rows of a
+    // (from L2) stay as few as above.
+    Var mb("mb"), mm("mm");
+    acc.update()
+        .split(m, mb, mm, static_cast<int>(kMaxStreamedRows), TailStrategy::GuardWithIf)
+        .split(b, bo, bi, static_cast<int>(rows))
+        .reorder(bi, mm, bo, mb)
+        .parallel(bo);
+  } else {
+    acc.update().split(b, bo, bi, static_cast<int>(rows)).reorder(bi, m, bo).parallel(bo);
+  }
   lanes.compute_at(acc, bo).reorder_storage(v, m, b).vectorize(v);
   // Two rows of b at a time meet each vector of a's rows (8 of them, their 16 sums in
   // registers): a's rows come from L2 and their loads compete with b's stream for the
@@ -139,6 +152,123 @@ bool schedule_linear_stream(Lowered& l, const LowerContext& ctx) {
   acc.compute_root().vectorize(j, vec);
   acc.update().vectorize(j, vec);
   l.out.vectorize(j, vec);
+  return true;
+}
+
+// A linear layer's register tile for the GEMM schedule: `group` vectors of `vec` features
+// by `rows` rows of the batch, within the accumulator budget of the convolutions' tiles;
+// rows past the batch (the last tile rounded up) count as waste. `divide`: the tile's
+// features must divide F (no shifted last block of features). vec 0: none.
+struct GemmTile {
+  int vec = 0, group = 0, rows = 0;
+};
+static GemmTile plan_gemm_tile(int64_t F, int64_t N, const Target& t, bool divide) {
+  int natural = t.natural_vector_size<float>();
+  int vec = divide || F < natural ? dividing_vec(F, natural) : natural;
+  if (!vec) return {};
+  auto [max_acc, max_w] = accumulator_budget(t, vec);
+  GemmTile best;
+  double score = 0;
+  for (int g = 1; g <= max_w; ++g) {
+    if (divide ? (F / vec) % g != 0 : F < g * vec) continue;
+    for (int th = 1; th <= 8 && g * th <= max_acc; ++th) {
+      double useful = double(N) / double((N + th - 1) / th * th);
+      if (g * th * useful > score + 1e-9) score = g * th * useful, best = {vec, g, th};
+    }
+  }
+  return best;
+}
+
+// Rows of the weight a register tile sums before its accumulators go back to memory: with
+// the weight streamed by chunks of rows, 16 (each row one stream through memory as the tile
+// walks the features; more rows are more streams than the prefetchers follow); by blocks of
+// features, 64 (the block's rows, 16 KiB, stay in L1 for every tile of rows).
+constexpr int kStreamedTileRows = 16, kPanelTileRows = 64;
+
+// `f`'s update sums `blk` (an rfactor over blocks of the reduction, each summed along `rk`)
+// into memory; `blk` is computed at `f`'s loop `at`, one tile: its sums over the block stay in registers.
+// The weight's rows a tile reads, a power of two of floats apart, fall in the same few
+// sets of L1; they are copied once, where the tiles that share them begin (`f`'s loop
+// `pack_at`), into one contiguous block.
+static void register_tile(Func blk, RVar rk, Func f, Var at, VarOrRVar pack_at, Func weight, const GemmTile& t) {
+  Var j = blk.args()[0], n = blk.args()[1], jo("bjo"), ji("bji");
+  Func packed = weight.in(blk);
+  packed.compute_at(LoopLevel(f, pack_at)).vectorize(packed.args()[0], t.vec);
+  blk.compute_at(f, at).split(j, jo, ji, t.vec).vectorize(ji).unroll(jo).unroll(n);
+  blk.update().split(j, jo, ji, t.vec).reorder(ji, jo, n, rk).vectorize(ji).unroll(jo).unroll(n);
+}
+
+// A linear layer over more rows than kRowBlock: a GEMM in register tiles (plan_gemm_tile),
+// each summing a block of the weight's rows for its features and rows of the batch (x's
+// rows clamped in the lowering, so a last tile of rows rounded up reads the last row
+// again). Up to kMaxStreamedRows rows with a weight past L2, the weight's rows are split
+// into chunks, one task each, walked in order through every feature (a sequential stream
+// per core, as schedule_linear_stream), the chunks' sums added after; otherwise a task is
+// a block of features (and of rows, where there are few blocks), its panel of the weight
+// reused by every tile of rows. One vector of features per task over all of K (the
+// pointwise schedule, which 65 rows and more had) re-read the weight for every row: fc7's
+// 4096x4096 at 128 rows took 518 ms in bench_linear.
+bool schedule_linear_gemm(Lowered& l, const LowerContext& ctx) {
+  if (ctx.node.op != "linear" || l.reductions.size() != 1 || ctx.out.vars.size() != 2) return false;
+  if (ctx.out.layout != row_major(2) || ctx.in[0].layout != row_major(2) || ctx.in[1].layout != Layout{0, 1}) return false;
+  const int64_t* kp = as_const_int(l.reductions[0].r.x.extent());
+  int64_t F = ctx.out.extent(0), N = ctx.out.extent(1);
+  if (!kp || N <= kRowBlock) return false;
+  int64_t K = *kp;
+  int64_t chunks = std::min<int64_t>(8, K / 64);
+  bool by_chunks = N <= kMaxStreamedRows && K * F * 4 >= kStreamedLinearBytes && chunks >= 4;
+  GemmTile t = plan_gemm_tile(F, N, ctx.target, by_chunks);
+  if (!t.vec) return false;
+  const RDom& r = l.reductions[0].r;
+  Func acc = l.reductions[0].f;
+  Var j = ctx.out.vars[0], n = ctx.out.vars[1], u("u"), w("w"), jo("jo"), ji("ji"), jp("jp"), jq("jq"), no("no"), ni("ni");
+  RVar ro("ro"), ri("ri"), rko("rko"), rki("rki");
+  if (by_chunks) {
+    int64_t rows = (K + chunks - 1) / chunks;
+    rows = (rows + kStreamedTileRows - 1) / kStreamedTileRows * kStreamedTileRows;
+    Func part = acc.update().split(r.x, ro, ri, static_cast<int>(rows), TailStrategy::GuardWithIf).rfactor(ro, u);
+    part.compute_root().vectorize(j, t.vec).parallel(u);
+    Func blk = part.update().split(ri, rko, rki, kStreamedTileRows, TailStrategy::GuardWithIf).rfactor(rko, w);
+    part.update()
+        .split(j, jo, ji, t.vec)
+        .split(jo, jp, jq, t.group)
+        .split(n, no, ni, t.rows)
+        .reorder(ji, jq, ni, no, jp, rko, u)
+        .vectorize(ji)
+        .unroll(jq)
+        .unroll(ni)
+        .parallel(u);
+    register_tile(blk, rki, part, no, jp, ctx.in[1].f, t);
+    acc.compute_root().vectorize(j, t.vec);
+    acc.update().vectorize(j, t.vec).parallel(n);
+    l.out.vectorize(j, t.vec).parallel(n);
+    return true;
+  }
+  int block = t.vec * t.group;
+  int64_t blocks = (F + block - 1) / block;
+  // Few blocks of features (a layer of 64 to 256): rows of the batch in blocks too, so both
+  // cores have several tasks.
+  int64_t row_blocks = blocks >= 8 ? 1 : std::min<int64_t>((8 + blocks - 1) / blocks, N / (2 * t.rows));
+  int64_t rb = row_blocks > 1 ? ((N + row_blocks - 1) / row_blocks + t.rows - 1) / t.rows * t.rows : N;
+  Var nb("nb"), task("task");
+  l.out.split(j, jo, ji, block, TailStrategy::ShiftInwards).vectorize(ji, t.vec);
+  if (rb < N) {
+    l.out.split(n, nb, ni, static_cast<int>(rb), TailStrategy::ShiftInwards).reorder(ji, ni, jo, nb).fuse(jo, nb, task);
+  } else {
+    l.out.reorder(ji, n, jo);
+    task = jo;
+  }
+  l.out.parallel(task);
+  acc.compute_at(l.out, task).vectorize(j, t.vec);
+  Func blk = acc.update().split(r.x, rko, rki, kPanelTileRows, TailStrategy::GuardWithIf).rfactor(rko, w);
+  acc.update()
+      .split(j, jp, ji, t.vec)
+      .split(n, no, ni, t.rows)
+      .reorder(ji, jp, ni, no, rko)
+      .vectorize(ji)
+      .unroll(jp)
+      .unroll(ni);
+  register_tile(blk, rki, acc, no, rko, ctx.in[1].f, t);
   return true;
 }
 
