@@ -184,6 +184,7 @@ static GemmTile plan_gemm_tile(int64_t F, int64_t N, const Target& t, bool divid
 // walks the features; more rows are more streams than the prefetchers follow); by blocks of
 // features, 64 (the block's rows, 16 KiB, stay in L1 for every tile of rows).
 constexpr int kStreamedTileRows = 16, kPanelTileRows = 64;
+constexpr int kPanelBlocks = 4;
 
 // `f`'s update sums `blk` (an rfactor over blocks of the reduction, each summed along `rk`)
 // into memory; `blk` is computed at `f`'s loop `at`, one tile: its sums over the block stay in registers.
@@ -206,8 +207,10 @@ static void register_tile(Func blk, RVar rk, Func f, Var at, VarOrRVar pack_at, 
 // per core, as schedule_linear_stream), the chunks' sums added after; otherwise a task is
 // a block of features (and of rows, where there are few blocks), its panel of the weight
 // reused by every tile of rows. One vector of features per task over all of K (the
-// pointwise schedule, which 65 rows and more had) re-read the weight for every row: fc7's
-// 4096x4096 at 128 rows took 518 ms in bench_linear.
+// pointwise schedule, which 65 rows and more had) re-read the weight for every row
+// (bench_linear, fc7's 4096x4096 at 128 rows: 518 -> 17.6-22.6 ms; at 32 rows, against
+// schedule_linear_stream's steps of 4 rows by 4 vectors for 8 rows of the batch, whose sums
+// went back to memory at every step: 8.8 -> 5.5-6.6 ms).
 bool schedule_linear_gemm(Lowered& l, const LowerContext& ctx) {
   if (ctx.node.op != "linear" || l.reductions.size() != 1 || ctx.out.vars.size() != 2) return false;
   if (ctx.out.layout != row_major(2) || ctx.in[0].layout != row_major(2) || ctx.in[1].layout != Layout{0, 1}) return false;
@@ -244,14 +247,19 @@ bool schedule_linear_gemm(Lowered& l, const LowerContext& ctx) {
     l.out.vectorize(j, t.vec).parallel(n);
     return true;
   }
-  int block = t.vec * t.group;
-  int64_t blocks = (F + block - 1) / block;
+  // A task takes up to kPanelBlocks blocks of features, which share the copy of the
+  // weight's rows: longer runs of each row (1 KiB for 4 blocks of 64), which the prefetchers
+  // follow better (bench_linear, 128 rows, alternating runs: AlexNet's fc6 45.2-50.1 -> 39.2-47.6
+  // ms, fc7 19.5-21.9 -> 17.6-20.6 ms), while there are at least 8 tasks.
+  int block = t.vec * t.group, sb = kPanelBlocks;
+  while (sb > 1 && F / (block * sb) < 8) sb /= 2;
+  int64_t blocks = (F + block * sb - 1) / (block * sb);
   // Few blocks of features (a layer of 64 to 256): rows of the batch in blocks too, so both
   // cores have several tasks.
   int64_t row_blocks = blocks >= 8 ? 1 : std::min<int64_t>((8 + blocks - 1) / blocks, N / (2 * t.rows));
   int64_t rb = row_blocks > 1 ? ((N + row_blocks - 1) / row_blocks + t.rows - 1) / t.rows * t.rows : N;
   Var nb("nb"), task("task");
-  l.out.split(j, jo, ji, block, TailStrategy::ShiftInwards).vectorize(ji, t.vec);
+  l.out.split(j, jo, ji, block * sb, TailStrategy::ShiftInwards).vectorize(ji, t.vec);
   if (rb < N) {
     l.out.split(n, nb, ni, static_cast<int>(rb), TailStrategy::ShiftInwards).reorder(ji, ni, jo, nb).fuse(jo, nb, task);
   } else {
@@ -261,10 +269,12 @@ bool schedule_linear_gemm(Lowered& l, const LowerContext& ctx) {
   l.out.parallel(task);
   acc.compute_at(l.out, task).vectorize(j, t.vec);
   Func blk = acc.update().split(r.x, rko, rki, kPanelTileRows, TailStrategy::GuardWithIf).rfactor(rko, w);
+  Var jb("jb"), jt("jt");
   acc.update()
-      .split(j, jp, ji, t.vec)
+      .split(j, jb, jt, block)
+      .split(jt, jp, ji, t.vec)
       .split(n, no, ni, t.rows)
-      .reorder(ji, jp, ni, no, rko)
+      .reorder(ji, jp, ni, no, jb, rko)
       .vectorize(ji)
       .unroll(jp)
       .unroll(ni);
