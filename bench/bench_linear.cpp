@@ -1,7 +1,8 @@
 // Linear layers at the classifier shapes of the zoo (VGG's and AlexNet's fully connected
-// layers, ResNet-50's fc) over 1, 8, 32 and 128 rows: the forward (linear) and the input
+// layers, ResNet-50's fc) over 1, 8, 32 and 128 rows: the forward (linear), the input
 // gradient (dy times the weight, as the training step's matmul reads it, in the linear
-// layer's layout). Their weights are read once per call, from memory as inside a model
+// layer's layout) and the weight gradient (dy^T x, written in that layout). Their weights
+// are read (or written) once per call, from memory as inside a model
 // (each call reads its own copy, the copies past the last-level cache, in huge pages as the
 // executable stores weights), so the figure is
 // the weight's GB/s against the machine's read bandwidth measured in the same run
@@ -77,36 +78,51 @@ void BM_Peak(benchmark::State& state) {
   state.counters["sgemm_GFLOP/s"] = bench::peaks().sgemm;
 }
 
-// grad: the input gradient matmul(dy, W) instead of linear(x).
-void BM_Linear(benchmark::State& state, LinearShape s, int64_t rows, bool grad) {
+// The three products of a linear layer in a training step.
+enum class Product { forward, input_grad, weight_grad };
+
+void BM_Linear(benchmark::State& state, LinearShape s, int64_t rows, Product p) {
   dsl::Model m("linear");
-  if (grad) {
+  // The weight in the linear layer's layout (output features innermost), as the training
+  // step's matmuls read it (the input gradient) and write its gradient (the weight gradient).
+  std::vector<hb::Layout> in_layouts{hb::row_major(2), hb::Layout{0, 1}};
+  hb::Layout out_layout = hb::row_major(2);
+  if (p == Product::input_grad) {
     dsl::Tensor dy = m.input("dy", {rows, s.out}), w = m.input("w", {s.out, s.in});
     m.output("dx", m.apply("matmul", {dy, w}, {}));
+  } else if (p == Product::weight_grad) {
+    dsl::Tensor dy = m.input("dy", {rows, s.out}), x = m.input("x", {rows, s.in});
+    m.output("dw", m.apply("matmul", {dy, x}, {{"trans_a", int64_t{1}}}));
+    in_layouts[1] = hb::row_major(2);
+    out_layout = hb::Layout{0, 1};
   } else {
     m.output("y", dsl::linear(m.input("x", {rows, s.in}), s.out, {.bias = false}));
   }
   const ir::Node& n = *m.graph().nodes().back();
-  // The weight in the linear layer's layout (output features innermost), as the training
-  // step's matmul reads it too.
-  std::vector<hb::Layout> in_layouts{hb::row_major(2), hb::Layout{0, 1}};
   std::shared_ptr<const hb::Kernel> k;
   try {
-    k = hb::get_kernel(hb::NodeGroup{&n}, in_layouts, hb::row_major(2), {});
+    k = hb::get_kernel(hb::NodeGroup{&n}, in_layouts, out_layout, {});
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
     return;
   }
-  std::vector<float> a(n.inputs[0]->type.numel(), 0.5f), out(n.outputs[0]->type.numel());
+  // Each call reads (or, the weight gradient, writes) its own copy of the weight.
+  std::vector<float> a(n.inputs[0]->type.numel(), 0.5f), b, out;
   size_t wbytes = static_cast<size_t>(s.in * s.out) * 4;
   size_t copies = std::max<size_t>(2, kPastCache / wbytes);
   std::vector<runtime::FloatBuffer> ws(copies, runtime::FloatBuffer(s.in * s.out, 0.01f));
+  if (p == Product::weight_grad) b.assign(n.inputs[1]->type.numel(), 0.25f);
+  else out.resize(n.outputs[0]->type.numel());
+  auto run = [&](size_t i) {
+    if (p == Product::weight_grad) k->run({a.data(), b.data()}, ws[i].data());
+    else k->run({a.data(), ws[i].data()}, out.data());
+  };
   size_t i = 0;
-  k->run({a.data(), ws[0].data()}, out.data());
+  run(0);
   auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) {
     i = (i + 1) % copies;
-    k->run({a.data(), ws[i].data()}, out.data());
+    run(i);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / state.iterations();
   double gbps = wbytes / secs * 1e-9;
@@ -121,12 +137,13 @@ void BM_Linear(benchmark::State& state, LinearShape s, int64_t rows, bool grad) 
 int register_all() {
   benchmark::RegisterBenchmark("memory_read", BM_MemoryRead)->Iterations(1);
   benchmark::RegisterBenchmark("peak", BM_Peak)->Iterations(1);
-  for (bool grad : {false, true})
+  const std::pair<Product, const char*> products[] = {
+      {Product::forward, "linear/"}, {Product::input_grad, "linear_input_grad/"}, {Product::weight_grad, "linear_weight_grad/"}};
+  for (auto [p, prefix] : products)
     for (const LinearShape& s : kShapes)
       for (int64_t rows : kRows)
-        benchmark::RegisterBenchmark(
-            (std::string(grad ? "linear_input_grad/" : "linear/") + s.name + "_rows" + std::to_string(rows)).c_str(), BM_Linear,
-            s, rows, grad)
+        benchmark::RegisterBenchmark((std::string(prefix) + s.name + "_rows" + std::to_string(rows)).c_str(), BM_Linear, s,
+                                     rows, p)
             ->Unit(benchmark::kMillisecond)
             ->UseRealTime();
   return 0;

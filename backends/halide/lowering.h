@@ -245,6 +245,8 @@ bool schedule_linear_stream(Lowered& l, const LowerContext& ctx);
 // streamed by chunks of its rows (up to 64 rows, a weight past L2) or by blocks of
 // features (schedule_cpu_linear.cpp); false where it does not apply.
 bool schedule_linear_gemm(Lowered& l, const LowerContext& ctx);
+// A linear layer's weight gradient, dy^T x, in the same register tiles (schedule_cpu_linear.cpp).
+bool schedule_matmul_tn(Lowered& l, const LowerContext& ctx);
 bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx);
 
 // The CPU convolution schedule's column tile (its split of the output's x) where a sibling's

@@ -437,7 +437,8 @@ static void schedule_cpu_kernel(Lowered& l, const LowerContext& ctx) {
   }
   std::vector<int64_t> ext;
   for (size_t k = 0; k < ctx.out.vars.size(); ++k) ext.push_back(ctx.out.extent(static_cast<int>(k)));
-  bool streamed = schedule_linear_gemm(l, ctx) || schedule_linear_stream(l, ctx) || schedule_matmul_dot(l, ctx);
+  bool streamed = schedule_linear_gemm(l, ctx) || schedule_linear_stream(l, ctx) || schedule_matmul_dot(l, ctx) ||
+                  schedule_matmul_tn(l, ctx);
   if (!streamed && (!l.wgrad || !schedule_weight_grad(l, ctx))) schedule_pointwise(l.out, ctx.out.vars, ext, natural, l.reductions);
   if (l.wgrad) {
     std::erase_if(l.roots, [&](const Root& r) { return r.f.name() == l.wgrad->tile.name(); });
