@@ -359,3 +359,40 @@ TEST_CASE("momentum SGD step: weight gradients written per tile in the blocked l
     }
   }
 }
+
+// Linear layers over 20 rows: the forward as a GEMM (the 1 MiB layer by chunks of the
+// weight's rows, the other by blocks of features), the input gradient as dot products, and
+// each weight gradient (dy^T x) in register tiles with its momentum update fused after it,
+// written in the weight's layout. One momentum step at -O2 against the reference.
+TEST_CASE("momentum SGD step: linear layers over 20 rows in GEMM tiles equal the reference", "[training][halide]") {
+  Model m("mlp20");
+  Tensor h = relu(linear(m.input("x", {20, 1024}), 320));  // 1.3 MB of weight
+  m.output("logits", linear(h, 40));
+  passes::OptimizerSpec opt{.name = "momentum", .momentum = 0.9, .weight_decay = 1e-3};
+  passes::TrainingStep step = passes::build_training_step(m.graph(), {}, opt);
+  auto params = testing::random_parameters(step.graph, 13);
+  for (const std::string& s : step.state_parameters) params.set(s, HostTensor(params.at(s).shape, 0.f));
+  auto inputs = testing::random_inputs(step.graph, 14);
+  inputs.at(step.hyper_input) = HostTensor({2}, {0.05f, 1.f});
+  runtime::CompileOptions ro;
+  ro.backend = runtime::Backend::Reference;
+  ro.passes.pipeline = "-O0";
+  runtime::Executable ref(step.graph, ro);
+  ref.set_parameters(params);
+  NamedTensors want = ref.run(inputs);
+  runtime::CompileOptions ho;
+  ho.passes.pipeline = "-O2";
+  runtime::Executable hal(step.graph, ho);
+  for (const std::string& s : step.state_parameters) {
+    std::string param = s.substr(0, s.rfind('.'));
+    INFO(s << " beside " << param);
+    CHECK(hal.storage_layout(s) == hal.storage_layout(param));
+  }
+  hal.set_parameters(params);
+  NamedTensors got = hal.run(inputs);
+  for (const auto& [name, w] : want) {
+    testing::Mismatch d = testing::compare(got.at(name), w, 2e-3, 1e-6);
+    INFO("output " << name << ": " << d.detail);
+    CHECK(d.ok);
+  }
+}
