@@ -330,6 +330,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     for (size_t i = 0; i < n.inputs.size(); ++i) {
       if (static_cast<int>(i) != chained) {
         external(mrefs, mps, n.inputs[i]);
+        l.full_size_epilogue_inputs += n.inputs[i]->type.numel() == num_elements(os);
         continue;
       }
       mrefs.push_back(TensorRef{l.out, out_layout, os});

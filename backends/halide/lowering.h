@@ -138,6 +138,10 @@ struct Lowered {
   std::optional<WeightGradInfo> wgrad;
   std::optional<WinogradInfo> winograd;
   std::optional<WinogradGradInfo> winograd_wgrad;
+  // Inputs of the fused epilogue with as many elements as the output (a residual, the
+  // momentum and the weight an optimizer update reads): streams a schedule's order of
+  // writes should keep few.
+  int full_size_epilogue_inputs = 0;
 };
 
 struct LowerContext {

@@ -292,7 +292,8 @@ bool schedule_linear_gemm(Lowered& l, const LowerContext& ctx) {
 // vector its own pass over N, a vector load and a broadcast per multiply-add (AlexNet's
 // fc6 weight gradient with its momentum at batch 64: 92 ms, 52 GFLOP/s; bench_linear at 32
 // / 128 rows 36.0 / 303 -> 9.3 / 51 ms). At 1 and 8 rows, where the output's writes bound
-// it, the tiles' writes ran faster too (VGG's fc6, 411 MB, at 8 rows 31-38 -> 17-19 ms).
+// it, the tiles' writes ran faster too (VGG's fc6, 411 MB, at 8 rows 31-38 -> 17-19 ms),
+// unless an epilogue reads other tensors of its size (below).
 bool schedule_matmul_tn(Lowered& l, const LowerContext& ctx) {
   if (ctx.node.op != "matmul" || ctx.node.attr_int("trans_a") == 0 || ctx.node.attr_int("trans_b") != 0) return false;
   if (l.reductions.size() != 1 || ctx.out.vars.size() != 2 || ctx.in.size() < 2) return false;
@@ -304,16 +305,24 @@ bool schedule_matmul_tn(Lowered& l, const LowerContext& ctx) {
   else return false;
   const int64_t* np = as_const_int(l.reductions[0].r.x.extent());
   int64_t J = ctx.out.extent(0), Kx = ctx.out.extent(1);
-  if (!np) return false;
+  // A fused epilogue reading tensors the size of the output (the momentum update reads the
+  // momentum and the weight): over up to 8 rows the pointwise schedule, which walks each row
+  // of them in one sequential run, stays (AlexNet's fc6 with its momentum at batch 8: 18.1
+  // ms pointwise, 21.0 in tiles).
+  bool epilogue_reads = l.full_size_epilogue_inputs > 0;
+  if (!np || (epilogue_reads && *np <= kRowBlock)) return false;
   GemmTile t = plan_gemm_tile(J, Kx, ctx.target, false);
   if (!t.vec || t.rows > Kx) return false;
   int block = t.vec * t.group;
   // The task's block of the other dimension: up to 4 tiles, its copy of the broadcast input
   // within 32 KiB, at least 8 tasks. Each of its rows of the output is a stream of writes
-  // (bench_linear, AlexNet's fc6 at 32 rows: blocks of 192, 48 and 24 rows took 23.9, 17.7
-  // and 9.1-9.3 ms; at 128 rows 48 and 24 took 44-47 and 51-53 ms).
+  // (bench_linear, AlexNet's fc6 at 32 rows: blocks of 192, 48, 24 and 6 rows took 23.9,
+  // 17.7, 9.1-9.3 and 11.5 ms; at 128 rows 48 and 24 took 44-47 and 51-53 ms), and with an
+  // epilogue reading the momentum and the weight, three streams: there one tile (its fc6
+  // with momentum at batch 32 / 64, 4 tiles against 1: 44.0 / 52.4 against 27.5 / 38.3 ms;
+  // pointwise 45.7 / 92).
   int64_t kb = t.rows;
-  while (kb * 2 <= 4 * t.rows && kb * 2 <= Kx / 8 && *np * kb * 2 * 4 <= 32768) kb *= 2;
+  while (!epilogue_reads && kb * 2 <= 4 * t.rows && kb * 2 <= Kx / 8 && *np * kb * 2 * 4 <= 32768) kb *= 2;
   Func acc = l.reductions[0].f;
   Var j = ctx.out.vars[0], k = ctx.out.vars[1], jo("jo"), ji("ji"), jq("jq"), kt("kt"), kk("kk"), ko("ko"), ki("ki");
   l.out.split(k, kt, kk, static_cast<int>(kb), TailStrategy::ShiftInwards)
