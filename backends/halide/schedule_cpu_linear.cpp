@@ -85,16 +85,23 @@ bool schedule_matmul_dot(Lowered& l, const LowerContext& ctx) {
     acc.update().split(b, bo, bi, static_cast<int>(rows)).reorder(bi, m, bo).parallel(bo);
   }
   lanes.compute_at(acc, bo).reorder_storage(v, m, b).vectorize(v);
-  // Two rows of b at a time meet each vector of a's rows (8 of them, their 16 sums in
+  // Two rows of b at a time meet each vector of a's rows (up to 8 of them, their 16 sums in
   // registers): a's rows come from L2 and their loads compete with b's stream for the
-  // core's outstanding misses.
+  // core's outstanding misses. Past 8 rows of a, where the arithmetic bounds it, four rows
+  // of b meet 6 of a (24 sums; bench_linear, two runs each: AlexNet's fc6 at 32 / 128 rows
+  // 21.1-21.3 / 62.7-82.6 -> 14.8-16.5 / 59.6-61.7 ms, fc7 7.3-9.1 / 26.8-35.5 -> 6.7-6.9 /
+  // 25.3-28.6).
   Stage s = lanes.update();
   Var bp("bp"), bq("bq");
-  int pair = rows % 2 == 0 ? 2 : 1;
+  int pair = M > kRowBlock && rows % 4 == 0 ? 4 : rows % 2 == 0 ? 2 : 1;
   s.split(b, bp, bq, pair).vectorize(v).unroll(bq);
   if (M > kRowBlock) {
     Var mo("mo"), mi("mi");
-    s.split(m, mo, mi, kRowBlock, row_block_tail(M)).reorder(v, mi, bq, ro, mo, bp).unroll(mi);
+    constexpr int kDotRows = 6;
+    // (Blocks of 64 rows of a, past 64, are no multiple of 6: guarded there too.)
+    bool whole = M % kDotRows == 0 && M <= kMaxStreamedRows;
+    TailStrategy tail = whole ? TailStrategy::Auto : TailStrategy::GuardWithIf;
+    s.split(m, mo, mi, kDotRows, tail).reorder(v, mi, bq, ro, mo, bp).unroll(mi);
   } else {
     s.reorder(v, m, bq, ro, bp).unroll(m);
   }
