@@ -193,17 +193,24 @@ static GemmTile plan_gemm_tile(int64_t F, int64_t N, const Target& t, bool divid
 constexpr int kStreamedTileRows = 16, kPanelTileRows = 64;
 constexpr int kPanelBlocks = 4;
 
+// A tile's sums, f(j, n) over the reduction `rk`, held in registers: vectors along j, both
+// dimensions unrolled (f is computed once per tile, its extents those of the tile).
+static void tile_in_registers(Func f, RVar rk, const GemmTile& t) {
+  Var j = f.args()[0], n = f.args()[1], jo("tjo"), ji("tji");
+  f.split(j, jo, ji, t.vec).vectorize(ji).unroll(jo).unroll(n);
+  f.update().split(j, jo, ji, t.vec).reorder(ji, jo, n, rk).vectorize(ji).unroll(jo).unroll(n);
+}
+
 // `f`'s update sums `blk` (an rfactor over blocks of the reduction, each summed along `rk`)
-// into memory; `blk` is computed at `f`'s loop `at`, one tile: its sums over the block stay in registers.
-// The weight's rows a tile reads, a power of two of floats apart, fall in the same few
-// sets of L1; they are copied once, where the tiles that share them begin (`f`'s loop
-// `pack_at`), into one contiguous block.
+// into memory; `blk` is computed at `f`'s loop `at`, one tile in registers. The weight's
+// rows a tile reads, a power of two of floats apart, fall in the same few sets of L1; they
+// are copied once, where the tiles that share them begin (`f`'s loop `pack_at`), into one
+// contiguous block.
 static void register_tile(Func blk, RVar rk, Func f, Var at, VarOrRVar pack_at, Func weight, const GemmTile& t) {
-  Var j = blk.args()[0], n = blk.args()[1], jo("bjo"), ji("bji");
   Func packed = weight.in(blk);
   packed.compute_at(LoopLevel(f, pack_at)).vectorize(packed.args()[0], t.vec);
-  blk.compute_at(f, at).split(j, jo, ji, t.vec).vectorize(ji).unroll(jo).unroll(n);
-  blk.update().split(j, jo, ji, t.vec).reorder(ji, jo, n, rk).vectorize(ji).unroll(jo).unroll(n);
+  blk.compute_at(f, at);
+  tile_in_registers(blk, rk, t);
 }
 
 // A linear layer over more rows than kRowBlock: a GEMM in register tiles (plan_gemm_tile),
@@ -341,8 +348,8 @@ bool schedule_matmul_tn(Lowered& l, const LowerContext& ctx) {
       .unroll(jq)
       .unroll(ki)
       .parallel(kt);
-  acc.compute_at(l.out, ko).split(j, jq, ji, t.vec).vectorize(ji).unroll(jq).unroll(k);
-  acc.update().split(j, jq, ji, t.vec).reorder(ji, jq, k, l.reductions[0].r.x).vectorize(ji).unroll(jq).unroll(k);
+  acc.compute_at(l.out, ko);
+  tile_in_registers(acc, l.reductions[0].r.x, t);
   Func vec_in = ctx.in[vector_in].f, bc_in = ctx.in[1 - vector_in].f;
   Func panel = vec_in.in(acc), rows = bc_in.in(acc);
   panel.compute_at(l.out, jo).vectorize(panel.args()[0], t.vec);
