@@ -304,6 +304,30 @@ TEST_CASE("momentum SGD step: updates fused into the weight-gradient kernels equ
   testing::check_against_reference(step.graph, "host", 5, -1.f, 1.f, "manual", 2e-3, 2e-4);
 }
 
+// One momentum-SGD step of `m` on the reference backend (-O0), from random parameters with
+// zero momenta (each new momentum is then the gradient plus weight decay, which a
+// comparison sees at full relative size): what a Halide build of the same step must give.
+struct MomentumStepCase {
+  passes::TrainingStep step;
+  runtime::ParameterStore params;
+  NamedTensors inputs, want;
+};
+static MomentumStepCase momentum_step_on_reference(const Model& m, uint64_t seed) {
+  passes::OptimizerSpec opt{.name = "momentum", .momentum = 0.9, .weight_decay = 1e-3};
+  MomentumStepCase c{passes::build_training_step(m.graph(), {}, opt), {}, {}, {}};
+  c.params = testing::random_parameters(c.step.graph, seed);
+  for (const std::string& s : c.step.state_parameters) c.params.set(s, HostTensor(c.params.at(s).shape, 0.f));
+  c.inputs = testing::random_inputs(c.step.graph, seed + 1);
+  c.inputs.at(c.step.hyper_input) = HostTensor({2}, {0.05f, 1.f});
+  runtime::CompileOptions ro;
+  ro.backend = runtime::Backend::Reference;
+  ro.passes.pipeline = "-O0";
+  runtime::Executable ref(c.step.graph, ro);
+  ref.set_parameters(c.params);
+  c.want = ref.run(c.inputs);
+  return c;
+}
+
 // Layer-4-like weight gradients (7x7 outputs, dw outweighing the activations, filters blocked
 // by the register tile's 32 channels): each task writes its tile of the blocked dw, or with
 // fuse-optimizer the new momentum, straight from its accumulators. One momentum step, the
@@ -318,20 +342,7 @@ TEST_CASE("momentum SGD step: weight gradients written per tile in the blocked l
   m.output("logits", linear(flatten(global_avg_pool(y)), 10));
   for (const auto& n : m.graph().nodes())
     if (n->op == "conv2d") CHECK(halide_backend::preferred_layout(*n, 1).block == 32);
-  passes::OptimizerSpec opt{.name = "momentum", .momentum = 0.9, .weight_decay = 1e-3};
-  passes::TrainingStep step = passes::build_training_step(m.graph(), {}, opt);
-  auto params = testing::random_parameters(step.graph, 11);
-  // Zero momenta: each new momentum is then the gradient (plus weight decay), which the
-  // comparison sees at full relative size.
-  for (const std::string& s : step.state_parameters) params.set(s, HostTensor(params.at(s).shape, 0.f));
-  auto inputs = testing::random_inputs(step.graph, 12);
-  inputs.at(step.hyper_input) = HostTensor({2}, {0.05f, 1.f});
-  runtime::CompileOptions ro;
-  ro.backend = runtime::Backend::Reference;
-  ro.passes.pipeline = "-O0";
-  runtime::Executable ref(step.graph, ro);
-  ref.set_parameters(params);
-  NamedTensors want = ref.run(inputs);
+  auto [step, params, inputs, want] = momentum_step_on_reference(m, 11);
   // Direct, the 3x3's weight gradient too (its tiles write the blocked dw); and with
   // Winograd, which takes that 3x3's gradient (a 16-tile GEMM, its dw 256 KB).
   for (auto [pipeline, winograd] : {std::pair{"-O0", false}, {"-O2", false}, {"-O2", true}}) {
@@ -368,18 +379,7 @@ TEST_CASE("momentum SGD step: linear layers over 20 rows in GEMM tiles equal the
   Model m("mlp20");
   Tensor h = relu(linear(m.input("x", {20, 1024}), 320));  // 1.3 MB of weight
   m.output("logits", linear(h, 40));
-  passes::OptimizerSpec opt{.name = "momentum", .momentum = 0.9, .weight_decay = 1e-3};
-  passes::TrainingStep step = passes::build_training_step(m.graph(), {}, opt);
-  auto params = testing::random_parameters(step.graph, 13);
-  for (const std::string& s : step.state_parameters) params.set(s, HostTensor(params.at(s).shape, 0.f));
-  auto inputs = testing::random_inputs(step.graph, 14);
-  inputs.at(step.hyper_input) = HostTensor({2}, {0.05f, 1.f});
-  runtime::CompileOptions ro;
-  ro.backend = runtime::Backend::Reference;
-  ro.passes.pipeline = "-O0";
-  runtime::Executable ref(step.graph, ro);
-  ref.set_parameters(params);
-  NamedTensors want = ref.run(inputs);
+  auto [step, params, inputs, want] = momentum_step_on_reference(m, 13);
   runtime::CompileOptions ho;
   ho.passes.pipeline = "-O2";
   runtime::Executable hal(step.graph, ho);
