@@ -43,9 +43,18 @@ Bench make_bench(const std::string& label, const ir::Graph& model, bool train, r
   return Bench{label, std::move(exe), std::move(inputs), {}};
 }
 
-double median(std::vector<double> v) {
+// The q-quantile of v (nearest rank): the median at 0.5.
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
+  return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
+}
+double median(const std::vector<double>& v) { return quantile(v, 0.5); }
+
+std::string json_list(const std::vector<double>& v, double scale) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += fmt::format("{}{:.4f}", i ? ", " : "", v[i] * scale);
+  return s + "]";
 }
 
 int cmd_bench(const Args& a) {
@@ -98,9 +107,9 @@ int cmd_bench(const Args& a) {
                r.winograd_convs, mib);
     json += fmt::format("    {{\"name\": \"{}\", \"ms_per_run\": {:.4f}, \"images_per_s\": {:.3f}, \"kernels\": {}, "
                         "\"fused_groups\": {}, \"winograd_convs\": {}, \"activation_bytes\": {}, "
-                        "\"activation_bytes_unplanned\": {}}}{}\n",
+                        "\"activation_bytes_unplanned\": {}, \"ms_runs\": {}}}{}\n",
                         b.label, med * 1e3, ips, r.kernels, r.fused_groups, r.winograd_convs, r.activation_bytes,
-                        r.activation_bytes_unplanned, i + 1 < benches.size() ? "," : "");
+                        r.activation_bytes_unplanned, json_list(b.seconds, 1e3), i + 1 < benches.size() ? "," : "");
     speed.push_back({b.label, {ips}});
     memory.push_back({b.label, {mib}});
   }
@@ -115,8 +124,15 @@ int cmd_bench(const Args& a) {
     double ratio = median(benches[0].seconds) / median(benches[1].seconds);
     double mem = benches[0].exe.report().activation_bytes /
                  std::max(1.0, static_cast<double>(benches[1].exe.report().activation_bytes));
+    // The runs are interleaved, so run k of each configuration shared the machine's state:
+    // the spread of the pairs' ratios says how far this machine's noise moves the figure.
+    std::vector<double> pairs;
+    for (size_t k = 0; k < benches[1].seconds.size(); ++k) pairs.push_back(benches[0].seconds[k] / benches[1].seconds[k]);
     fmt::print("fused / unfused: {:.2f}x images/s, {:.2f}x less activation memory\n", ratio, mem);
-    json += fmt::format(",\n  \"speedup\": {:.4f}, \"memory_ratio\": {:.4f}", ratio, mem);
+    fmt::print("run pairs (unfused / fused, run k of each): median {:.3f}x, middle half {:.3f}-{:.3f}x, range {:.3f}-{:.3f}x\n",
+               median(pairs), quantile(pairs, 0.25), quantile(pairs, 0.75), quantile(pairs, 0), quantile(pairs, 1));
+    json += fmt::format(",\n  \"speedup\": {:.4f}, \"memory_ratio\": {:.4f}, \"speedup_pairs\": {}", ratio, mem,
+                        json_list(pairs, 1.0));
   }
   json += "\n}\n";
   std::string stem = a.get("output").empty() ? fmt::format("bench-{}", model.name()) : a.get("output");
