@@ -98,20 +98,30 @@ TEST_CASE("a blocked layout splits its innermost axis into blocks", "[executable
   CHECK_THROWS_WITH(hb::physical_extents({5, 2, 1, 2}, l), Catch::Contains("block 3 does not divide axis 0 of extent 5"));
 }
 
-TEST_CASE("conv weights are blocked on the CPU and plain on CUDA", "[executable][layout]") {
+TEST_CASE("conv weights are blocked on the CPU in their tiles' reading order and plain on CUDA", "[executable][layout]") {
   dsl::Model m("blocked");
   dsl::Tensor x = m.input("x", {1, 64, 7, 7});
-  m.output("y", dsl::conv2d(x, 512, 3, {.padding = 1, .bias = false}));
-  const ir::Node& n = *m.graph().nodes().back();
-  hb::Layout cpu = hb::preferred_layout(n, 1, "x86-64-linux-avx512");
+  dsl::Tensor h = dsl::conv2d(x, 512, 3, {.padding = 1, .bias = false});  // 1.2 MB: taps innermost
+  m.output("y", dsl::conv2d(h, 32, 3, {.padding = 1, .bias = false}));   // 0.6 MB: input channels innermost
+  const ir::Node& large = *m.graph().nodes()[m.graph().nodes().size() - 2];
+  const ir::Node& small = *m.graph().nodes().back();
+  hb::Layout cpu = hb::preferred_layout(large, 1, "x86-64-linux-avx512");
   CHECK(cpu.block == 32);  // 2 vectors of 16 output channels by 7 columns
   CHECK(static_cast<const std::vector<int>&>(cpu) == std::vector<int>{0, 3, 2, 1});
-  CHECK(hb::preferred_layout(n, 1, "host-cuda").block == 0);
-  // The executable stores the parameter blocked and still returns it in NCHW.
+  // Each tap's input channels together: the order of a reduction over them.
+  CHECK(static_cast<const std::vector<int>&>(hb::preferred_layout(small, 1, "x86-64-linux-avx512")) ==
+        std::vector<int>{0, 1, 3, 2});
+  for (const ir::Node* n : {&large, &small}) {
+    hb::Layout gpu = hb::preferred_layout(*n, 1, "host-cuda");
+    CHECK(gpu.block == 0);
+    CHECK(static_cast<const std::vector<int>&>(gpu) == std::vector<int>{0, 3, 2, 1});
+  }
+  // The executable stores the parameters blocked and still returns them in NCHW.
   runtime::Executable exe(m.graph(), {});
   runtime::ParameterStore p = runtime::ParameterStore::initialize(m.graph(), 3);
   exe.set_parameters(p);
   CHECK(exe.parameters().at("conv1.weight").data == p.at("conv1.weight").data);
+  CHECK(exe.parameters().at("conv2.weight").data == p.at("conv2.weight").data);
 }
 
 TEST_CASE("autoschedulers compile kernels that match the reference", "[executable][autoschedule]") {

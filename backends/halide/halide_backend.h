@@ -50,7 +50,9 @@ Layout default_layout(int rank);      // channels_last for rank 4, row_major oth
 bool has_layout_preference(const ir::Node& n, int input);
 // The layout this backend wants for input `i` of node `n` on `target` (a Halide target
 // string): conv weights with the output channel innermost, {0, 3, 2, 1}, blocked by the
-// CPU schedule's register tile of output channels; default_layout when it has no preference.
+// CPU schedule's register tile of output channels, and on the CPU with each tap's input
+// channels together, {0, 1, 3, 2}, where its schedule sums them innermost (filters of 1 MiB
+// or less); default_layout when it has no preference.
 Layout preferred_layout(const ir::Node& n, int i, const std::string& target = "host");
 std::string layout_str(const Layout& l);
 // Copies between a row-major (logical) HostTensor and a buffer in `layout`.

@@ -64,10 +64,16 @@ Layout preferred_layout(const ir::Node& n, int i, const std::string& target) {
   // weight is also blocked by the schedule's register tile of output channels, so that a
   // tile's filter is one contiguous stream (ResNet-50's 7x7 layers read each weight for
   // only 7 to 14 multiply-adds: there the stride of a plain layout left the prefetchers idle).
+  // Where the CPU schedule sums input channels innermost (conv_taps_innermost), each tap's
+  // input channels are stored together, {0, 1, 3, 2}, so that run stays contiguous too.
   if (n.op == "conv2d" && i == 1) {
     Layout l{0, 3, 2, 1};
-    if (ir::conv_geometry(n).groups == 1)
-      l.block = conv_channel_block(n.inputs[1]->type.shape[0], n.outputs[0]->type.shape[3], parse_target(target));
+    Halide::Target t = parse_target(target);
+    if (ir::conv_geometry(n).groups == 1) {
+      const Shape& w = n.inputs[1]->type.shape;
+      if (!t.has_gpu_feature() && w[2] * w[3] > 1 && !conv_taps_innermost(w)) l = Layout{0, 1, 3, 2};
+      l.block = conv_channel_block(w[0], n.outputs[0]->type.shape[3], t);
+    }
     return l;
   }
   if (n.op == "linear" && i == 1) return {0, 1};

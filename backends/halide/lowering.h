@@ -228,6 +228,10 @@ ConvTile plan_conv_tile(int64_t out_channels, int64_t out_width, const Halide::T
 // filter one contiguous run): vec * tile_w when it divides the channels and is smaller,
 // else 0 (no block; also on GPU targets).
 int conv_channel_block(int64_t channels, int64_t out_width, const Halide::Target& t);
+// Whether the CPU convolution schedule sums a filter's taps innermost (a filter over 1 MiB,
+// streamed from memory) rather than its input channels; preferred_layout stores a filter
+// in the order its tiles read it.
+bool conv_taps_innermost(const Shape& weight);
 
 // The CPU weight-gradient schedule's register tile: `cw` vectors of `vec` output channels
 // by `t` input channels (by a row of taps where `taps`); vec < 4: plain loops.

@@ -131,6 +131,8 @@ AccumulatorBudget accumulator_budget(const Target& t, int vec) {
 static int64_t filter_bytes(const LowerContext& ctx) { return num_elements(ctx.in[1].shape) * 4; }
 constexpr int64_t kLargeFilter = int64_t{1} << 20;
 
+bool conv_taps_innermost(const Shape& w) { return w[2] * w[3] > 1 && num_elements(w) * 4 > kLargeFilter; }
+
 ConvTile plan_conv_tile(int64_t CO, int64_t W, const Target& t) {
   int natural = t.natural_vector_size<float>();
   ConvTile tile;
@@ -342,12 +344,15 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     }
     // Reduction order: with taps innermost a tile's stream through a blocked weight
     // (preferred_layout) is one contiguous run, which the prefetchers follow; input channels
-    // innermost read it at a stride of KH * KW * block floats but walk the channels-last
-    // input contiguously. bench_conv, blocked: taps innermost for ResNet-50's 3x3 at 14x14x256
-    // (2.4 MB filter) 1.01 -> 0.78 ms and at 7x7x512 (9.4 MB) 1.16 -> 0.85 ms; channels
-    // innermost for 28x28x128 (0.6 MB) 0.90 -> 0.86 ms and 56x56x64 0.93 -> 0.85 ms.
-    int64_t taps = ctx.in[1].shape[2] * ctx.in[1].shape[3];
-    bool taps_inner = taps > 1 && filter_bytes(ctx) > kLargeFilter;
+    // innermost walk the channels-last input contiguously. bench_conv, blocked: taps
+    // innermost for ResNet-50's 3x3 at 14x14x256 (2.4 MB filter) 1.01 -> 0.78 ms and at
+    // 7x7x512 (9.4 MB) 1.16 -> 0.85 ms; channels innermost for 28x28x128 (0.6 MB) 0.90 ->
+    // 0.86 ms and 56x56x64 0.93 -> 0.85 ms. There the filter is stored with each tap's input
+    // channels together (preferred_layout), so the tile's filter is a contiguous run too,
+    // where it had jumped KH * KW * block floats per channel (bench_conv, two alternating
+    // runs: 28x28x128 0.94 / 0.95 -> 0.88 / 0.85 ms, the stride-2 56x56x128 0.96 / 0.85 ->
+    // 0.89 / 0.77 ms).
+    bool taps_inner = conv_taps_innermost(ctx.in[1].shape);
     for (Reduction a : accs) {
       a.f.compute_at(out, co_inner ? co : xo).vectorize(c, vec).unroll(c).unroll(x).unroll(y);
       if (taps_inner) a.f.update().reorder(c, x, y, a.r.y, a.r.z, a.r.x, n);
