@@ -118,8 +118,12 @@ std::string bar_chart_svg(const std::string& title, const std::string& y_label, 
   for (const BarGroup& g : groups) {
     if (g.values.size() != series_names.size())
       throw Error(fmt::format("bar chart group '{}': {} values for {} series", g.label, g.values.size(), series_names.size()));
+    if (!g.ranges.empty() && g.ranges.size() != g.values.size())
+      throw Error(fmt::format("bar chart group '{}': {} ranges for {} values", g.label, g.ranges.size(), g.values.size()));
     for (double v : g.values)
       if (std::isfinite(v)) yhi = std::max(yhi, v);
+    for (auto [lo, hi] : g.ranges)
+      if (std::isfinite(hi)) yhi = std::max(yhi, hi);
   }
   Axis y = make_axis(0, yhi, true);
   std::string svg = header(title) + y_axis(y, y_label);
@@ -133,6 +137,15 @@ std::string bar_chart_svg(const std::string& title, const std::string& y_label, 
       svg += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"><title>{}: {:g}</title></rect>\n",
                          x0 + bar * static_cast<double>(s), top, bar * 0.95, kH - kBottom - top, kColors[s % 8],
                          escape(series_names[s]), v);
+      if (!groups[g].ranges.empty()) {
+        auto [lo, hi] = groups[g].ranges[s];
+        if (!std::isfinite(lo) || !std::isfinite(hi)) continue;
+        double cx = x0 + bar * static_cast<double>(s) + bar * 0.475, ylo = y.map(lo, kH - kBottom, kTop),
+               yhi_px = y.map(hi, kH - kBottom, kTop), cap = bar * 0.15;
+        svg += fmt::format("<path class=\"whisker\" d=\"M{0:.1f},{1:.1f}V{2:.1f}M{3:.1f},{1:.1f}H{4:.1f}M{3:.1f},{2:.1f}H{4:.1f}\" "
+                           "stroke=\"#222\" fill=\"none\"><title>{5}: {6:g} to {7:g}</title></path>\n",
+                           cx, ylo, yhi_px, cx - cap, cx + cap, escape(series_names[s]), lo, hi);
+      }
     }
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", x0 + slot * 0.4, kH - kBottom + 16,
                        escape(groups[g].label));

@@ -36,6 +36,15 @@ TEST_CASE("bar charts draw one bar per group and series", "[plot]") {
   CHECK(count(svg, "<rect x=") == 6 + 2);  // bars and legend swatches
   CHECK_THAT(svg, Contains("resnet50") && Contains("-O2: 180"));
   CHECK_THROWS_WITH(bar_chart_svg("t", "y", {"a"}, {{"g", {1, 2}}}), Contains("2 values for 1 series"));
+  CHECK(count(svg, "whisker") == 0);
+}
+
+TEST_CASE("bar charts draw a whisker per bar where ranges are given and scale to them", "[plot]") {
+  std::string svg = bar_chart_svg("spread", "images/s", {"run"}, {{"-O0", {27}, {{26, 28}}}, {"-O2", {36}, {{35, 300}}}});
+  CHECK(count(svg, "class=\"whisker\"") == 2);
+  CHECK_THAT(svg, Contains("run: 26 to 28") && Contains("run: 35 to 300"));
+  CHECK_THAT(svg, Contains(">300<"));  // the axis reaches the highest whisker (36 alone: 40)
+  CHECK_THROWS_WITH(bar_chart_svg("t", "y", {"a", "b"}, {{"g", {1, 2}, {{0, 1}}}}), Contains("1 ranges for 2 values"));
 }
 
 TEST_CASE("the metrics log appends rows in CSV and JSON lines and keeps earlier rows", "[metrics]") {

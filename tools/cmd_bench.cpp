@@ -110,7 +110,8 @@ int cmd_bench(const Args& a) {
                         "\"activation_bytes_unplanned\": {}, \"ms_runs\": {}}}{}\n",
                         b.label, med * 1e3, ips, r.kernels, r.fused_groups, r.winograd_convs, r.activation_bytes,
                         r.activation_bytes_unplanned, json_list(b.seconds, 1e3), i + 1 < benches.size() ? "," : "");
-    speed.push_back({b.label, {ips}});
+    // Whiskers: the middle half of the runs (images/s of the 75th and 25th percentile times).
+    speed.push_back({b.label, {ips}, {{batch / quantile(b.seconds, 0.75), batch / quantile(b.seconds, 0.25)}}});
     memory.push_back({b.label, {mib}});
   }
   json += "  ]";
