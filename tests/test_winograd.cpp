@@ -191,7 +191,14 @@ TEST_CASE("the weight gradient of a Winograd-shaped convolution is Winograd GEMM
   CHECK(chunks_of(weight_grad_plan({2, 32, 8, 8}, 64, same)) == Chunks{8, 1, 1});
   CHECK(chunks_of(weight_grad_plan({16, 512, 7, 7}, 512, same, half)) == Chunks{256, 1, 1});
   CHECK(weight_grad_m({128, 512, 7, 7}, 512, same, half) == 2);  // 64 MiB of V, the most
-  CHECK(weight_grad_m({256, 512, 7, 7}, 512, same, half) == 0);
+  // Past that, one group: chunks of up to 8 MiB of transforms, summed in turn into the one
+  // M (AlexNet's 3x3s at batch 64; layer 4 at 256).
+  CHECK(chunks_of(weight_grad_plan({256, 512, 7, 7}, 512, same, half)) == Chunks{128, 32, 1});
+  CHECK(chunks_of(weight_grad_plan({64, 384, 13, 13}, 256, same)) == Chunks{196, 16, 1});
+  CHECK(chunks_of(weight_grad_plan({64, 192, 13, 13}, 384, same)) == Chunks{224, 14, 1});
+  // The options' limits move the plan: no groups' partial Ms, no batch's transforms at once.
+  hb::Options tight{.winograd_max_part_bytes = 0, .winograd_max_batch_transform_bytes = 0};
+  CHECK(chunks_of(weight_grad_plan({8, 64, 56, 56}, 64, same, tight)) == Chunks{392, 4, 1});
   CHECK(weight_grad_m({1, 64, 224, 224}, 64, same) == 0);  // past 16 MB an image, as the forward
   // M (16.8 MB for 512 x 512 channels at F(2x2)) past L2 needs 256 tiles a step, whatever
   // the FMA width: ResNet-50's layer 4 at batch 8 has 128, at 16 256.
@@ -298,6 +305,39 @@ TEST_CASE("Winograd weight gradients summed in chunks of tiles equal the referen
   runtime::Executable exe(grads, {});
   CHECK(exe.report().winograd_convs == 3);  // the convolution, its input and weight gradients
   testing::check_against_reference(grads, "host", 1, -1.f, 1.f, "manual", 2e-3, 2e-4);
+}
+
+// One group (the options' limits lowered to reach it at these sizes): chunks summed in turn
+// into the one M by tasks over its channel blocks, F(4x4) and F(2x2) with partial edge tiles;
+// against the reference's direct sums.
+TEST_CASE("Winograd weight gradients summed by chunks into one M equal the reference", "[winograd][training]") {
+  using Case = std::tuple<int64_t, int64_t, Chunks>;  // batch, image size, plan
+  auto [batch, size, want] = GENERATE(Case{4, 8, {8, 2, 1}}, Case{6, 7, {48, 2, 1}});
+  INFO(batch << " images of " << size << " x " << size);
+  hb::Options tight{.winograd_max_part_bytes = 0, .winograd_max_batch_transform_bytes = 0};
+  dsl::Model m("wino_one_group");
+  m.output("y", dsl::conv2d(m.input("x", {batch, 16, size, size}), 32, 3, {.padding = 1, .bias = false}));
+  CHECK(chunks_of(weight_grad_plan({batch, 16, size, size}, 32, {.padding = 1}, tight)) == want);
+  ir::Graph grads = testing::gradient_graph(m.graph(), true, 5);
+  runtime::CompileOptions ho;
+  ho.halide.winograd_max_part_bytes = 0;
+  ho.halide.winograd_max_batch_transform_bytes = 0;
+  runtime::Executable hal(grads, ho);
+  CHECK(hal.report().winograd_convs == 3);  // the convolution, its input and weight gradients
+  runtime::CompileOptions ro;
+  ro.backend = runtime::Backend::Reference;
+  ro.passes.pipeline = "-O0";
+  runtime::Executable ref(grads, ro);
+  auto in = testing::random_inputs(grads, 1001, -1.f, 1.f);
+  auto p = testing::random_parameters(grads, 1);
+  hal.set_parameters(p);
+  ref.set_parameters(p);
+  NamedTensors got = hal.run(in), want_out = ref.run(in);
+  for (auto& [name, t] : want_out) {
+    auto r = testing::compare(got.at(name), t, 2e-3, 2e-4);
+    INFO(name << ": " << r.detail);
+    CHECK(r.ok);
+  }
 }
 
 // Squeeze-and-excitation's scale before the convolution (the fused group's prologue), its

@@ -68,6 +68,11 @@ struct Options {
   // host target, full rate for any other. Winograd then also takes the convolutions whose
   // transformed weight streams from memory at every run.
   std::optional<bool> half_width_fma;
+  // Limits of a Winograd weight gradient's plan (winograd.cpp, winograd_weight_grad_plan):
+  // the groups' partial Ms together, and the whole batch's transforms where one chunk takes
+  // it all. Tuning knobs (tests lower them to reach every plan at small sizes).
+  int64_t winograd_max_part_bytes = int64_t{8} << 20;
+  int64_t winograd_max_batch_transform_bytes = int64_t{64} << 20;
 };
 void check_options(const Options& o);  // throws strata::Error on a bad target or schedule
 // The Winograd layout for conv2d `n`'s weight where its kernel computes it as Winograd
@@ -83,7 +88,8 @@ Layout winograd_weight_layout(const ir::Node& n, const Options& o, bool weight_s
 // where m > 0 (the weight gradient of a convolution winograd_weight_layout takes, by the
 // same rules), its batch's tiles summed in `chunks` chunks of `chunk` tiles, each
 // transformed as it is summed, into `groups` partial sums computed in parallel (one chunk:
-// every tile's transforms first); m = 0: direct.
+// every tile's transforms first; one group: the chunks in turn, each added into the one M
+// by tasks over its channel blocks); m = 0: direct.
 struct WinogradGradPlan {
   int m = 0;
   int64_t chunk = 0, chunks = 0;

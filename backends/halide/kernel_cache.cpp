@@ -31,7 +31,7 @@ namespace strata::halide_backend {
 namespace fs = std::filesystem;
 
 // Bump when a lowering or schedule changes, so stale kernels on disk are not reused.
-constexpr int kCodegenVersion = 62;
+constexpr int kCodegenVersion = 63;
 
 static std::mutex g_mu;
 static CacheStats g_stats;
@@ -257,8 +257,10 @@ static std::string kernel_key(const NodeGroup& group, const std::vector<Layout>&
     k += "|";
     for (auto& [name, a] : n.attrs)
       if (!ir::is_annotation(name)) k += name + "=" + ir::attr_str(a) + ";";
-    // (The forward's and input gradient's Winograd show in their weight's layout.)
-    if (int wm = winograd_weight_grad_m(n, o)) k += fmt::format("winograd{};", wm);
+    // (The forward's and input gradient's Winograd show in their weight's layout; the weight
+    // gradient's plan depends on the options' limits too.)
+    if (WinogradGradPlan wp = winograd_weight_grad_plan(n, o); wp.m)
+      k += fmt::format("winograd{}:{}x{}/{};", wp.m, wp.chunk, wp.chunks, wp.groups);
   }
   auto inputs = ir::group_inputs(group);
   for (size_t i = 0; i < inputs.size(); ++i) k += fmt::format("|{}@{}", inputs[i]->type.str(), layout_str(in_layouts[i]));

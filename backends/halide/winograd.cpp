@@ -31,13 +31,13 @@ using namespace Halide;
 // Per image, the transformed input and the GEMMs' results stay below this (bytes): VGG's
 // 224x224x64 layers (51 MB each) keep the direct form.
 constexpr int64_t kMaxTransformBytes = 16 << 20;
-// A weight gradient's transformed input and gradient, of the whole batch where it is
-// summed in one chunk (grad_chunks), each below this.
-constexpr int64_t kMaxBatchTransformBytes = 64 << 20;
+// (A weight gradient's transformed input and gradient, of the whole batch where it is summed
+// in one chunk, each stay below Options::winograd_max_batch_transform_bytes, and the groups'
+// partial Ms below Options::winograd_max_part_bytes: grad_chunks.)
 constexpr int64_t kMinTilesPerWeightGrad = 256;
-// Chunks of the weight gradient's tiles (grad_chunks).
+// Chunks of the weight gradient's tiles (grad_chunks); with one group, larger ones.
 constexpr int64_t kChunkBytes = 256 << 10, kMaxChunkBytes = 1 << 20, kChunkTiles = 28, kMinChunkTiles = 8;
-constexpr int64_t kMaxPartBytes = 8 << 20;
+constexpr int64_t kOneGroupChunkBytes = 8 << 20;
 // A transformed weight U past L2 is read from memory at every run; each of its elements
 // then takes part in batch x tiles products. Below this many (ResNet-50's 7x7 layers at
 // batch 1 have 16) the direct form, which reads the smaller weight for 49, stays where the
@@ -180,8 +180,17 @@ Layout winograd_weight_layout(const ir::Node& n, const Options& o, bool weight_s
 // (bench_conv, batch 8, chunks of 256 KiB -> at least 28 tiles: 28x28x128 4.0-4.3 ->
 // 3.2 ms, 14x14x256 5.4-6.0 -> 4.4-4.6; the small ResNet's 28x28x16 at batch 64 took
 // 0.49-0.58 ms in chunks of 256 KiB, 0.66-0.69 in chunks of 1 MiB). Where a group's M
-// would pass kMaxPartBytes, one chunk: the whole batch's transforms first.
-static WinogradGradPlan grad_chunks(int m, int64_t tiles, int64_t co, int64_t ci) {
+// would pass the options' limit (8 MiB), one chunk: the whole batch's transforms first.
+// Where those would pass their limit (64 MB each), one group: the chunks in turn, each
+// transformed by all cores and added into the one M by tasks over M's channel blocks.
+// There every chunk reads and writes all of M, so chunks take up to 8 MiB of transforms
+// (in L3), not 1: AlexNet's 3x3s at batch 64 (M 6.3 MB, 77 MB of transforms; `strata
+// bench alexnet --train --batch 64 --profile`, STRATA_PROFILE_NODES=1), features.8's weight
+// gradient with its momentum 112-123 ms direct, 103 in chunks of 1 MiB, 66 / 59 / 67 / 72 in
+// chunks of 4 / 8 / 16 / 32 MiB; features.6's 66-67 -> 60 -> 48 / 44 / 46 / 46. VGG-16's
+// training step at batch 32 8568 -> 6015 ms (features.14's 858 -> 283 ms). Where one chunk
+// fits it stays: in one group VGG-16's features.12 at batch 8 took 96 ms against 68.
+static WinogradGradPlan grad_chunks(int m, int64_t tiles, int64_t co, int64_t ci, const Options& o) {
   int alpha2 = (m + 2) * (m + 2);
   int64_t m_bytes = alpha2 * co * ci * 4, tile_bytes = alpha2 * (co + ci) * 4;
   int64_t most = std::min({tiles / 2, std::max(kChunkBytes / tile_bytes, kChunkTiles), kMaxChunkBytes / tile_bytes});
@@ -189,9 +198,12 @@ static WinogradGradPlan grad_chunks(int m, int64_t tiles, int64_t co, int64_t ci
   for (int64_t chunk = most; chunk >= kMinChunkTiles; --chunk) {
     if (tiles % chunk) continue;
     for (int g : {8, 4, 2})
-      if ((tiles / chunk) % g == 0 && g * m_bytes <= kMaxPartBytes) return {m, chunk, tiles / chunk, g};
+      if ((tiles / chunk) % g == 0 && g * m_bytes <= o.winograd_max_part_bytes) return {m, chunk, tiles / chunk, g};
   }
-  return {m, tiles, 1, 1};
+  if (tiles * alpha2 * std::max(co, ci) * 4 <= o.winograd_max_batch_transform_bytes) return {m, tiles, 1, 1};
+  for (int64_t chunk = std::min(tiles / 2, kOneGroupChunkBytes / tile_bytes); chunk >= kMinChunkTiles; --chunk)
+    if (tiles % chunk == 0) return {m, chunk, tiles / chunk, 1};
+  return {};
 }
 
 WinogradGradPlan winograd_weight_grad_plan(const ir::Node& n, const Options& o) {
@@ -202,9 +214,8 @@ WinogradGradPlan winograd_weight_grad_plan(const ir::Node& n, const Options& o) 
   int m = winograd_m(n, w[0], w[1], dy[0], dy[2], dy[3], o);
   if (!m) return {};
   int64_t tiles = (dy[2] + m - 1) / m * ((dy[3] + m - 1) / m), alpha2 = (m + 2) * (m + 2);
-  WinogradGradPlan plan = grad_chunks(m, dy[0] * tiles, w[0], w[1]);
-  // In one chunk the whole batch's transforms are stored before the GEMMs sum over them.
-  if (plan.chunks == 1 && dy[0] * tiles * alpha2 * std::max(w[0], w[1]) * 4 > kMaxBatchTransformBytes) return {};
+  WinogradGradPlan plan = grad_chunks(m, dy[0] * tiles, w[0], w[1], o);
+  if (!plan.m) return {};
   // M is written and read back, past L2, for few products per element where the batch has
   // few tiles (ResNet-50's layer 4 at batch 8: 16.8 MB for 128 tiles, 11.9-12.2 ms in the
   // fused training step against 11.0-11.1 direct, whose tiles write the new momentum from
@@ -407,7 +418,26 @@ void schedule_winograd_weight_grad(Lowered& l, const LowerContext& ctx) {
   Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), task("task");
   Func acc = wi.acc;
   std::vector<Var> aa = acc.args();  // co, ci, e, k
-  if (chunked) {
+  if (chunked && wi.plan.groups == 1) {
+    // One M: the chunks in turn, each transformed by all cores, then added into M by tasks
+    // over its blocks of output channels and transform entries.
+    Func part = wi.part;
+    std::vector<Var> a = part.args();  // co, ci, e, g (one)
+    for (Func f : {wi.input, wi.grad}) f.parallel(f.args()[1]);
+    part.compute_root().vectorize(a[0], vec);
+    part.update()
+        .split(a[0], coo, coi, tile_co)
+        .split(a[1], cio, cii, rows)
+        .reorder(coi, cii, cio, coo, a[2], a[3], wi.rc.x)
+        .vectorize(coi, vec)
+        .unroll(coi)
+        .unroll(cii)
+        .fuse(coo, a[2], task)
+        .parallel(task);
+    acc.compute_at(part, cio);
+    std::vector<Var> ma = wi.gemm.args();
+    wi.gemm.compute_root().vectorize(ma[0], vec).parallel(ma[2]);
+  } else if (chunked) {
     Func part = wi.part;
     std::vector<Var> a = part.args();  // co, ci, e, g
     part.compute_root().vectorize(a[0], vec).parallel(a[3]);
