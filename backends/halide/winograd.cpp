@@ -418,37 +418,24 @@ void schedule_winograd_weight_grad(Lowered& l, const LowerContext& ctx) {
   Var coo("coo"), coi("coi"), cio("cio"), cii("cii"), task("task");
   Func acc = wi.acc;
   std::vector<Var> aa = acc.args();  // co, ci, e, k
-  if (chunked && wi.plan.groups == 1) {
-    // One M: the chunks in turn, each transformed by all cores, then added into M by tasks
-    // over its blocks of output channels and transform entries.
-    Func part = wi.part;
-    std::vector<Var> a = part.args();  // co, ci, e, g (one)
-    for (Func f : {wi.input, wi.grad}) f.parallel(f.args()[1]);
-    part.compute_root().vectorize(a[0], vec);
-    part.update()
-        .split(a[0], coo, coi, tile_co)
-        .split(a[1], cio, cii, rows)
-        .reorder(coi, cii, cio, coo, a[2], a[3], wi.rc.x)
-        .vectorize(coi, vec)
-        .unroll(coi)
-        .unroll(cii)
-        .fuse(coo, a[2], task)
-        .parallel(task);
-    acc.compute_at(part, cio);
-    std::vector<Var> ma = wi.gemm.args();
-    wi.gemm.compute_root().vectorize(ma[0], vec).parallel(ma[2]);
-  } else if (chunked) {
+  if (chunked) {
+    // Parts summed in parallel, a group's chunks in turn each; or with one group (one M),
+    // the chunks in turn, each transformed by all cores, then added into M by tasks over its
+    // blocks of output channels and transform entries.
+    bool one_group = wi.plan.groups == 1;
     Func part = wi.part;
     std::vector<Var> a = part.args();  // co, ci, e, g
-    part.compute_root().vectorize(a[0], vec).parallel(a[3]);
-    part.update()
-        .split(a[0], coo, coi, tile_co)
-        .split(a[1], cio, cii, rows)
-        .reorder(coi, cii, cio, coo, a[2], wi.rc.x, a[3])
-        .vectorize(coi, vec)
-        .unroll(coi)
-        .unroll(cii)
-        .parallel(a[3]);
+    part.compute_root().vectorize(a[0], vec);
+    Stage sum = part.update();
+    sum.split(a[0], coo, coi, tile_co).split(a[1], cio, cii, rows);
+    if (one_group) {
+      for (Func f : {wi.input, wi.grad}) f.parallel(f.args()[1]);
+      sum.reorder(coi, cii, cio, coo, a[2], a[3], wi.rc.x).fuse(coo, a[2], task).parallel(task);
+    } else {
+      part.parallel(a[3]);
+      sum.reorder(coi, cii, cio, coo, a[2], wi.rc.x, a[3]).parallel(a[3]);
+    }
+    sum.vectorize(coi, vec).unroll(coi).unroll(cii);
     acc.compute_at(part, cio);
     std::vector<Var> ma = wi.gemm.args();
     wi.gemm.compute_root().vectorize(ma[0], vec).parallel(ma[2]);
