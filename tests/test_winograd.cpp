@@ -66,7 +66,8 @@ Chunks chunks_of(const hb::WinogradGradPlan& p) { return {p.chunk, p.chunks, p.g
 
 // Runs `m` compiled with `o` on the Halide backend and on the reference backend (the graph
 // as written) with the same random parameters; checks every output.
-void check_model(const ir::Graph& g, runtime::CompileOptions o, int want_winograd, uint64_t seed = 1) {
+void check_model(const ir::Graph& g, runtime::CompileOptions o, int want_winograd, uint64_t seed = 1, double rtol = 1e-4,
+                 double atol = 1e-5) {
   runtime::Executable exe(g, o);
   CHECK(exe.report().winograd_convs == want_winograd);
   runtime::CompileOptions ro;
@@ -79,7 +80,7 @@ void check_model(const ir::Graph& g, runtime::CompileOptions o, int want_winogra
   ref.set_parameters(p);
   NamedTensors got = exe.run(in), want = ref.run(in);
   for (auto& [name, t] : want) {
-    auto r = testing::compare(got.at(name), t, 1e-4, 1e-5);
+    auto r = testing::compare(got.at(name), t, rtol, atol);
     INFO(name << ": " << r.detail);
     CHECK(r.ok);
   }
@@ -318,26 +319,10 @@ TEST_CASE("Winograd weight gradients summed by chunks into one M equal the refer
   dsl::Model m("wino_one_group");
   m.output("y", dsl::conv2d(m.input("x", {batch, 16, size, size}), 32, 3, {.padding = 1, .bias = false}));
   CHECK(chunks_of(weight_grad_plan({batch, 16, size, size}, 32, {.padding = 1}, tight)) == want);
-  ir::Graph grads = testing::gradient_graph(m.graph(), true, 5);
   runtime::CompileOptions ho;
-  ho.halide.winograd_max_part_bytes = 0;
-  ho.halide.winograd_max_batch_transform_bytes = 0;
-  runtime::Executable hal(grads, ho);
-  CHECK(hal.report().winograd_convs == 3);  // the convolution, its input and weight gradients
-  runtime::CompileOptions ro;
-  ro.backend = runtime::Backend::Reference;
-  ro.passes.pipeline = "-O0";
-  runtime::Executable ref(grads, ro);
-  auto in = testing::random_inputs(grads, 1001, -1.f, 1.f);
-  auto p = testing::random_parameters(grads, 1);
-  hal.set_parameters(p);
-  ref.set_parameters(p);
-  NamedTensors got = hal.run(in), want_out = ref.run(in);
-  for (auto& [name, t] : want_out) {
-    auto r = testing::compare(got.at(name), t, 2e-3, 2e-4);
-    INFO(name << ": " << r.detail);
-    CHECK(r.ok);
-  }
+  ho.halide = tight;
+  // The convolution, its input and weight gradients in Winograd form.
+  check_model(testing::gradient_graph(m.graph(), true, 5), ho, 3, 1, 2e-3, 2e-4);
 }
 
 // Squeeze-and-excitation's scale before the convolution (the fused group's prologue), its
