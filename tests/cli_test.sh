@@ -81,6 +81,7 @@ for f in cf.json cf.svg cf.memory.svg; do
   [ -s "$f" ] && pass=$((pass+1)) || { echo "FAIL: $f not written"; fail=$((fail+1)); }
 done
 check "bench json has the speedup" 0 "\"speedup\"" -- cat cf.json
+check "bench json names the host CPU" 0 "\"host_cpu\": \"[^\"]*family [0-9A-F]+h model [0-9A-F]+h[^\"]*\", \"hardware_threads\": [0-9]+" -- cat cf.json
 check "bench json has each run and each pair's ratio" 0 "\"speedup_pairs\": \[[0-9.]+, [0-9.]+, [0-9.]+\]" -- cat cf.json
 check "bench --compare-fusion prints the pairs' spread" 0 "run pairs \(unfused / fused, run k of each\): median [0-9.]+x, middle half [0-9.]+-[0-9.]+x" -- "$strata" bench lenet --compare-fusion --runs 4 --warmup 0 --output cf2
 check "demo runs the example models" 0 "lenet" -- "$strata" demo --images 64 --batch 64

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <thread>
 
+#include "backends/halide/host_cpu.h"
 #include "ir/error.h"
 #include "passes/training.h"
 #include "runtime/file_util.h"
@@ -92,11 +94,16 @@ int cmd_bench(const Args& a) {
   std::string what = train ? "training step" : "inference";
   fmt::print("{} {}, batch {}, target {}, {} timed runs each (median), compile {:.1f} s\n", model.name(), what, batch,
              base.halide.target, runs, compile_s);
+  std::string host = halide_backend::host_cpu_description();
+  unsigned cores = std::thread::hardware_concurrency();
+  fmt::print("host CPU: {}, {} hardware threads\n", host, cores);
   fmt::print("{:<16} {:>10} {:>12} {:>8} {:>8} {:>9} {:>14}\n", "configuration", "ms/run", "images/s", "kernels", "fused",
              "winograd", "activation MiB");
   std::string json = fmt::format("{{\n  \"model\": \"{}\", \"mode\": \"{}\", \"batch\": {}, \"target\": \"{}\", \"runs\": {},\n"
+                                 "  \"host_cpu\": \"{}\", \"hardware_threads\": {},\n"
                                  "  \"configurations\": [\n",
-                                 model.name(), train ? "train" : "inference", batch, base.halide.target, runs);
+                                 model.name(), train ? "train" : "inference", batch, base.halide.target, runs, host,
+                                 cores);
   std::vector<runtime::BarGroup> speed, memory;
   for (size_t i = 0; i < benches.size(); ++i) {
     const Bench& b = benches[i];
