@@ -73,7 +73,8 @@ const std::vector<OpCase>& op_cases() {
                        // ResNet's downsample: odd columns and rows get no tap at all
                        ConvGrad{"1x1_stride2_64_phases", {2, 32, 12, 10}, 64, 1, 2, 0, 1, 1},
                        // dw's CPU schedule sums positions in chunks where dy and x outweigh dw:
-                       // chunks of 13 rows and two blocks of 256 output channels here,
+                       // chunks of 13 rows and two blocks of 256 output channels here (dw's rows of
+                       // 512 channels, 2 KiB, stored a cache line longer: align_storage),
                        ConvGrad{"3x3_512_chunks_of_rows", {1, 32, 26, 26}, 512, 3, 1, 1, 1, 1},
                        // and chunks of 4 images here;
                        ConvGrad{"1x1_chunks_of_images", {8, 512, 8, 8}, 512, 1, 1, 0, 1, 1},
