@@ -54,16 +54,24 @@ struct TransposedWeight {
   Func f{"weight_t"};
   std::vector<int64_t> extents;
   int block = 0;
+  bool co_inner = false;  // dy's channels innermost (dx_reduction_lanes)
   Expr at(Expr ci, Expr kx, Expr ky, Expr co) const {
+    if (co_inner) return f(co, ci, kx, ky);
     return block > 0 ? f(ci % block, kx, ky, co, ci / block) : f(ci, kx, ky, co);
   }
 };
 
-static TransposedWeight transposed_weight(LowerContext& c, int64_t tile_columns) {
+static TransposedWeight transposed_weight(LowerContext& c, int64_t tile_columns, bool co_inner = false) {
   const TensorRef& w = c.in[1];
   int64_t cig = w.shape[1];
   TransposedWeight t;
   Var wi("ci"), wx("kx"), wy("ky"), wo("co"), wb("cb");
+  if (co_inner) {
+    t.co_inner = true;
+    t.f(wo, wi, wx, wy) = w.at({wo, wi, wy, wx});
+    t.extents = {w.shape[0], cig, w.shape[3], w.shape[2]};
+    return t;
+  }
   if (ir::conv_geometry(c.node).groups == 1) t.block = conv_channel_block(cig, tile_columns, c.target);
   if (t.block > 0) {
     t.f(wi, wx, wy, wo, wb) = w.at({wo, wb * t.block + wi, wy, wx});
@@ -96,7 +104,7 @@ static Lowered column_phases(LowerContext& c, const TensorRef& dy) {
   Lowered l;
   ConvInfo info{Func(), RDom(), c.params[1], dy.f, groups, w.shape[0], c.out.shape[1]};
   info.column_stride = s1;
-  TransposedWeight wt = transposed_weight(c, (c.out.shape[3] + s1 - 1) / s1);
+  TransposedWeight wt = transposed_weight(c, (c.out.shape[3] + s1 - 1) / s1, dx_reduction_lanes(cig * groups, cog, c.target) > 0);
   Expr value = 0.f;
   for (int px = s1 - 1; px >= 0; --px) {
     int kx0 = (px + p1) % s1, taps = kx0 < KW ? (KW - kx0 + s1 - 1) / s1 : 0;

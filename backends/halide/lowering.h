@@ -232,6 +232,11 @@ int conv_channel_block(int64_t channels, int64_t out_width, const Halide::Target
 // streamed from memory) rather than its input channels; preferred_layout stores a filter
 // in the order its tiles read it.
 bool conv_taps_innermost(const Shape& weight);
+// A strided convolution's input gradient with column phases and too few channels for
+// vectors (the RGB stem's dx: 3): lanes over the channels it sums (dy's, per group) instead,
+// or 0 where those do not divide into them (or on GPU targets). Its transposed weight is
+// then stored those channels innermost.
+int dx_reduction_lanes(int64_t dx_channels, int64_t dy_channels_per_group, const Halide::Target& t);
 
 // The CPU weight-gradient schedule's register tile: `cw` vectors of `vec` output channels
 // by `t` input channels (by a row of taps where `taps`); vec < 4: plain loops.
