@@ -64,6 +64,8 @@ const std::vector<OpCase>& op_cases() {
                        ConvGrad{"3x3_stride2", {1, 16, 9, 9}, 32, 3, 2, 1, 1, 1},
                        ConvGrad{"dilated_groups", {2, 8, 10, 10}, 12, 3, 1, 2, 2, 2},
                        ConvGrad{"depthwise_stride2", {1, 32, 8, 8}, 32, 3, 2, 1, 1, 32},
+                       // 3 input channels: dx sums dy's 16 or 32 channels in vector lanes
+                       // (dx_reduction_lanes; one vector of lanes, then two)
                        ConvGrad{"1x1_stride2_first_layer", {2, 3, 11, 11}, 16, 1, 2, 0, 1, 1},
                        ConvGrad{"7x7_stride2_stem", {2, 3, 13, 12}, 32, 7, 2, 3, 1, 1},
                        // a 2.4 MB weight: dx's transposed copy blocked by 64 input channels
