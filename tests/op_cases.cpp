@@ -68,6 +68,8 @@ const std::vector<OpCase>& op_cases() {
                        // (dx_reduction_lanes; one vector of lanes, then two)
                        ConvGrad{"1x1_stride2_first_layer", {2, 3, 11, 11}, 16, 1, 2, 0, 1, 1},
                        ConvGrad{"7x7_stride2_stem", {2, 3, 13, 12}, 32, 7, 2, 3, 1, 1},
+                       // and per group: 3 groups of 16 dy channels each, one input channel
+                       ConvGrad{"3x3_stride2_groups_of_16_to_1", {2, 3, 9, 9}, 48, 3, 2, 1, 1, 3},
                        // a 2.4 MB weight: dx's transposed copy blocked by 64 input channels
                        ConvGrad{"3x3_256_blocked_weight", {1, 256, 5, 5}, 256, 3, 1, 1, 1, 1},
                        // column phases with 2 and 1 taps, rows with 2 and 1 (the predicate)
