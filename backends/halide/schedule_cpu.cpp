@@ -373,10 +373,11 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     // of those channels, read contiguously from dy and from the weight stored that way
     // (dx_reduction_lanes), added across lanes once per output. Scalar, the stem's dx at
     // batch 8 ran at 16 GFLOP/s (bench_conv conv2d_backward_input/stem_7x7s2_224x224x3).
-    int lanes = dx_reduction_lanes(CO, ci.in_channels / ci.groups, ctx.target);
+    int64_t dy_per_group = ci.in_channels / ci.groups;
+    int lanes = dx_reduction_lanes(CO, dy_per_group, ctx.target);
     // Two vectors of lanes and every channel of a column at once: independent sums, as an
     // FMA's result is ready only some cycles after it issues.
-    int chunk = lanes && (ci.in_channels / ci.groups) % (2 * lanes) == 0 ? 2 * lanes : lanes;
+    int chunk = lanes && dy_per_group % (2 * lanes) == 0 ? 2 * lanes : lanes;
     for (Reduction a : accs) {
       a.f.compute_at(out, row);
       if (!lanes) continue;
