@@ -51,12 +51,16 @@ const ConvShape kShapes[] = {
     {"dw3x3_7x7x1024", 1, 1024, 7, 1024, 3, 1, 1024},
 };
 
-// The gradients only: the small ResNet's 3x3 layers (the main job's model, Fashion-MNIST)
-// at its training batch of 64.
+// The small ResNet's layers (the main job's model, Fashion-MNIST) at its training batch of
+// 64: the 3x3s, and the strided 3x3 and 1x1 (downsample) that open stages 2 and 3.
 const ConvShape kSmallResNetShapes[] = {
     {"small_resnet_3x3_28x28x16", 64, 16, 28, 16, 3, 1, 1},
     {"small_resnet_3x3_14x14x32", 64, 32, 14, 32, 3, 1, 1},
     {"small_resnet_3x3_7x7x64", 64, 64, 7, 64, 3, 1, 1},
+    {"small_resnet_3x3_stride2_28x28x16to32", 64, 16, 28, 32, 3, 2, 1},
+    {"small_resnet_3x3_stride2_14x14x32to64", 64, 32, 14, 64, 3, 2, 1},
+    {"small_resnet_1x1_stride2_28x28x16to32", 64, 16, 28, 32, 1, 2, 1},
+    {"small_resnet_1x1_stride2_14x14x32to64", 64, 32, 14, 64, 1, 2, 1},
 };
 
 // Runs the kernel once to warm the caches and the thread pool, then for every benchmark
@@ -278,6 +282,8 @@ void BM_Peak(benchmark::State& state) {
 
 int register_all() {
   benchmark::RegisterBenchmark("peak", BM_Peak)->Iterations(1);
+  for (const ConvShape& s : kSmallResNetShapes)
+    benchmark::RegisterBenchmark((std::string("conv2d/") + s.name + "_batch64").c_str(), BM_Conv, s, "manual", false, false)->Unit(benchmark::kMillisecond)->UseRealTime();
   for (const ConvShape& s : kShapes) {
     benchmark::RegisterBenchmark((std::string("conv2d/") + s.name).c_str(), BM_Conv, s, "manual", false, false)->Unit(benchmark::kMillisecond)->UseRealTime();
     benchmark::RegisterBenchmark((std::string("conv2d_cold_weights/") + s.name).c_str(), BM_Conv, s, "manual", true, false)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -52,6 +52,15 @@ const std::vector<OpCase>& op_cases() {
     // 256 input channels (1 KiB rows): the padded copy is stored with 272 per pixel.
     c.push_back(unary_case("conv3x3_stride2_256_channels", {1, 256, 6, 6},
                            [](Tensor x) { return conv2d(x, 32, 3, {.stride = 2, .padding = 1, .bias = false}); }));
+    // Many small row tasks, run several to a parallel task (schedule_cpu.cpp's
+    // parallel_tasks), the last group short: 65 rows in groups of 2 (register tiles; the
+    // padded copy's 135 in groups of 4), 69 in groups of 2 (3 channels: vectors across
+    // columns), 65 in groups of 2 (depthwise).
+    c.push_back(unary_case("conv3x3_stride2_rows_in_groups", {5, 16, 26, 26},
+                           [](Tensor x) { return conv2d(x, 32, 3, {.stride = 2, .padding = 1, .bias = false}); }));
+    c.push_back(unary_case("conv5x5_to_3_channels_rows_in_groups", {3, 1, 23, 23}, [](Tensor x) { return conv2d(x, 3, 5, {.padding = 2}); }));
+    c.push_back(unary_case("conv_depthwise_rows_in_groups", {5, 32, 13, 13},
+                           [](Tensor x) { return depthwise_conv2d(x, 3, {.padding = 1}); }));
     c.push_back(unary_case("conv_1x7", {1, 8, 9, 9},
                            [](Tensor x) { return conv2d(x, 16, {1, 7}, {.pads = std::array<int64_t, 4>{0, 3, 0, 3}}); }));
     // conv2d's gradients (the shapes of aten::convolution_backward)
@@ -76,6 +85,10 @@ const std::vector<OpCase>& op_cases() {
                        ConvGrad{"3x3_stride2_64_phases", {2, 64, 10, 12}, 64, 3, 2, 1, 1, 1},
                        // ResNet's downsample: odd columns and rows get no tap at all
                        ConvGrad{"1x1_stride2_64_phases", {2, 32, 12, 10}, 64, 1, 2, 0, 1, 1},
+                       // dx's rows several to a parallel task, the last group short: 130 rows
+                       // in groups of 4 (column phases), 135 (3 channels: lanes of dy's)
+                       ConvGrad{"3x3_stride2_rows_in_groups", {5, 16, 26, 26}, 32, 3, 2, 1, 1, 1},
+                       ConvGrad{"3x3_stride2_3_channels_rows_in_groups", {5, 3, 27, 27}, 16, 3, 2, 1, 1, 1},
                        // dw's CPU schedule sums positions in chunks where dy and x outweigh dw:
                        // chunks of 13 rows and two blocks of 256 output channels here (dw's rows of
                        // 512 channels, 2 KiB, stored a cache line longer: align_storage),
