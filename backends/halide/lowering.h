@@ -238,6 +238,12 @@ bool conv_taps_innermost(const Shape& weight);
 // then stored those channels innermost.
 int dx_reduction_lanes(int64_t dx_channels, int64_t dy_channels_per_group, const Halide::Target& t);
 
+// f.parallel(v) over `extent` iterations of about `work` multiply-adds (or elements copied)
+// each, consecutive iterations grouped into tasks big enough that Halide's thread pool,
+// which hands them out under one mutex, is not the bottleneck (schedule_cpu.cpp). The inner
+// loop keeps v's name: what is computed at v stays per iteration.
+void parallel_tasks(Halide::Func f, Halide::Var v, int64_t extent, double work);
+
 // The CPU weight-gradient schedule's register tile: `cw` vectors of `vec` output channels
 // by `t` input channels (by a row of taps where `taps`); vec < 4: plain loops.
 struct WeightGradTile {

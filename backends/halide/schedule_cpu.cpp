@@ -63,9 +63,7 @@ static int64_t iterations_per_task(int64_t iterations, double work) {
   return std::clamp<int64_t>(k, 1, iterations / kMinTasks);
 }
 
-// f.parallel(v), `extent` iterations of `work` each, in tasks of iterations_per_task; the
-// inner loop keeps v's name, so what is computed at v stays per iteration.
-static void parallel_tasks(Func f, Var v, int64_t extent, double work) {
+void parallel_tasks(Func f, Var v, int64_t extent, double work) {
   int64_t k = iterations_per_task(extent, work);
   if (k <= 1) {
     f.parallel(v);

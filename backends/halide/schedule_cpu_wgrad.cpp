@@ -163,7 +163,9 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
     Func p = w.packed;
     std::vector<Var> pv = p.args();  // cii, px, py, pn, cib
     Var prow("prow");
-    p.compute_root().reorder(pv[0], pv[4], pv[1], pv[2], pv[3]).fuse(pv[2], pv[3], prow).parallel(prow);
+    p.compute_root().reorder(pv[0], pv[4], pv[1], pv[2], pv[3]).fuse(pv[2], pv[3], prow);
+    bool one_by_one = ws[2] * ws[3] == 1;  // packed over output positions (lower_nn.cpp)
+    parallel_tasks(p, prow, N * (one_by_one ? OH : xs[2]), static_cast<double>(xs[1] * (one_by_one ? OW : xs[3])));
     if (g.t >= 4) p.vectorize(pv[0], g.t);
     int64_t dy_bytes = 4 * N * OH * OW * ys[1];
     sweep_x = dy_bytes > N * OH * row_bytes - dy_bytes;
