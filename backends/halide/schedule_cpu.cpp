@@ -86,7 +86,7 @@ static void schedule_pointwise(Func f, const std::vector<Var>& vars, const std::
   if (work >= 4096 || (work > 1 && work * reduced >= 65536))
     for (int k = static_cast<int>(vars.size()) - 1; k >= 0; --k)
       if (k != vp.dim && ext[k] > 1) {
-        f.parallel(vars[k]);
+        parallel_tasks(f, vars[k], ext[k], static_cast<double>(work / ext[k]) * reduced);
         parallel = true;
         break;
       }
