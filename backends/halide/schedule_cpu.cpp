@@ -340,6 +340,7 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     // (A split wider than the row would start before column 0; keep whole phases per tile.)
     int split_x = static_cast<int>(std::min<int64_t>(tile_h * s, std::max<int64_t>(W / s * s, std::min<int64_t>(s, W))));
     out.split(c, co, cii, vec * tile_w).split(x, xo, xi, split_x).reorder(cii, xi, xo, y, co, n).vectorize(cii, vec).unroll(cii).unroll(xi);
+    int64_t co_tiles = (CO + vec * tile_w - 1) / (vec * tile_w);
     // With a large filter and enough (channel tile, image) pairs to share out, a task is one
     // channel tile of one image, all rows inside: each core then streams its own tiles'
     // filters once, where row tasks had both cores fetch every filter from memory (batch 1,
@@ -374,11 +375,11 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
       st.part.compute_with(out, co_inner ? co : xo);
     } else if (rows_in_task) {
       out.fuse(co, n, task_n);
-      int64_t tasks = (CO + vec * tile_w - 1) / (vec * tile_w) * ctx.out.extent(3);
+      int64_t tasks = co_tiles * ctx.out.extent(3);
       parallel_tasks(out, task_n, tasks, macs / tasks);
     } else {
       out.fuse(y, co, task).fuse(task, n, task_n);
-      int64_t tasks = (CO + vec * tile_w - 1) / (vec * tile_w) * rows;
+      int64_t tasks = co_tiles * rows;
       parallel_tasks(out, task_n, tasks, macs / tasks);
     }
     if (l.prologue && !ci.padded) {
