@@ -52,24 +52,22 @@ void* pool_malloc(void*, size_t bytes) {
     }
     ++g_stats.fresh;
   }
-  if (cls >= kHuge) {
-    // 2 MiB-aligned and advised as transparent huge pages before the first touch, as the
-    // executable's own buffers are (runtime/page_allocator.h): a 25 MB padded copy or
-    // transform on 4 KiB pages missed the TLB. ResNet-50's fused training step at batch 8
-    // (`strata bench resnet50 --train --batch 8 --runs 6 --warmup 1`, seven alternating
-    // pairs): median 704 -> 672 ms, five pairs of seven faster; per kernel the stem's
-    // conv + statistics 9.19 -> 5.79 ms and layer1.0.conv3's 4.11 -> 2.98 (--profile). The
-    // unfused step and batch 1 inference: unchanged within the noise.
-    size_t span = (cls + 2 * kAlign + kHuge - 1) / kHuge * kHuge;
-    void* base = std::aligned_alloc(kHuge, span);
-    if (!base) return nullptr;
+  // Blocks of 2 MiB or more: 2 MiB-aligned and advised as transparent huge pages before
+  // the first touch, as the executable's own buffers are (runtime/page_allocator.h): a 25
+  // MB padded copy or transform on 4 KiB pages missed the TLB. ResNet-50's fused training
+  // step at batch 8 (`strata bench resnet50 --train --batch 8 --runs 6 --warmup 1`, seven
+  // alternating pairs): median 704 -> 672 ms, five pairs of seven faster; per kernel the
+  // stem's conv + statistics 9.19 -> 5.79 ms and layer1.0.conv3's 4.11 -> 2.98 (--profile).
+  // The unfused step and batch 1 inference: unchanged within the noise.
+  bool huge = cls >= kHuge;
+  size_t align = huge ? kHuge : kAlign;
+  size_t span = (cls + 2 * kAlign + align - 1) / align * align;
+  void* base = std::aligned_alloc(align, span);
+  if (!base) return nullptr;
 #if defined(MADV_HUGEPAGE)
-    madvise(base, span, MADV_HUGEPAGE);  // advice only: failure is harmless
+  if (huge) madvise(base, span, MADV_HUGEPAGE);  // advice only: failure is harmless
 #endif
-    return to_user(base, cls);
-  }
-  void* base = std::aligned_alloc(kAlign, cls + 2 * kAlign);
-  return base ? to_user(base, cls) : nullptr;
+  return to_user(base, cls);
 }
 
 void pool_free(void*, void* ptr) {
