@@ -213,6 +213,20 @@ Halide::Expr TensorRef::at(const std::vector<Halide::Expr>& logical) const {
   return f(args);
 }
 
+Halide::Expr TensorRef::at_split(std::vector<Halide::Expr> logical, int axis, Halide::Expr outer, Halide::Expr inner,
+                                 int size) const {
+  if (layout.winograd || layout.block <= 0 || layout[0] != axis || layout.block % size) {
+    logical.at(axis) = outer * size + inner;
+    return at(logical);
+  }
+  std::vector<Halide::Expr> args(layout.physical_rank());
+  for (size_t k = 1; k < layout.size(); ++k) args[k] = logical.at(layout[k]);
+  int per = layout.block / size;  // blocks of `size` in one of the layout's
+  args[0] = per == 1 ? inner : (outer % per) * size + inner;
+  args.back() = per == 1 ? outer : outer / per;
+  return f(args);
+}
+
 std::vector<Halide::Expr> OutRef::logical() const {
   std::vector<Halide::Expr> l(layout.size());
   for (size_t k = 0; k < layout.size(); ++k) l[layout[k]] = vars[k];
