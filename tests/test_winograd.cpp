@@ -265,41 +265,43 @@ TEST_CASE("a Winograd weight transform equals G g G^T from every weight layout",
   dsl::Model tm("transform");
   tm.output("u", tm.apply("identity", {tm.input("w", ws)}, {}));
   const ir::Node& copy = *tm.graph().nodes().back();
-  for (int m : {2, 4})
-    for (bool transposed : {false, true})
-      for (hb::Layout in : {hb::default_layout(4), hb::blocked({0, 3, 2, 1}, 32), hb::blocked({0, 3, 2, 1}, 64),
-                            hb::blocked({0, 3, 2, 1}, 16), hb::blocked({0, 1, 3, 2}, 64)}) {
-        hb::Layout ul;
-        ul.winograd = m, ul.block = 32, ul.transposed = transposed;
-        INFO("F(" << m << "x" << m << ") from " << hb::layout_str(in) << " to " << hb::layout_str(ul));
-        const auto& G = m == 2 ? G2 : G4;
-        int alpha = m + 2;
-        int64_t blocked = transposed ? ws[1] : ws[0], other = transposed ? ws[0] : ws[1];
-        std::vector<float> wp(hb::physical_elements(ws, in)), u(hb::physical_elements(ws, ul), -99.f);
-        hb::to_layout(w, in, wp.data());
-        auto k = hb::get_kernel(hb::NodeGroup{&copy}, {in}, ul, {});
-        k->run({wp.data()}, u.data());
-        int bad = 0;
-        double worst = 0;
-        for (int64_t b = 0; b < blocked; ++b)
-          for (int64_t c = 0; c < other; ++c)
-            for (int xi = 0; xi < alpha; ++xi)
-              for (int nu = 0; nu < alpha; ++nu) {
-                double want = 0;
-                for (int i = 0; i < 3; ++i)
-                  for (int j = 0; j < 3; ++j) {
-                    // tap (kx = i, ky = j); transposed: the weight's axes swapped, the taps flipped
-                    int64_t at = transposed ? ((c * ws[1] + b) * 3 + (2 - j)) * 3 + (2 - i) : ((b * ws[1] + c) * 3 + j) * 3 + i;
-                    want += G[xi][i] * G[nu][j] * w.data[at];
-                  }
-                int64_t e = xi + alpha * nu;
-                float got = u[b % 32 + 32 * (c + other * (e + alpha * alpha * (b / 32)))];
-                worst = std::max(worst, std::abs(got - want));
-                bad += std::abs(got - want) > 1e-5 * (1 + std::abs(want));
-              }
-        INFO("largest difference " << worst);
-        CHECK(bad == 0);
-      }
+  // (The AVX2 target's U blocks of 16 channels: vectors of 16 over 8 lanes.)
+  for (auto [target, ub] : {std::pair<std::string, int>{"host", 32}, {"x86-64-linux-avx2", 16}})
+    for (int m : {2, 4})
+      for (bool transposed : {false, true})
+        for (hb::Layout in : {hb::default_layout(4), hb::blocked({0, 3, 2, 1}, ub), hb::blocked({0, 3, 2, 1}, 2 * ub),
+                              hb::blocked({0, 3, 2, 1}, ub / 2), hb::blocked({0, 1, 3, 2}, 2 * ub)}) {
+          hb::Layout ul;
+          ul.winograd = m, ul.block = ub, ul.transposed = transposed;
+          INFO("F(" << m << "x" << m << ") from " << hb::layout_str(in) << " to " << hb::layout_str(ul) << " on " << target);
+          const auto& G = m == 2 ? G2 : G4;
+          int alpha = m + 2;
+          int64_t blocked = transposed ? ws[1] : ws[0], other = transposed ? ws[0] : ws[1];
+          std::vector<float> wp(hb::physical_elements(ws, in)), u(hb::physical_elements(ws, ul), -99.f);
+          hb::to_layout(w, in, wp.data());
+          auto k = hb::get_kernel(hb::NodeGroup{&copy}, {in}, ul, {.target = target});
+          k->run({wp.data()}, u.data());
+          int bad = 0;
+          double worst = 0;
+          for (int64_t b = 0; b < blocked; ++b)
+            for (int64_t c = 0; c < other; ++c)
+              for (int xi = 0; xi < alpha; ++xi)
+                for (int nu = 0; nu < alpha; ++nu) {
+                  double want = 0;
+                  for (int i = 0; i < 3; ++i)
+                    for (int j = 0; j < 3; ++j) {
+                      // tap (kx = i, ky = j); transposed: the weight's axes swapped, the taps flipped
+                      int64_t at = transposed ? ((c * ws[1] + b) * 3 + (2 - j)) * 3 + (2 - i) : ((b * ws[1] + c) * 3 + j) * 3 + i;
+                      want += G[xi][i] * G[nu][j] * w.data[at];
+                    }
+                  int64_t e = xi + alpha * nu;
+                  float got = u[b % ub + ub * (c + other * (e + alpha * alpha * (b / ub)))];
+                  worst = std::max(worst, std::abs(got - want));
+                  bad += std::abs(got - want) > 1e-5 * (1 + std::abs(want));
+                }
+          INFO("largest difference " << worst);
+          CHECK(bad == 0);
+        }
 }
 
 TEST_CASE("a Winograd weight follows new parameter values", "[winograd][executable]") {
