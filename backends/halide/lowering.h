@@ -17,10 +17,10 @@ struct TensorRef {
   Layout layout;
   Shape shape;  // logical
   Halide::Expr at(const std::vector<Halide::Expr>& logical) const;
-  // at(), where the index along `axis` is outer * size + inner with 0 <= inner < size:
-  // stored blocked along that axis by a multiple of size, inner stays a dense run of the
-  // physical index (at() takes the sum's quotient and remainder by the block, which hides
-  // that from Halide: a vector over inner became a gather).
+  // at(), the index along `axis` being outer * size + inner (0 <= inner < size; logical[axis]
+  // is replaced): stored blocked along that axis by a multiple of size, inner stays a dense
+  // run of the physical index (at() takes the sum's quotient and remainder by the block,
+  // which hides that from Halide: a vector over inner became a gather).
   Halide::Expr at_split(std::vector<Halide::Expr> logical, int axis, Halide::Expr outer, Halide::Expr inner,
                         int size) const;
   int rank() const { return static_cast<int>(shape.size()); }

@@ -232,7 +232,7 @@ Func winograd_weight(const TensorRef& w, int block, int m, bool transposed) {
   Var coi("coi"), ci("ci"), e("e"), cob("cob");
   Expr co = cob * block + coi;
   auto tap = [&](int kx, int ky) {
-    return transposed ? w.at({ci, co, 2 - ky, 2 - kx}) : w.at_split({co, ci, ky, kx}, 0, cob, coi, block);
+    return transposed ? w.at({ci, co, 2 - ky, 2 - kx}) : w.at_split({Expr(), ci, ky, kx}, 0, cob, coi, block);
   };
   Func U("winograd_weight");  // G g G^T
   U(coi, ci, e, cob) = mux(e, transform2d(f.G, tap, 3));
