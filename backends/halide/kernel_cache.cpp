@@ -19,6 +19,7 @@
 
 #include "backends/halide/buffer_pool.h"
 #include "backends/halide/halide_runtime.h"
+#include "backends/halide/thread_pool.h"
 #include "backends/halide/kernel_builder.h"
 #include "ir/error.h"
 #include "ir/fusion_group.h"
@@ -141,6 +142,12 @@ const Runtime& runtime() {
     if (!set_malloc || !set_free) throw Error(fmt::format("the Halide runtime {} has no custom allocator hooks", so));
     set_malloc(pool_malloc);
     set_free(pool_free);
+    // Parallel loops on the backend's pool of spinning workers (thread_pool.cpp).
+    using SetParFor = halide_do_par_for_t (*)(halide_do_par_for_t);
+    auto set_par_for = reinterpret_cast<SetParFor>(dlsym(r.handle, "halide_set_custom_do_par_for"));
+    auto default_par_for = reinterpret_cast<halide_do_par_for_t>(dlsym(r.handle, "halide_default_do_par_for"));
+    if (!set_par_for || !default_par_for) throw Error(fmt::format("the Halide runtime {} has no do_par_for hooks", so));
+    install_thread_pool(set_par_for, default_par_for);
     r.copy_to_host = symbol<decltype(r.copy_to_host)>(r.handle, "halide_copy_to_host", so);
     r.copy_to_device = symbol<decltype(r.copy_to_device)>(r.handle, "halide_copy_to_device", so);
     r.device_malloc = symbol<decltype(r.device_malloc)>(r.handle, "halide_device_malloc", so);
