@@ -22,8 +22,14 @@ namespace strata::halide_backend {
 
 namespace {
 
-// A spin-wait's step: the pause instruction, which yields the core's shared resources.
-inline void cpu_relax() {
+// A spin-wait's k-th step: the pause instruction (which yields the core's shared
+// resources), and from the 1024th on the processor too, in case the thread waited for has
+// none (more threads than cores: two test processes at once, say).
+inline void spin_step(int k) {
+  if (k >= 1024) {
+    std::this_thread::yield();
+    return;
+  }
 #if defined(__x86_64__) || defined(__i386__)
   _mm_pause();
 #endif
@@ -71,11 +77,11 @@ class Pool {
     t_in_loop = true;
     job.work();
     t_in_loop = false;
-    while (job.done.load(std::memory_order_acquire) < size) cpu_relax();
+    for (int k = 0; job.done.load(std::memory_order_acquire) < size; ++k) spin_step(k);
     // No worker may still hold the job when it leaves scope (Dekker: a worker announces
     // itself before it reads job_, the caller clears job_ before it reads active_).
     job_.store(nullptr, std::memory_order_seq_cst);
-    while (active_.load(std::memory_order_seq_cst) > 0) cpu_relax();
+    for (int k = 0; active_.load(std::memory_order_seq_cst) > 0; ++k) spin_step(k);
     *rc = job.error.load(std::memory_order_relaxed);
     return true;
   }
@@ -90,7 +96,7 @@ class Pool {
       auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
       uint64_t g;
       for (int k = 0; (g = generation_.load(std::memory_order_acquire)) == seen; ++k) {
-        cpu_relax();
+        spin_step(k);
         if ((k & 255) == 255 && std::chrono::steady_clock::now() > deadline) {
           sleepers_.fetch_add(1, std::memory_order_seq_cst);
           generation_.wait(seen, std::memory_order_seq_cst);
