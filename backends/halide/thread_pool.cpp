@@ -116,16 +116,16 @@ class Pool {
   std::atomic<int> active_{0}, sleepers_{0};
 };
 
+DoParFor g_fallback = nullptr;
+std::atomic<uint64_t> g_pooled{0}, g_in_place{0}, g_fallbacks{0};
+
+}  // namespace
+
 int pool_threads() {
   if (const char* e = std::getenv("HL_NUM_THREADS"))  // as Halide's own pool
     if (int n = std::atoi(e); n > 0) return n;
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
-
-DoParFor g_fallback = nullptr;
-std::atomic<uint64_t> g_pooled{0}, g_in_place{0}, g_fallbacks{0};
-
-}  // namespace
 
 int pool_do_par_for(void* uc, ParForTask f, int min, int size, uint8_t* closure) {
   // (Never freed: workers outlive static destruction at exit.)

@@ -9,6 +9,10 @@ namespace strata::halide_backend {
 using ParForTask = int (*)(void* user_context, int task_number, uint8_t* closure);
 using DoParFor = int (*)(void* user_context, ParForTask f, int min, int size, uint8_t* closure);
 
+// Threads a parallel loop runs on, the caller's included: HL_NUM_THREADS where set (as for
+// Halide's own pool), else the hardware threads.
+int pool_threads();
+
 // halide_do_par_for: iterations [min, min + size) of f shared by the caller and the pool's
 // workers; the first non-zero return of an iteration is the result.
 int pool_do_par_for(void* user_context, ParForTask f, int min, int size, uint8_t* closure);
