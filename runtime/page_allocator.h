@@ -9,16 +9,13 @@
 #include <new>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
+#include "backends/halide/buffer_pool.h"
 
 namespace strata::runtime {
 
 template <class T>
 struct PageAllocator {
   using value_type = T;
-  static constexpr size_t kHuge = size_t{2} << 20;
 
   PageAllocator() = default;
   template <class U>
@@ -26,13 +23,8 @@ struct PageAllocator {
 
   T* allocate(size_t n) {
     size_t bytes = n * sizeof(T);
-    size_t align = bytes >= (size_t{1} << 20) ? kHuge : 64;
-    size_t rounded = (bytes + align - 1) / align * align;
-    void* p = std::aligned_alloc(align, rounded == 0 ? align : rounded);
+    void* p = halide_backend::aligned_pages(bytes, bytes >= (size_t{1} << 20) ? halide_backend::kHugePage : 64);
     if (!p) throw std::bad_alloc();
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (align == kHuge) madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure is harmless
-#endif
     return static_cast<T*>(p);
   }
   void deallocate(T* p, size_t) noexcept { std::free(p); }

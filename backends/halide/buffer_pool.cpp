@@ -7,6 +7,7 @@
 // pool keeps freed blocks by size, so a kernel run again gets memory already mapped back.
 #include "backends/halide/buffer_pool.h"
 
+#include <algorithm>
 #include <cstdlib>
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -20,7 +21,6 @@ namespace strata::halide_backend {
 namespace {
 
 constexpr size_t kAlign = 128;  // also the header before the block and the slack after it
-constexpr size_t kHuge = size_t{2} << 20;
 
 std::mutex g_mu;
 std::unordered_map<size_t, std::vector<void*>> g_free;  // size class -> free blocks (their bases)
@@ -59,15 +59,17 @@ void* pool_malloc(void*, size_t bytes) {
   // alternating pairs): median 704 -> 672 ms, five pairs of seven faster; per kernel the
   // stem's conv + statistics 9.19 -> 5.79 ms and layer1.0.conv3's 4.11 -> 2.98 (--profile).
   // The unfused step and batch 1 inference: unchanged within the noise.
-  bool huge = cls >= kHuge;
-  size_t align = huge ? kHuge : kAlign;
-  size_t span = (cls + 2 * kAlign + align - 1) / align * align;
-  void* base = std::aligned_alloc(align, span);
-  if (!base) return nullptr;
-#if defined(MADV_HUGEPAGE)
-  if (huge) madvise(base, span, MADV_HUGEPAGE);  // advice only: failure is harmless
+  void* base = aligned_pages(cls + 2 * kAlign, cls >= kHugePage ? kHugePage : kAlign);
+  return base ? to_user(base, cls) : nullptr;
+}
+
+void* aligned_pages(size_t bytes, size_t align) {
+  size_t span = (std::max<size_t>(bytes, 1) + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, span);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (p && align == kHugePage) madvise(p, span, MADV_HUGEPAGE);  // advice only: failure is harmless
 #endif
-  return to_user(base, cls);
+  return p;
 }
 
 void pool_free(void*, void* ptr) {

@@ -23,4 +23,11 @@ constexpr size_t kPoolMinBytes = size_t{64} << 10;
 constexpr int64_t kPoolMaxCachedBytes = int64_t{1} << 30;
 void pool_release();  // frees every cached block
 
+// `bytes` (at least 1) rounded up to `align`, from aligned_alloc; with align kHugePage also
+// advised as transparent huge pages before the first touch (Linux's default "madvise" mode
+// gives none otherwise). Null when out of memory; freed with std::free. The pool's blocks
+// and the executable's buffers (runtime/page_allocator.h) both come from here.
+constexpr size_t kHugePage = size_t{2} << 20;
+void* aligned_pages(size_t bytes, size_t align);
+
 }  // namespace strata::halide_backend
