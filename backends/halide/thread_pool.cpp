@@ -36,11 +36,13 @@ inline void spin_step(int k) {
 }
 
 struct Job {
-  ParForTask f = nullptr;
-  void* user_context = nullptr;
-  uint8_t* closure = nullptr;
-  int end = 0;
-  std::atomic<int> next{0};
+  Job(ParForTask f, void* uc, int min, int size, uint8_t* closure)
+      : f(f), user_context(uc), closure(closure), end(min + size), next(min) {}
+  ParForTask f;
+  void* user_context;
+  uint8_t* closure;
+  int end;
+  std::atomic<int> next;
   std::atomic<int> done{0};
   std::atomic<int> error{0};
 
@@ -68,9 +70,7 @@ class Pool {
   bool try_run(ParForTask f, void* uc, int min, int size, uint8_t* closure, int* rc) {
     std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
     if (!lock.owns_lock()) return false;
-    Job job;
-    job.f = f, job.user_context = uc, job.closure = closure, job.end = min + size;
-    job.next.store(min, std::memory_order_relaxed);
+    Job job(f, uc, min, size, closure);
     job_.store(&job, std::memory_order_seq_cst);
     generation_.fetch_add(1, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) generation_.notify_all();
@@ -145,9 +145,9 @@ int pool_do_par_for(void* uc, ParForTask f, int min, int size, uint8_t* closure)
     return g_fallback(uc, f, min, size, closure);
   }
   g_in_place.fetch_add(1, std::memory_order_relaxed);
-  for (int i = min; i < min + size; ++i)
-    if (int r = f(uc, i, closure); r && !rc) rc = r;
-  return rc;
+  Job job(f, uc, min, size, closure);
+  job.work();
+  return job.error.load(std::memory_order_relaxed);
 }
 
 ParForStats par_for_stats() {
