@@ -85,6 +85,10 @@ const std::vector<OpCase>& op_cases() {
                        ConvGrad{"3x3_stride2_64_phases", {2, 64, 10, 12}, 64, 3, 2, 1, 1, 1},
                        // ResNet's downsample: odd columns and rows get no tap at all
                        ConvGrad{"1x1_stride2_64_phases", {2, 32, 12, 10}, 64, 1, 2, 0, 1, 1},
+                       // unpadded: 1x1s read dy in place (no padded copy); a 3x3 reads before
+                       // dy's first row and column, so it keeps the copy (Inception v3's stem)
+                       ConvGrad{"3x3_stride2_unpadded", {2, 12, 7, 7}, 12, 3, 2, 0, 1, 1},
+                       ConvGrad{"3x3_unpadded", {2, 8, 6, 7}, 16, 3, 1, 0, 1, 1},
                        // dx's rows several to a parallel task, the last group short: 130 rows
                        // in groups of 4 (column phases), 135 (3 channels: lanes of dy's)
                        ConvGrad{"3x3_stride2_rows_in_groups", {5, 16, 26, 26}, 32, 3, 2, 1, 1, 1},
