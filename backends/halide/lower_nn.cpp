@@ -92,7 +92,7 @@ static TransposedWeight transposed_weight(LowerContext& c, int64_t tile_columns,
 // three of four positions: computed and discarded, ResNet-50's layer4 downsample took 75 ms
 // at batch 8). Rows keep one tile per row; a row's taps past the kernel are excluded by the
 // reduction's predicate, which Halide turns into a shorter (or empty) tap loop.
-static Lowered column_phases(LowerContext& c, const TensorRef& dy, bool padded) {
+static Lowered column_phases(LowerContext& c, const TensorRef& dy, bool copied) {
   const TensorRef& w = c.in[1];
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int cig = static_cast<int>(w.shape[1]), cog = static_cast<int>(w.shape[0] / groups);
@@ -102,7 +102,7 @@ static Lowered column_phases(LowerContext& c, const TensorRef& dy, bool padded) 
   const auto& v = c.out.vars;  // channels-last: (ci, x, y, n); an accumulator's x is xq
   Var vc = v[0], vx = v[1], vy = v[2], vn = v[3];
   Lowered l;
-  ConvInfo info{Func(), RDom(), c.params[1], padded ? std::optional<Func>(dy.f) : std::nullopt, groups, w.shape[0],
+  ConvInfo info{Func(), RDom(), c.params[1], copied ? std::optional<Func>(dy.f) : std::nullopt, groups, w.shape[0],
                 c.out.shape[1]};
   info.column_stride = s1;
   TransposedWeight wt = transposed_weight(c, (c.out.shape[3] + s1 - 1) / s1, dx_reduction_lanes(cig * groups, cog, c.target) > 0);
@@ -129,7 +129,7 @@ static Lowered column_phases(LowerContext& c, const TensorRef& dy, bool padded) 
   l.out(v) = value;
   for (const Reduction& p : info.phases) l.reductions.push_back(p);
   if (!info.phases.empty()) info.conv = info.phases[0].f, info.r = info.phases[0].r;
-  if (padded) l.roots.push_back({dy.f, physical_extents(dy.shape, dy.layout)});
+  if (copied) l.roots.push_back({dy.f, physical_extents(dy.shape, dy.layout)});
   l.roots.push_back({wt.f, wt.extents});
   l.conv = info;
   return l;
@@ -151,8 +151,8 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   // 2.33 / 2.03 ms, 14x14 256 -> 1024 2.74 / 2.59 -> 2.03 / 2.07, the stride-2 downsample
   // 14x14 1024 -> 2048 6.31 / 5.70 -> 5.59 / 4.53).
   // (Larger unpadded filters read dy before its first row: they keep the zero-padded copy.)
-  bool padded = pad[0] || pad[1] || pad[2] || pad[3] || w.shape[2] > 1 || w.shape[3] > 1;
-  TensorRef dy = padded ? padded_input(c, 0, 0.f, "dy_padded") : c.in[0];
+  bool copied = pad[0] || pad[1] || pad[2] || pad[3] || w.shape[2] > 1 || w.shape[3] > 1;
+  TensorRef dy = copied ? padded_input(c, 0, 0.f, "dy_padded") : c.in[0];
   auto L = c.out.logical();  // n, ci, iy, ix
   int KH = static_cast<int>(w.shape[2]), KW = static_cast<int>(w.shape[3]);
   int s0 = static_cast<int>(st[0]), s1 = static_cast<int>(st[1]);
@@ -160,7 +160,7 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   // Strided, undilated: only taps with ky = (iy + pad) mod stride (mod stride) reach row iy,
   // so the reduction visits ceil(K / stride) taps per axis instead of K.
   if (phased && s1 > 1 && !c.target.has_gpu_feature() && c.out.layout == channels_last())
-    return column_phases(c, dy, padded);
+    return column_phases(c, dy, copied);
   int ry = phased ? (KH + s0 - 1) / s0 : KH, rx = phased ? (KW + s1 - 1) / s1 : KW;
   RDom r({{0, static_cast<int>(cog)}, {0, rx}, {0, ry}}, "r");
   TransposedWeight wt = transposed_weight(c, c.out.shape[3]);
@@ -182,9 +182,9 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   l.out = Func(c.out_name);
   l.out(c.out.vars) = acc(c.out.vars);
   l.reductions.push_back({acc, r});
-  if (padded) l.roots.push_back({dy.f, physical_extents(dy.shape, dy.layout)});
+  if (copied) l.roots.push_back({dy.f, physical_extents(dy.shape, dy.layout)});
   l.roots.push_back({wt.f, wt.extents});
-  l.conv = ConvInfo{acc, r, c.params[1], padded ? std::optional<Func>(dy.f) : std::nullopt, groups, w.shape[0], c.out.shape[1]};
+  l.conv = ConvInfo{acc, r, c.params[1], copied ? std::optional<Func>(dy.f) : std::nullopt, groups, w.shape[0], c.out.shape[1]};
   return l;
 }
 
