@@ -41,6 +41,9 @@ void add_training_op_cases(std::vector<OpCase>& c) {
   // Pools.
   ir::AttrMap k3s2p1{{"kernel_size", Ints{3, 3}}, {"stride", Ints{2, 2}}, {"padding", Ints{1, 1, 1, 1}}};
   c.push_back(op_case("max_pool_backward_3s2p1", "max_pool2d_backward", {{2, 16, 11, 11}, {2, 16, 6, 6}}, k3s2p1));
+  // Overlapping windows at stride 1 (Inception's pool branches): 9 candidate windows per input.
+  c.push_back(op_case("max_pool_backward_3s1p1", "max_pool2d_backward", {{2, 16, 6, 5}, {2, 16, 6, 5}},
+                      {{"kernel_size", Ints{3, 3}}, {"stride", Ints{1, 1}}, {"padding", Ints{1, 1, 1, 1}}}));
   c.push_back(op_case("max_pool_backward_ceil", "max_pool2d_backward", {{1, 3, 7, 7}, {1, 3, 4, 4}},
                       {{"kernel_size", Ints{2, 2}}, {"ceil_mode", 1}}));
   ir::AttrMap avg = k3s2p1;

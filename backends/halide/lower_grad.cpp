@@ -26,18 +26,23 @@ static PoolGeometry pool_geometry(const ir::Node& n, const Shape& x, const Shape
 }
 
 // The output windows that may contain input row iy (column ix): oy = (iy + pad) / stride - j
-// for j < ceil(kernel / stride); `valid` says the candidate exists.
+// for j < ceil(kernel / stride) (candidate (jy, jx)); `valid` says the candidate exists.
 struct Candidates {
   RDom r;
   Expr oy, ox, valid;
 };
-static Candidates window_candidates(const PoolGeometry& g, Expr iy, Expr ix) {
-  int ny = static_cast<int>((g.k[0] + g.s[0] - 1) / g.s[0]), nx = static_cast<int>((g.k[1] + g.s[1] - 1) / g.s[1]);
-  RDom r({{0, nx}, {0, ny}}, "win");
-  Expr oy = (iy + static_cast<int>(g.p[0])) / static_cast<int>(g.s[0]) - r.y;
-  Expr ox = (ix + static_cast<int>(g.p[1])) / static_cast<int>(g.s[1]) - r.x;
+static int candidates_along(const PoolGeometry& g, int d) { return static_cast<int>((g.k[d] + g.s[d] - 1) / g.s[d]); }
+static Candidates window_candidate(const PoolGeometry& g, Expr iy, Expr ix, Expr jy, Expr jx) {
+  Expr oy = (iy + static_cast<int>(g.p[0])) / static_cast<int>(g.s[0]) - jy;
+  Expr ox = (ix + static_cast<int>(g.p[1])) / static_cast<int>(g.s[1]) - jx;
   Expr valid = oy >= 0 && oy < static_cast<int>(g.OH) && ox >= 0 && ox < static_cast<int>(g.OW);
-  return {r, clamp(oy, 0, static_cast<int>(g.OH - 1)), clamp(ox, 0, static_cast<int>(g.OW - 1)), valid};
+  return {RDom(), clamp(oy, 0, static_cast<int>(g.OH - 1)), clamp(ox, 0, static_cast<int>(g.OW - 1)), valid};
+}
+static Candidates window_candidates(const PoolGeometry& g, Expr iy, Expr ix) {
+  RDom r({{0, candidates_along(g, 1)}, {0, candidates_along(g, 0)}}, "win");
+  Candidates w = window_candidate(g, iy, ix, r.y, r.x);
+  w.r = r;
+  return w;
 }
 
 // Each window's first maximum (as iy * W + ix) is found once, in a root vectorized over
@@ -47,20 +52,33 @@ static Lowered max_pool2d_backward(LowerContext& c) {
   PoolGeometry g = pool_geometry(c.node, c.in[0].shape, dy.shape);
   TensorRef x = padded_input(c, 0, -std::numeric_limits<float>::infinity(), "x_padded");
   Var vc("c"), vx("ox"), vy("oy"), vn("n");
+  // The window's taps unrolled in one expression (row by row, the first maximum kept), not
+  // an update over an RDom: an update stored and reloaded the running pair per tap after a
+  // separate, serial pass initializing the whole root.
   Func am("argmax");
-  am(vc, vx, vy, vn) = Tuple(-1, Expr(-std::numeric_limits<float>::infinity()));
-  RDom r({{0, static_cast<int>(g.k[1])}, {0, static_cast<int>(g.k[0])}}, "r");
-  Expr iy = vy * static_cast<int>(g.s[0]) - static_cast<int>(g.p[0]) + r.y;
-  Expr ix = vx * static_cast<int>(g.s[1]) - static_cast<int>(g.p[1]) + r.x;
-  Expr inside = iy >= 0 && iy < static_cast<int>(g.H) && ix >= 0 && ix < static_cast<int>(g.W);
-  Expr v = x.at({vn, vc, iy, ix});
-  Expr better = inside && (am(vc, vx, vy, vn)[0] < 0 || v > am(vc, vx, vy, vn)[1]);
-  am(vc, vx, vy, vn) = Tuple(select(better, iy * static_cast<int>(g.W) + ix, am(vc, vx, vy, vn)[0]),
-                             select(better, v, am(vc, vx, vy, vn)[1]));
+  Expr best_i = -1, best_v = Expr(-std::numeric_limits<float>::infinity());
+  for (int ky = 0; ky < static_cast<int>(g.k[0]); ++ky)
+    for (int kx = 0; kx < static_cast<int>(g.k[1]); ++kx) {
+      Expr iy = vy * static_cast<int>(g.s[0]) - static_cast<int>(g.p[0]) + ky;
+      Expr ix = vx * static_cast<int>(g.s[1]) - static_cast<int>(g.p[1]) + kx;
+      Expr inside = iy >= 0 && iy < static_cast<int>(g.H) && ix >= 0 && ix < static_cast<int>(g.W);
+      Expr v = x.at({vn, vc, iy, ix});
+      Expr better = inside && (best_i < 0 || v > best_v);
+      best_i = select(better, iy * static_cast<int>(g.W) + ix, best_i);
+      best_v = select(better, v, best_v);
+    }
+  am(vc, vx, vy, vn) = best_i;  // (the maximum itself is not stored: only where it was)
   auto L = c.out.logical();  // n, c, iy, ix
-  Candidates w = window_candidates(g, L[2], L[3]);
-  Expr chosen = am(L[1], w.ox, w.oy, L[0])[0] == L[2] * static_cast<int>(g.W) + L[3];
-  Lowered l = sum_reduction(c, "dx", w.r, 0.f, select(w.valid && chosen, dy.at({L[0], L[1], w.oy, w.ox}), 0.f));
+  // The candidate windows unrolled too (a sum of ceil(k / s)^2 terms, 4 for ResNet's 3x3
+  // stride 2), so the rows and columns at the edges are no loops of varying extent.
+  Expr dx = 0.f;
+  for (int jy = 0; jy < candidates_along(g, 0); ++jy)
+    for (int jx = 0; jx < candidates_along(g, 1); ++jx) {
+      Candidates w = window_candidate(g, L[2], L[3], jy, jx);
+      Expr chosen = am(L[1], w.ox, w.oy, L[0]) == L[2] * static_cast<int>(g.W) + L[3];
+      dx += select(w.valid && chosen, dy.at({L[0], L[1], w.oy, w.ox}), 0.f);
+    }
+  Lowered l = pointwise_output(c, dx);
   l.roots.push_back({am, {dy.shape[1], g.OW, g.OH, dy.shape[0]}});
   return l;
 }

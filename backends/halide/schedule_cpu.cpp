@@ -117,7 +117,7 @@ static void schedule_roots(const Lowered& l, int natural) {
       schedule_pointwise(root.f, args, root.extents, natural, {});
       continue;
     }
-    // Explicit reductions (batch statistics, argmax): vectors over the first pure var,
+    // Explicit reductions (batch statistics): vectors over the first pure var,
     // the reduction loops inside each vector's loop. The width divides the extent: with
     // a shifted or guarded tail Halide 14 wrote the last vector over the first.
     int w = natural;
@@ -137,7 +137,7 @@ static void schedule_roots(const Lowered& l, int natural) {
       if (!root.chunked) order.push_back(uo);
       s.reorder(order);
       // Independent work in parallel: the outermost pure var where there are more (max
-      // pooling's argmax over (c, x, y, n); parallel channel vectors there meant one
+      // pooling's argmax over (c, x, y, n), a reduction then: parallel channel vectors meant one
       // 4-task parallel loop per pixel, 25088 of them for ResNet-50's at batch 8), else the
       // channel vectors (batch statistics, one var).
       if (args.size() > 1 && root.extents.back() >= 2) s.parallel(args.back());
