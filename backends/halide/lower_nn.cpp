@@ -85,6 +85,13 @@ static TransposedWeight transposed_weight(LowerContext& c, int64_t tile_columns,
   return t;
 }
 
+// dx's zero-padded copy of dy, where it makes one: a root computed before the convolution.
+static void keep_dy_copy(Lowered& l, ConvInfo& info, const TensorRef& dy, bool copied) {
+  if (!copied) return;
+  info.padded = dy.f;
+  l.roots.push_back({dy.f, physical_extents(dy.shape, dy.layout)});
+}
+
 // conv2d_backward_input of a strided, undilated convolution on the CPU (channels-last dx):
 // one accumulator per column phase px = ix mod stride, over that phase's columns only
 // (xq = ix / stride) and with exactly its taps kx = kx0 + j * stride, so no tile computes
@@ -102,8 +109,7 @@ static Lowered column_phases(LowerContext& c, const TensorRef& dy, bool copied) 
   const auto& v = c.out.vars;  // channels-last: (ci, x, y, n); an accumulator's x is xq
   Var vc = v[0], vx = v[1], vy = v[2], vn = v[3];
   Lowered l;
-  ConvInfo info{Func(), RDom(), c.params[1], copied ? std::optional<Func>(dy.f) : std::nullopt, groups, w.shape[0],
-                c.out.shape[1]};
+  ConvInfo info{Func(), RDom(), c.params[1], std::nullopt, groups, w.shape[0], c.out.shape[1]};
   info.column_stride = s1;
   TransposedWeight wt = transposed_weight(c, (c.out.shape[3] + s1 - 1) / s1, dx_reduction_lanes(cig * groups, cog, c.target) > 0);
   Expr value = 0.f;
@@ -129,7 +135,7 @@ static Lowered column_phases(LowerContext& c, const TensorRef& dy, bool copied) 
   l.out(v) = value;
   for (const Reduction& p : info.phases) l.reductions.push_back(p);
   if (!info.phases.empty()) info.conv = info.phases[0].f, info.r = info.phases[0].r;
-  if (copied) l.roots.push_back({dy.f, physical_extents(dy.shape, dy.layout)});
+  keep_dy_copy(l, info, dy, copied);
   l.roots.push_back({wt.f, wt.extents});
   l.conv = info;
   return l;
@@ -182,9 +188,10 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   l.out = Func(c.out_name);
   l.out(c.out.vars) = acc(c.out.vars);
   l.reductions.push_back({acc, r});
-  if (copied) l.roots.push_back({dy.f, physical_extents(dy.shape, dy.layout)});
+  ConvInfo info{acc, r, c.params[1], std::nullopt, groups, w.shape[0], c.out.shape[1]};
+  keep_dy_copy(l, info, dy, copied);
   l.roots.push_back({wt.f, wt.extents});
-  l.conv = ConvInfo{acc, r, c.params[1], copied ? std::optional<Func>(dy.f) : std::nullopt, groups, w.shape[0], c.out.shape[1]};
+  l.conv = info;
   return l;
 }
 
