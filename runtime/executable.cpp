@@ -203,9 +203,13 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
   // plain layout beside a blocked conv weight was read by a gather of 16 rows per vector.
   auto weight_layout = [&](const ir::Value* v) {
     if (auto l = wanted_layout(v)) return *l;
-    for (const ir::Node* u : v->users)
-      if (u->op == "optimizer_update" && u->inputs.size() > 3 && u->inputs[0] != v && u->inputs[1] != v)
-        if (auto l = wanted_layout(u->inputs[0])) return *l;
+    // (An update's state is its input 3 or later; input 2 holds the hyper-parameters.)
+    for (const ir::Node* u : v->users) {
+      if (u->op != "optimizer_update" || u->inputs[0] == v) continue;
+      auto state = u->inputs.begin() + static_cast<long>(std::min<size_t>(3, u->inputs.size()));
+      if (std::find(state, u->inputs.end(), v) == u->inputs.end()) continue;
+      if (auto l = wanted_layout(u->inputs[0])) return *l;
+    }
     return hb::default_layout(v->type.rank());
   };
   for (const ir::Value* v : m.graph.parameters()) add_value(v, weight_layout(v));

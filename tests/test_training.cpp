@@ -373,6 +373,30 @@ TEST_CASE("momentum SGD step: weight gradients written per tile in the blocked l
   }
 }
 
+// Hyper-parameters given as a parameter rather than an input (a text-IR graph's single input
+// leaves no other way): they keep their own plain layout, where the rule storing an
+// optimizer's state like its parameter once handed them the conv weight's blocked one.
+TEST_CASE("momentum SGD step: hyper-parameters held in a parameter keep their layout", "[training][halide]") {
+  ir::Graph g = ir::parse(R"IR(graph hyper_param {
+  input %x : f32[2, 16, 5, 5]
+  param %hyper : f32[2] init ones
+  param %w : f32[32, 16, 3, 3] init zeros
+  param %w.momentum_buffer : f32[32, 16, 3, 3] init zeros
+  %y = conv2d(%x, %w) {padding = [1, 1, 1, 1]} : f32[2, 32, 5, 5]
+  %dw = conv2d_backward_weight(%x, %y) {padding = [1, 1, 1, 1], weight_shape = [32, 16, 3, 3]} : f32[32, 16, 3, 3]
+  %new_w = optimizer_update(%w, %dw, %hyper, %w.momentum_buffer) {optimizer = "momentum", weight_decay = 0.001} : f32[32, 16, 3, 3]
+  %new_b = optimizer_update(%w, %dw, %hyper, %w.momentum_buffer) {optimizer = "momentum", result = 1, weight_decay = 0.001} : f32[32, 16, 3, 3]
+  output "y" = %y
+  output "w" = %new_w
+  output "b" = %new_b
+})IR");
+  runtime::CompileOptions ho;
+  runtime::Executable hal(g, ho);
+  CHECK(hal.storage_layout("hyper") == "0");
+  CHECK(hal.storage_layout("w.momentum_buffer") == hal.storage_layout("w"));
+  testing::check_against_reference(g, "host", 7, -1.f, 1.f, "manual", 2e-3, 2e-4);
+}
+
 // Linear layers over 20 rows: the forward as a GEMM (the 1 MiB layer by chunks of the
 // weight's rows, the other by blocks of features), the input gradient as dot products, and
 // each weight gradient (dy^T x) in register tiles with its momentum update fused after it,
