@@ -25,14 +25,32 @@ bool is_sibling(const Node& n) {
   return it != n.attrs.end() && std::get<int64_t>(it->second) != 0;
 }
 
+bool is_pointwise_sibling_op(const Node& n) {
+  return n.op == "optimizer_update" && n.attr_string("optimizer") == "sgd" && n.attr_int("result") == 0 &&
+         n.inputs.size() == 3;
+}
+
 int sibling_input(const Node& n) {
   if (n.op == "batch_norm_stats") return 0;
   if (n.op == "batch_norm_backward_weight" && n.attr_int("training") && n.attr_int("with_bias") && n.inputs.size() == 5)
     return 3;
+  if (is_pointwise_sibling_op(n)) return 1;
   return -1;
 }
 
-const char* sibling_anchor(const Node& n) { return n.op == "batch_norm_stats" ? "conv2d" : "conv2d_backward_input"; }
+const char* sibling_anchor(const Node& n) {
+  if (is_pointwise_sibling_op(n)) return nullptr;
+  return n.op == "batch_norm_stats" ? "conv2d" : "conv2d_backward_input";
+}
+
+bool sibling_fits(const Node& anchor, const Node& prev, const Node& sib) {
+  int in = sibling_input(sib);
+  if (in < 0 || sib.inputs[in]->producer != &prev) return false;
+  if (!is_pointwise_sibling_op(sib)) return anchor.op == sibling_anchor(sib);
+  // p - lr * b' after b' = mu * b + g (+ weight decay) of the same parameter p.
+  return prev.op == "optimizer_update" && prev.attr_string("optimizer") == "momentum" && prev.attr_int("result") == 1 &&
+         prev.inputs[0] == sib.inputs[0];
+}
 
 std::vector<const Value*> group_outputs(const std::vector<const Node*>& group) {
   if (group.size() >= 2 && is_sibling(*group.back())) return {group[group.size() - 2]->outputs[0], group.back()->outputs[0]};
@@ -107,11 +125,11 @@ void verify_groups(const Graph& g) {
       if (n.outputs.size() != 1)
         throw Error(fmt::format("fusion group {}: node '{}' ({}) has {} outputs; members have one", id, n.name(), n.op,
                                 n.outputs.size()));
-      if (is_sibling(n) && (k == 0 || k + 1 != grp.size() || k == anchor || sibling_input(n) < 0 ||
-                            grp[anchor]->op != sibling_anchor(n)))
+      if (is_sibling(n) && (k == 0 || k + 1 != grp.size() || k == anchor || !sibling_fits(*grp[anchor], *grp[k - 1], n)))
         throw Error(fmt::format("fusion group {}: sibling '{}' ({}) must end a group whose anchor is a conv2d "
                                 "(batch_norm_stats) or a conv2d_backward_input (training batch_norm_backward_weight "
-                                "with with_bias = 1 and its batch_stats)",
+                                "with with_bias = 1 and its batch_stats), or follow the momentum update of its "
+                                "parameter (optimizer_update {{optimizer = \"sgd\"}})",
                                 id, n.name(), n.op));
       if (k > 0 && is_prologue(n))
         throw Error(fmt::format("fusion group {}: node '{}' is marked a prologue but is not the group's first", id, n.name()));

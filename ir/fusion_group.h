@@ -19,18 +19,25 @@ inline constexpr const char* kGroupAttr = "_group";
 // first in its group, marked "_prologue = 1", and the convolution is the anchor after it.
 inline constexpr const char* kPrologueAttr = "_prologue";
 
-// A sibling: a per-channel reduction that ends a group whose anchor is a convolution (or its
-// input gradient) and reads the previous member's output, marked "_sibling = 1": it is
-// summed inside the convolution's loops while each output tile is still in registers. The
-// group then has two outputs, both stored: the previous member's and the sibling's.
-// Siblings: batch_norm_stats of a conv2d's output (the batch statistics), and a training
-// batch_norm_backward_weight {with_bias = 1} with its batch statistics given, of the dy a
-// conv2d_backward_input (with its epilogue) makes (the scale and bias gradients).
+// A sibling: a node that ends a group and reads the previous member's output, marked
+// "_sibling = 1"; the group then has two outputs, both stored: the previous member's and the
+// sibling's. Two kinds:
+// - a per-channel reduction of a convolution's (or its input gradient's) output, summed
+//   inside the convolution's loops while each output tile is still in registers:
+//   batch_norm_stats of a conv2d's output (the batch statistics), and a training
+//   batch_norm_backward_weight {with_bias = 1} with its batch statistics given, of the dy a
+//   conv2d_backward_input (with its epilogue) makes (the scale and bias gradients);
+// - pointwise: momentum SGD's parameter step p' = p - lr * b' (optimizer_update {optimizer =
+//   "sgd"}) after the momentum update b' of the same parameter, under any anchor (a weight
+//   gradient's kernel): b' and p' are written from the same loops, in the same layout.
 inline constexpr const char* kSiblingAttr = "_sibling";
 // Which input of `n` a sibling reads the previous member's output through (-1: `n` cannot
-// be a sibling), and the anchor op it needs.
+// be a sibling), and the anchor op it needs (nullptr: any, for a pointwise sibling).
 int sibling_input(const Node& n);
 const char* sibling_anchor(const Node& n);
+bool is_pointwise_sibling_op(const Node& n);
+// Whether `sib` may follow `prev` (the member before it) under `anchor` as a sibling.
+bool sibling_fits(const Node& anchor, const Node& prev, const Node& sib);
 
 int group_of(const Node& n);  // -1 when the node is in no group
 bool is_sibling(const Node& n);

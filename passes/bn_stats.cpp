@@ -166,7 +166,7 @@ ir::Graph fuse_conv_bn_stats(const ir::Graph& g, const PassContext&) {
   std::set<const ir::Node*> moved;
   for (const auto& n : g.nodes()) {
     int in = ir::sibling_input(*n);
-    if (in < 0 || ir::group_of(*n) >= 0) continue;
+    if (in < 0 || ir::is_pointwise_sibling_op(*n) || ir::group_of(*n) >= 0) continue;
     const ir::Node* p = n->inputs[in]->producer;
     if (!p || p->outputs.size() != 1 || sibling_of.count(p)) continue;
     int grp = ir::group_of(*p);

@@ -173,14 +173,53 @@ static ir::Graph attach_prologues(const ir::Graph& g) {
   return rw.finish();
 }
 
+// Momentum SGD's parameter step p' = p - lr * b', emitted by fuse-optimizer right after the
+// momentum update b' of the same parameter, joins b's kernel as a pointwise sibling (ir/
+// fusion_group.h): b' and p' are written from the same loops, where the step was a pass of
+// its own reading p and b' back (a weight gradient's group, or the momentum update alone).
+static ir::Graph attach_update_siblings(const ir::Graph& g) {
+  std::map<const ir::Node*, int64_t> join;  // step -> the group it joins
+  int64_t next_group = 0;
+  for (const auto& n : g.nodes()) next_group = std::max<int64_t>(next_group, ir::group_of(*n) + 1);
+  const auto& nodes = g.nodes();
+  for (size_t i = 1; i < nodes.size(); ++i) {
+    const ir::Node &n = *nodes[i], &prev = *nodes[i - 1];
+    if (ir::group_of(n) >= 0 || !ir::is_pointwise_sibling_op(n) || ir::is_sibling(prev)) continue;
+    int grp = ir::group_of(prev);
+    size_t a = i - 1;
+    while (grp >= 0 && a > 0 && ir::group_of(*nodes[a - 1]) == grp) --a;
+    if (grp >= 0 && ir::is_prologue(*nodes[a])) ++a;
+    if (!ir::sibling_fits(*nodes[a], prev, n)) continue;
+    join[&n] = grp >= 0 ? grp : next_group++;
+  }
+  if (join.empty()) return ir::clone(g);
+  std::map<const ir::Node*, int64_t> anchor_group;  // lone momentum updates that become a group
+  for (auto& [step, id] : join)
+    if (ir::group_of(*step->inputs[1]->producer) < 0) anchor_group[step->inputs[1]->producer] = id;
+  Rewriter rw(g);
+  for (const auto& up : g.nodes()) {
+    const ir::Node& n = *up;
+    ir::AttrMap a = n.attrs;
+    if (auto it = join.find(&n); it != join.end()) {
+      a[ir::kGroupAttr] = it->second;
+      a[ir::kSiblingAttr] = int64_t{1};
+    } else if (auto jt = anchor_group.find(&n); jt != anchor_group.end()) {
+      a[ir::kGroupAttr] = jt->second;
+    }
+    rw.copy(n, a);
+  }
+  return rw.finish();
+}
+
 // Any producer followed by elementwise ops: the ops join its kernel (one batch norm per
-// group: the lowerings name their per-channel Funcs); then prologues of convolutions.
+// group: the lowerings name their per-channel Funcs); then prologues of convolutions, and
+// momentum SGD's parameter steps beside their momentum updates.
 ir::Graph fuse_elementwise(const ir::Graph& g, const PassContext&) {
   auto anchor = [](const ir::Node& n) { return n.outputs.size() == 1 && n.op != "optimizer_update"; };
   ir::Graph grown = grow_groups(g, anchor, [](const Members& grp, const ir::Node& n) {
     return !(n.op == "batch_norm" && has_op(grp, "batch_norm"));
   });
-  return attach_prologues(grown);
+  return attach_update_siblings(attach_prologues(grown));
 }
 
 }  // namespace strata::passes

@@ -36,7 +36,10 @@ static std::vector<PassInfo>& registry() {
        "momentum SGD's parameter step reads the new momentum (p - lr * b'), so the gradient's one reader, the "
        "momentum update, can be the epilogue of the kernel computing the gradient",
        fuse_optimizer},
-      {"fuse-elementwise", "chains of elementwise ops fused into their producer", fuse_elementwise},
+      {"fuse-elementwise",
+       "chains of elementwise ops fused into their producer; momentum SGD's parameter step written beside its "
+       "momentum update (annotation _sibling)",
+       fuse_elementwise},
       {"fuse-conv-bn-stats",
        "a convolution's batch statistics (batch_norm_stats) summed inside the convolution's kernel, a second output "
        "(annotation _sibling)",

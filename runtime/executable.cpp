@@ -277,13 +277,22 @@ Executable::Executable(const ir::Graph& g, CompileOptions o) : impl_(std::make_u
       add_value(out, layout, slot);
     }
     s.output = m.value_of.at(out);
-    if (group_out.size() > 1) {  // a sibling's [2, C] sums, row-major, in a storage of their own
+    if (group_out.size() > 1) {
+      // A sibling reduction's [2, C] sums, row-major, or a pointwise sibling's tensor in the
+      // first output's layout (a parameter's step beside its momentum: both are stored like
+      // the parameter); either in a storage of its own.
       const ir::Value* sv = group_out[1];
+      bool pointwise = ir::is_pointwise_sibling_op(*sv->producer);
+      hb::Layout slayout = pointwise ? layout : hb::default_layout(sv->type.rank());
+      if (auto su = param_of_output.find(sv); pointwise && su != param_of_output.end() && m.layouts[m.value_of.at(su->second)] != layout)
+        throw Error(fmt::format("compile: '{}' and '{}' are computed together but their parameters are stored in "
+                                "different layouts",
+                                out->name, sv->name));
       int sslot = plan.slot.count(sv) ? plan.slot.at(sv) : -1;
       for (size_t k = 0; k < s.inputs.size() && sslot >= 0; ++k)
         if (plan.slot.count(group_in[k]) && plan.slot.at(group_in[k]) == sslot) sslot = -1;
       if (plan.slot.count(out) && plan.slot.at(out) == sslot) sslot = -1;
-      add_value(sv, hb::default_layout(sv->type.rank()), sslot);
+      add_value(sv, slayout, sslot);
       s.second_output = m.value_of.at(sv);
     }
     if (folded.count(n)) {

@@ -98,8 +98,9 @@ TEST_CASE("reduced zoo models: every kernel's CUDA schedule compiles", "[cuda][z
   std::filesystem::remove_all(dir);
 }
 
-// fuse-conv-bn-stats's kernels with two outputs (ir/fusion_group.h's siblings) on CUDA: the
-// convolution's value computed first, then its copy, the per-tile sums and their totals.
+// Kernels with two outputs (ir/fusion_group.h's siblings) on CUDA: fuse-conv-bn-stats's (the
+// convolution's value computed first, then its copy, the per-tile sums and their totals) and
+// momentum SGD's parameter step beside its momentum in the weight gradient's kernel.
 TEST_CASE("kernels with a sibling's second output compile for host-cuda", "[cuda][passes]") {
   auto dir = std::filesystem::temp_directory_path() / ("strata-cuda-sibling-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
@@ -126,6 +127,18 @@ TEST_CASE("kernels with a sibling's second output compile for host-cuda", "[cuda
   %s = batch_norm_backward_weight(%x, %rm, %rv, %g, %st) {with_bias = 1} : f32[2, 16]
   output "g" = %g
   output "s" = %s
+})IR",
+                          R"IR(graph momentum_step {
+  input %x : f32[2, 16, 9, 9]
+  input %dy : f32[2, 32, 9, 9]
+  input %hyper : f32[2]
+  param %w : f32[32, 16, 3, 3] init zeros
+  param %b : f32[32, 16, 3, 3] init zeros
+  %dw = conv2d_backward_weight(%x, %dy) {padding = [1, 1, 1, 1], weight_shape = [32, 16, 3, 3]} : f32[32, 16, 3, 3]
+  %new_w = optimizer_update(%w, %dw, %hyper, %b) {optimizer = "momentum"} : f32[32, 16, 3, 3]
+  %new_b = optimizer_update(%w, %dw, %hyper, %b) {optimizer = "momentum", result = 1} : f32[32, 16, 3, 3]
+  output "w" = %new_w
+  output "b" = %new_b
 })IR"};
   int compiled = 0;
   for (const char* text : graphs) {
@@ -139,6 +152,6 @@ TEST_CASE("kernels with a sibling's second output compile for host-cuda", "[cuda
     }
     if (hb::gpu_available()) testing::check_against_reference(ir::parse(text), "host-cuda", 1, -1.f, 1.f, "manual", 1e-3, 1e-4);
   }
-  CHECK(compiled == 2);
+  CHECK(compiled == 3);  // the statistics, the scale and bias gradients, the parameter step
   std::filesystem::remove_all(dir);
 }

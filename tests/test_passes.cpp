@@ -431,7 +431,7 @@ TEST_CASE("a 1x1 convolution's kernel reads an image's positions as longer rows"
   testing::check_against_reference(m7.graph(), "host", 9);
 }
 
-TEST_CASE("the verifier refuses a sibling that does not end its group or follow a convolution", "[passes]") {
+TEST_CASE("the verifier refuses a sibling that does not end its group or follow a convolution or its momentum update", "[passes]") {
   const char* not_last = R"IR(graph g {
   input %x : f32[1, 64, 4, 4]
   param %w : f32[16, 64, 3, 3] init zeros
@@ -450,6 +450,26 @@ TEST_CASE("the verifier refuses a sibling that does not end its group or follow 
 })IR";
   CHECK_THROWS_WITH(ir::verify(ir::parse(not_last)), Catch::Contains("sibling"));
   CHECK_THROWS_WITH(ir::verify(ir::parse(not_conv)), Catch::Contains("sibling"));
+  // The pointwise sibling, SGD's parameter step, follows the momentum update of its own
+  // parameter: after another parameter's, or after a plain elementwise op, it is refused.
+  auto step_after = [](const char* prev, const char* param) {
+    return ir::parse(fmt::format(R"IR(graph g {{
+  input %g : f32[8]
+  input %hyper : f32[2]
+  param %p : f32[8] init zeros
+  param %q : f32[8] init zeros
+  param %b : f32[8] init zeros
+  %m = {} : f32[8]
+  %s = optimizer_update(%{}, %m, %hyper) {{_group = 0, _sibling = 1, optimizer = "sgd"}} : f32[8]
+  output "m" = %m
+  output "s" = %s
+}})IR",
+                                 prev, param));
+  };
+  const char* momentum = R"(optimizer_update(%p, %g, %hyper, %b) {_group = 0, optimizer = "momentum", result = 1})";
+  CHECK_NOTHROW(ir::verify(step_after(momentum, "p")));
+  CHECK_THROWS_WITH(ir::verify(step_after(momentum, "q")), Catch::Contains("sibling"));
+  CHECK_THROWS_WITH(ir::verify(step_after("relu(%g) {_group = 0}", "p")), Catch::Contains("sibling"));
 }
 
 // A lone elementwise op whose input dies at it would normally write in place; when its

@@ -106,19 +106,27 @@ const char* kBnTrainIr = R"IR(graph bn_train {
 
 // A convolution's weight gradient and the two momentum-SGD updates of that weight, at the
 // end of the step as build_training_step emits them.
+// A conv weight's gradient and a bias whose gradient is an input (no kernel to join).
 const char* kMomentumIr = R"IR(graph momentum {
   input %x : f32[1, 2, 4, 4]
   input %dy : f32[1, 3, 4, 4]
   input %hyper : f32[2]
+  input %dbias : f32[3]
   param %w : f32[3, 2, 3, 3] init zeros
   param %w.momentum_buffer : f32[3, 2, 3, 3] init zeros
+  param %bias : f32[3] init zeros
+  param %bias.momentum_buffer : f32[3] init zeros
   %dw = conv2d_backward_weight(%x, %dy) {padding = [1, 1, 1, 1], weight_shape = [3, 2, 3, 3]} : f32[3, 2, 3, 3]
   %dx = conv2d_backward_input(%dy, %w) {padding = [1, 1, 1, 1], input_shape = [1, 2, 4, 4]} : f32[1, 2, 4, 4]
-  %new_w = optimizer_update(%w, %dw, %hyper, %w.momentum_buffer) {optimizer = "momentum"} : f32[3, 2, 3, 3]
-  %new_b = optimizer_update(%w, %dw, %hyper, %w.momentum_buffer) {optimizer = "momentum", result = 1} : f32[3, 2, 3, 3]
+  %new_w = optimizer_update(%w, %dw, %hyper, %w.momentum_buffer) {optimizer = "momentum", weight_decay = 0.01} : f32[3, 2, 3, 3]
+  %new_b = optimizer_update(%w, %dw, %hyper, %w.momentum_buffer) {optimizer = "momentum", result = 1, weight_decay = 0.01} : f32[3, 2, 3, 3]
+  %new_bias = optimizer_update(%bias, %dbias, %hyper, %bias.momentum_buffer) {optimizer = "momentum"} : f32[3]
+  %new_bias_b = optimizer_update(%bias, %dbias, %hyper, %bias.momentum_buffer) {optimizer = "momentum", result = 1} : f32[3]
   output "dx" = %dx
   output "w" = %new_w
   output "b" = %new_b
+  output "bias" = %new_bias
+  output "bias_b" = %new_bias_b
 }
 )IR";
 
@@ -467,22 +475,30 @@ TEST_CASE("golden: fuse-bn-stats (statistics once, the weight and bias gradients
   same_values_after(kBnTrainIr, "fuse-bn-stats");
 }
 
-TEST_CASE("golden: fuse-optimizer,fuse-elementwise (momentum update fused into dw, the step reads it)", "[passes][golden]") {
+TEST_CASE("golden: fuse-optimizer,fuse-elementwise (momentum update fused into dw, the step its sibling)", "[passes][golden]") {
   CHECK(run(kMomentumIr, "fuse-optimizer,fuse-elementwise") == R"IR(graph momentum {
   input %x : f32[1, 2, 4, 4]
   input %dy : f32[1, 3, 4, 4]
   input %hyper : f32[2]
+  input %dbias : f32[3]
   param %w : f32[3, 2, 3, 3] init zeros
   param %w.momentum_buffer : f32[3, 2, 3, 3] init zeros
+  param %bias : f32[3] init zeros
+  param %bias.momentum_buffer : f32[3] init zeros
   %dw = conv2d_backward_weight(%x, %dy) {_group = 0, dilation = [1, 1], groups = 1, padding = [1, 1, 1, 1], stride = [1, 1], weight_shape = [3, 2, 3, 3]} : f32[3, 2, 3, 3]
-  %new_b = optimizer_update(%w, %dw, %hyper, %w.momentum_buffer) {_group = 0, alpha = 0.99, beta1 = 0.9, beta2 = 0.999, clip_value = 0.0, eps = 1e-08, l1 = 0.0, momentum = 0.9, optimizer = "momentum", result = 1, weight_decay = 0.0} : f32[3, 2, 3, 3]
-  %new_w = optimizer_update(%w, %new_b, %hyper) {alpha = 0.99, beta1 = 0.9, beta2 = 0.999, clip_value = 0.0, eps = 1e-08, l1 = 0.0, momentum = 0.9, optimizer = "sgd", result = 0, weight_decay = 0.0} : f32[3, 2, 3, 3]
+  %new_b = optimizer_update(%w, %dw, %hyper, %w.momentum_buffer) {_group = 0, alpha = 0.99, beta1 = 0.9, beta2 = 0.999, clip_value = 0.0, eps = 1e-08, l1 = 0.0, momentum = 0.9, optimizer = "momentum", result = 1, weight_decay = 0.01} : f32[3, 2, 3, 3]
+  %new_w = optimizer_update(%w, %new_b, %hyper) {_group = 0, _sibling = 1, alpha = 0.99, beta1 = 0.9, beta2 = 0.999, clip_value = 0.0, eps = 1e-08, l1 = 0.0, momentum = 0.9, optimizer = "sgd", result = 0, weight_decay = 0.0} : f32[3, 2, 3, 3]
   %dx = conv2d_backward_input(%dy, %w) {dilation = [1, 1], groups = 1, input_shape = [1, 2, 4, 4], padding = [1, 1, 1, 1], stride = [1, 1]} : f32[1, 2, 4, 4]
+  %new_bias_b = optimizer_update(%bias, %dbias, %hyper, %bias.momentum_buffer) {_group = 1, alpha = 0.99, beta1 = 0.9, beta2 = 0.999, clip_value = 0.0, eps = 1e-08, l1 = 0.0, momentum = 0.9, optimizer = "momentum", result = 1, weight_decay = 0.0} : f32[3]
+  %new_bias = optimizer_update(%bias, %new_bias_b, %hyper) {_group = 1, _sibling = 1, alpha = 0.99, beta1 = 0.9, beta2 = 0.999, clip_value = 0.0, eps = 1e-08, l1 = 0.0, momentum = 0.9, optimizer = "sgd", result = 0, weight_decay = 0.0} : f32[3]
   output "dx" = %dx
   output "w" = %new_w
   output "b" = %new_b
+  output "bias" = %new_bias
+  output "bias_b" = %new_bias_b
 }
 )IR");
+  same_values_after(kMomentumIr, "fuse-optimizer,fuse-elementwise");
 }
 
 TEST_CASE("golden: fuse-elementwise,fuse-conv-bn-stats (statistics and scale/bias gradients as siblings)", "[passes][golden]") {

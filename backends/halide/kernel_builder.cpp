@@ -66,15 +66,18 @@ static void load_autoscheduler(const std::string& name) {
   loaded.insert(name);
 }
 
-// Static bounds and strides (dense unless given) for a buffer stored in `layout`.
+// Static bounds and strides (dense unless given) for a buffer stored in `layout`. A Tuple's
+// later output buffers take strides only: Halide gives them the first one's bounds.
 template <typename Buf>
-static void constrain(Buf&& b, const Shape& shape, const Layout& layout, const std::vector<int64_t>& strides = {}) {
+static void constrain(Buf&& b, const Shape& shape, const Layout& layout, const std::vector<int64_t>& strides = {},
+                      bool bounds = true) {
   int stride = 1;
   std::vector<int64_t> ext = physical_extents(shape, layout);
   for (size_t k = 0; k < ext.size(); ++k) {
     int e = static_cast<int>(ext[k]);
     int s = strides.empty() ? stride : static_cast<int>(strides[k]);
-    b.dim(static_cast<int>(k)).set_bounds(0, e).set_stride(s).set_estimate(0, e);
+    if (bounds) b.dim(static_cast<int>(k)).set_bounds(0, e).set_estimate(0, e);
+    b.dim(static_cast<int>(k)).set_stride(s);
     stride *= e;
   }
 }
@@ -263,9 +266,13 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     return b;
   }
   size_t ai = ir::anchor_index(group);
-  // A sibling (a per-channel reduction) is no link of the chain: it adds a second output.
+  // A sibling is no link of the chain: it adds a second output (ir/fusion_group.h), a
+  // per-channel reduction's [2, C] or a pointwise one's tensor beside the chain's.
   bool sibling = group.size() >= 2 && ir::is_sibling(*group.back());
+  bool pointwise_sibling = sibling && ir::is_pointwise_sibling_op(*group.back());
   size_t end = sibling ? group.size() - 1 : group.size();
+  // The chain's last Func is the output, or with a pointwise sibling the Tuple's first value.
+  const char* last_name = pointwise_sibling ? "chain_out" : "out";
   const ir::Node& anchor = *group[ai];
   std::vector<const ir::Value*> inputs = ir::group_inputs(group);
   if (in_layouts.size() != inputs.size()) throw Error("build_pipeline: one layout per input is needed");
@@ -317,7 +324,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
   } else {
     for (const ir::Value* v : anchor.inputs) external(refs, ps, v);
   }
-  LowerContext ctx{anchor, refs, ps, out, target, end == ai + 1 ? "out" : "anchor"};
+  LowerContext ctx{anchor, refs, ps, out, target, end == ai + 1 ? last_name : "anchor"};
   ctx.winograd = winograd_weight_grad_plan(anchor, o);
   Lowered l = lower_node(lowering_of(anchor), ctx);
   l.roots.insert(l.roots.end(), prologue_roots.begin(), prologue_roots.end());
@@ -336,7 +343,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
       mrefs.push_back(TensorRef{l.out, out_layout, os});
       mps.emplace_back();
     }
-    LowerContext mctx{n, mrefs, mps, out, target, k + 1 == end ? "out" : fmt::format("epilogue{}", k)};
+    LowerContext mctx{n, mrefs, mps, out, target, k + 1 == end ? last_name : fmt::format("epilogue{}", k)};
     Lowered m = lower_node(lowering_of(n), mctx);
     l.out = m.out;
     l.reductions.insert(l.reductions.end(), m.reductions.begin(), m.reductions.end());
@@ -344,9 +351,9 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
   }
   if (sibling) {
     const ir::Node& sib = *group.back();
-    if (anchor.op != ir::sibling_anchor(sib) || os.size() != 4 || ir::sibling_input(sib) < 0)
-      throw Error(fmt::format("halide backend: '{}' ({}) as a second output needs a {} anchor (group of '{}')", sib.name(),
-                              sib.op, ir::sibling_anchor(sib), anchor.name()));
+    if (!ir::sibling_fits(anchor, *group[end - 1], sib) || (!pointwise_sibling && os.size() != 4))
+      throw Error(fmt::format("halide backend: '{}' ({}) cannot be a second output after '{}' (group of '{}')", sib.name(),
+                              sib.op, group[end - 1]->name(), anchor.name()));
     std::vector<TensorRef> srefs;
     std::vector<ImageParam> sps;
     for (size_t i = 0; i < sib.inputs.size(); ++i) {
@@ -357,9 +364,21 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
       srefs.push_back(TensorRef{l.out, out_layout, os});
       sps.emplace_back();
     }
-    add_sibling(l, ctx, sib, srefs);
+    if (pointwise_sibling) {
+      // Both values from one Func, so the anchor's schedule computes them in the same loops.
+      LowerContext sctx{sib, srefs, sps, out, target, "sibling_out"};
+      Lowered second = lower_node(lowering_of(sib), sctx);
+      l.reductions.insert(l.reductions.end(), second.reductions.begin(), second.reductions.end());
+      l.roots.insert(l.roots.end(), second.roots.begin(), second.roots.end());
+      Func both("out");
+      both(out.vars) = Tuple(l.out(out.vars), second.out(out.vars));
+      l.out = both;
+    } else {
+      add_sibling(l, ctx, sib, srefs);
+    }
   }
-  constrain(l.out.output_buffer(), os, out_layout, out_strides);
+  std::vector<OutputImageParam> obs = l.out.output_buffers();
+  for (size_t i = 0; i < obs.size(); ++i) constrain(obs[i], os, out_layout, i == 0 ? out_strides : std::vector<int64_t>{}, i == 0);
   Pipeline p(l.out);
   if (l.stats) {
     constrain(l.stats->out.output_buffer(), ks.outputs.at(1), row_major(2));

@@ -240,12 +240,13 @@ static std::vector<halide_dimension_t> dims_of(const Shape& s, const Layout& lay
   return d;
 }
 
-// The layouts of a group's outputs: the caller's for the first, row-major for a sibling's
-// [2, C] (ir/fusion_group.h).
+// The layouts of a group's outputs: the caller's for the first, row-major for a sibling
+// reduction's [2, C], the first's for a pointwise sibling's (ir/fusion_group.h).
 static std::vector<Layout> output_layouts(const NodeGroup& group, const Layout& out_layout) {
   std::vector<Layout> layouts{out_layout};
   auto outputs = ir::group_outputs(group);
-  for (size_t i = 1; i < outputs.size(); ++i) layouts.push_back(row_major(outputs[i]->type.rank()));
+  bool pointwise = ir::is_pointwise_sibling_op(*group.back());
+  for (size_t i = 1; i < outputs.size(); ++i) layouts.push_back(pointwise ? out_layout : row_major(outputs[i]->type.rank()));
   return layouts;
 }
 
