@@ -2,6 +2,7 @@
 // errors come back, nested loops and loops from two threads at once complete, and the
 // kernel cache installs the pool in the Halide runtime.
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -59,6 +60,33 @@ TEST_CASE("the thread pool returns an iteration's error and still runs the other
   c.fail_at = 40;
   CHECK(hb::pool_do_par_for(nullptr, task, 0, 64, reinterpret_cast<uint8_t*>(&c)) == 7);
   CHECK(each_once(c));
+}
+
+// An iteration failing on a worker: its runtime message (kept per thread) reaches the
+// thread whose loop it was, as a kernel's error must (Kernel::run_buffers reports it).
+struct WorkerFailure {
+  std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> on_workers{0};
+};
+int fail_on_worker(void*, int, uint8_t* closure) {
+  auto* w = reinterpret_cast<WorkerFailure*>(closure);
+  std::this_thread::sleep_for(std::chrono::microseconds(200));  // (long enough for the worker to take some)
+  if (std::this_thread::get_id() == w->caller) return 0;
+  w->on_workers.fetch_add(1);
+  hb::set_runtime_error("iteration failed on a worker");
+  return 3;
+}
+
+TEST_CASE("an iteration's error message on a worker reaches the loop's caller", "[thread_pool]") {
+  if (hb::pool_threads() < 2) {
+    WARN("skipped: one hardware thread (HL_NUM_THREADS or the machine), so no worker runs an iteration");
+    return;
+  }
+  WorkerFailure w;
+  hb::clear_runtime_error();
+  CHECK(hb::pool_do_par_for(nullptr, fail_on_worker, 0, 200, reinterpret_cast<uint8_t*>(&w)) == 3);
+  REQUIRE(w.on_workers.load() > 0);
+  CHECK(hb::last_runtime_error() == "iteration failed on a worker");
 }
 
 TEST_CASE("loops nested in an iteration and loops from two threads at once complete", "[thread_pool]") {

@@ -107,6 +107,13 @@ struct BufferRef {
   uint64_t device = 0;
 };
 
+// The message of the last error the Halide runtime reported on this thread ("" after
+// clear); a Kernel's failure quotes it. set_runtime_error records one (the runtime's error
+// handler; the thread pool hands a worker's to the thread whose parallel loop it ran).
+const std::string& last_runtime_error();
+void clear_runtime_error();
+void set_runtime_error(const std::string& message);
+
 // One compiled kernel: a node specialised to its shapes, layouts, target and schedule.
 class Kernel {
  public:

@@ -3,6 +3,8 @@
 // it): the entry points the backend calls itself, for GPU memory and copies.
 #include <HalideRuntime.h>
 
+#include "backends/halide/halide_backend.h"
+
 namespace strata::halide_backend {
 
 struct Runtime {
@@ -15,8 +17,6 @@ struct Runtime {
   const halide_device_interface_t* cuda = nullptr;
 };
 const Runtime& runtime();  // loads it on first use; throws strata::Error when it cannot
-// The message of the last error the runtime reported on this thread ("" after clear).
-const std::string& last_runtime_error();
-void clear_runtime_error();
+// (The runtime's error messages per thread: halide_backend.h's last_runtime_error.)
 
 }  // namespace strata::halide_backend

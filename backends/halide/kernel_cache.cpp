@@ -108,6 +108,7 @@ static thread_local std::string t_last_error;
 static void error_handler(void*, const char* msg) { t_last_error = msg; }
 const std::string& last_runtime_error() { return t_last_error; }
 void clear_runtime_error() { t_last_error.clear(); }
+void set_runtime_error(const std::string& message) { t_last_error = message; }
 
 template <typename F>
 static F symbol(void* handle, const char* name, const std::string& so) {

@@ -7,6 +7,8 @@
 // before it sleeps.
 #include "backends/halide/thread_pool.h"
 
+#include "backends/halide/halide_backend.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -16,6 +18,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace strata::halide_backend {
@@ -45,15 +48,19 @@ struct Job {
   std::atomic<int> next;
   std::atomic<int> done{0};
   std::atomic<int> error{0};
+  // The first failing iteration's runtime message, from the thread that ran it (the
+  // runtime's error handler keeps it per thread): the caller takes it over, so that a kernel
+  // failing on a worker still says why.
+  std::string message;
 
   // Runs iterations until none are left.
   void work() {
     for (int i; (i = next.fetch_add(1, std::memory_order_relaxed)) < end;) {
       if (int rc = f(user_context, i, closure)) {
         int none = 0;
-        error.compare_exchange_strong(none, rc);
+        if (error.compare_exchange_strong(none, rc)) message = last_runtime_error();
       }
-      done.fetch_add(1, std::memory_order_release);
+      done.fetch_add(1, std::memory_order_release);  // (publishes `message` to the caller)
     }
   }
 };
@@ -63,7 +70,10 @@ thread_local bool t_in_loop = false;  // inside a parallel loop's iteration (or 
 class Pool {
  public:
   explicit Pool(int workers) {
-    for (int i = 0; i < workers; ++i) std::thread([this] { run(); }).detach();
+    // A worker counts loops from the pool's start, not its own: one starting after the
+    // first loop was published still joins it (that loop ran on its caller alone).
+    uint64_t start = generation_.load(std::memory_order_acquire);
+    for (int i = 0; i < workers; ++i) std::thread([this, start] { run(start); }).detach();
   }
 
   // False when another thread's loop holds the pool.
@@ -83,13 +93,13 @@ class Pool {
     job_.store(nullptr, std::memory_order_seq_cst);
     for (int k = 0; active_.load(std::memory_order_seq_cst) > 0; ++k) spin_step(k);
     *rc = job.error.load(std::memory_order_relaxed);
+    if (*rc != 0) set_runtime_error(job.message);
     return true;
   }
 
  private:
-  void run() {
+  void run(uint64_t seen) {
     t_in_loop = true;  // a loop its iterations start runs in place
-    uint64_t seen = generation_.load(std::memory_order_acquire);
     for (;;) {
       // Spin about 100 microseconds for the next loop (the gap between two kernels of a
       // model), then sleep until one comes.
