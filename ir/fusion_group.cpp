@@ -78,19 +78,30 @@ bool chainable_input(const Node& n, int input) {
   return n.inputs[input]->type == n.outputs[0]->type;
 }
 
+bool prologue_fits(const Node& n) {
+  if (n.outputs.size() != 1) return false;
+  return is_elementwise(n) || (n.op == "batch_norm" && n.attr_int("training") && n.inputs.size() == 6);
+}
+
 int chained_input(const std::vector<const Node*>& group, size_t k) {
   for (size_t i = 0; i < group[k]->inputs.size(); ++i)
     if (group[k]->inputs[i]->producer == group[k - 1]) return static_cast<int>(i);
+  if (k == 1 && is_prologue(*group[0])) return -1;  // the prologue feeds a later member
   throw Error(fmt::format("fusion group: node '{}' does not read the previous member", group[k]->name()));
 }
 
+int prologue_input(const std::vector<const Node*>& group, size_t k) {
+  if (k == 0 || !is_prologue(*group[0])) return -1;
+  for (size_t i = 0; i < group[k]->inputs.size(); ++i)
+    if (group[k]->inputs[i]->producer == group[0]) return static_cast<int>(i);
+  return -1;
+}
+
 std::vector<const Value*> group_inputs(const std::vector<const Node*>& group) {
-  std::vector<const Value*> ins(group[0]->inputs.begin(), group[0]->inputs.end());
-  for (size_t k = 1; k < group.size(); ++k) {
-    int chained = chained_input(group, k);
-    for (size_t i = 0; i < group[k]->inputs.size(); ++i)
-      if (static_cast<int>(i) != chained) ins.push_back(group[k]->inputs[i]);
-  }
+  std::vector<const Value*> ins;
+  for (const Node* n : group)
+    for (const Value* v : n->inputs)
+      if (std::find(group.begin(), group.end(), v->producer) == group.end()) ins.push_back(v);
   return ins;
 }
 
@@ -134,10 +145,17 @@ void verify_groups(const Graph& g) {
       if (k > 0 && is_prologue(n))
         throw Error(fmt::format("fusion group {}: node '{}' is marked a prologue but is not the group's first", id, n.name()));
       if (k == 0 && anchor == 1) {
-        if (grp.size() < 2 || !is_elementwise(n) || grp[1]->op != "conv2d" || grp[1]->inputs[0] != n.outputs[0] ||
-            grp[1]->inputs[1] == n.outputs[0])
-          throw Error(fmt::format("fusion group {}: prologue '{}' ({}) must be elementwise and read by the convolution "
-                                  "after it as its input x only",
+        const std::vector<Node*>& readers = n.outputs[0]->users;
+        auto at = readers.size() == 1 ? std::find(grp.begin() + 1, grp.end(), readers[0]) : grp.end();
+        bool by_anchor = at == grp.begin() + 1;
+        bool ok = grp.size() >= 2 && prologue_fits(n) && at != grp.end() &&
+                  std::count(readers[0]->inputs.begin(), readers[0]->inputs.end(), n.outputs[0]) == 1 &&
+                  !std::count(outputs_of_graph.begin(), outputs_of_graph.end(), n.outputs[0]);
+        if (ok && by_anchor) ok = grp[1]->op == "conv2d" && grp[1]->inputs[0] == n.outputs[0];
+        if (ok && !by_anchor) ok = !is_sibling(**at);
+        if (!ok)
+          throw Error(fmt::format("fusion group {}: prologue '{}' ({}) must be pointwise and read once, by nothing but "
+                                  "the convolution after it as its input x or a later elementwise member (and no graph output)",
                                   id, n.name(), n.op));
       }
       if (k > 0) {
@@ -148,7 +166,7 @@ void verify_groups(const Graph& g) {
         for (size_t i = 0; i < n.inputs.size(); ++i) {
           const Node* p = n.inputs[i]->producer;
           bool inside = p && std::find(grp.begin(), grp.begin() + static_cast<long>(k), p) != grp.begin() + static_cast<long>(k);
-          if (!inside) continue;
+          if (!inside || (k > 1 && anchor == 1 && p == grp[0])) continue;  // (the prologue, checked above)
           bool chain_ok = is_sibling(n) ? static_cast<int>(i) == sibling_input(n)
                           : k == anchor ? i == 0
                                         : chainable_input(n, static_cast<int>(i));
@@ -158,14 +176,16 @@ void verify_groups(const Graph& g) {
                                     id, n.name(), n.op, n.inputs[i]->name));
           ++chained;
         }
-        if (chained != 1)
+        bool after_unread_prologue = k == anchor && anchor == 1 && chained == 0;  // (a later member reads it)
+        if (chained != 1 && !after_unread_prologue)
           throw Error(fmt::format("fusion group {}: node '{}' ({}) must read the previous member's output exactly once",
                                   id, n.name(), n.op));
       }
       if (k + 1 < grp.size() && !is_sibling(*grp[k + 1])) {
         const Value* v = n.outputs[0];
+        bool prologue = k == 0 && anchor == 1;  // (its one reader is checked above)
         for (const Node* u : v->users)
-          if (u != grp[k + 1])
+          if (u != grp[k + 1] && !prologue)
             throw Error(fmt::format("fusion group {}: %{} (inside the group) is also used by '{}'; only the last "
                                     "member's output leaves a group",
                                     id, v->name, u->name()));

@@ -14,10 +14,15 @@
 namespace strata::ir {
 
 inline constexpr const char* kGroupAttr = "_group";
-// A prologue: an elementwise node whose only reader is a convolution's input x, computed
-// inside the convolution's loads (squeeze-and-excitation's channel scale, say). It comes
-// first in its group, marked "_prologue = 1", and the convolution is the anchor after it.
+// A prologue: a pointwise node (prologue_fits) first in its group, marked "_prologue = 1",
+// whose output one later member reads and nothing else: the convolution anchor after it, as
+// its input x, computed inside the convolution's loads (squeeze-and-excitation's channel
+// scale, say); or an epilogue member, as an input it does not chain on, computed where that
+// member is (a downsample block's second batch norm, which the add after the first reads).
 inline constexpr const char* kPrologueAttr = "_prologue";
+// What a prologue may be: an elementwise node, or a training batch norm given its batch
+// statistics (then it is pointwise too).
+bool prologue_fits(const Node& n);
 
 // A sibling: a node that ends a group and reads the previous member's output, marked
 // "_sibling = 1"; the group then has two outputs, both stored: the previous member's and the
@@ -53,11 +58,14 @@ bool is_elementwise(const Node& n);
 // Which input of `n` an epilogue may chain through: those shaped like the output.
 bool chainable_input(const Node& n, int input);
 
-// A group's inputs from outside it, in kernel-argument order: the anchor's inputs, then
-// each later member's inputs but the one it chains on (a value may appear twice).
+// A group's inputs from outside it, in kernel-argument order: each member's inputs in
+// member order, but those a member of the group makes (a value may appear twice).
 std::vector<const Value*> group_inputs(const std::vector<const Node*>& group);
-// Which input of group[k] (k > 0) reads group[k - 1]'s output.
+// Which input of group[k] (k > 0) reads group[k - 1]'s output; -1 for an anchor after a
+// prologue that a later member reads.
 int chained_input(const std::vector<const Node*>& group, size_t k);
+// Which input of group[k] reads the group's prologue, or -1.
+int prologue_input(const std::vector<const Node*>& group, size_t k);
 
 // Groups in node order (each a list of consecutive nodes, anchor first); nodes in no
 // group are not listed.

@@ -173,6 +173,49 @@ static ir::Graph attach_prologues(const ir::Graph& g) {
   return rw.finish();
 }
 
+// An epilogue member's other input made by a pointwise node that nothing else reads (a
+// downsample block's second batch norm, which the add after the first reads) becomes the
+// group's prologue: computed where the member reads it instead of stored and read back.
+static ir::Graph attach_member_prologues(const ir::Graph& g) {
+  std::vector<const ir::Value*> graph_outputs;
+  for (auto& [name, v] : g.outputs()) graph_outputs.push_back(v);
+  std::map<const ir::Node*, const ir::Node*> prologue_of;  // a group's first member -> its new prologue
+  std::set<const ir::Node*> prologues;
+  for (const auto& grp : ir::fusion_groups(g)) {
+    if (ir::is_prologue(*grp[0])) continue;
+    for (size_t k = 1; k < grp.size() && !prologue_of.count(grp[0]); ++k) {
+      const ir::Node& m = *grp[k];
+      if (ir::is_sibling(m)) continue;
+      int chained = ir::chained_input(grp, k);
+      for (size_t i = 0; i < m.inputs.size(); ++i) {
+        const ir::Value* v = m.inputs[i];
+        const ir::Node* p = v->producer;
+        if (static_cast<int>(i) == chained || !p || ir::group_of(*p) >= 0 || !ir::prologue_fits(*p) ||
+            v->users.size() != 1 || prologues.count(p) ||
+            std::find(graph_outputs.begin(), graph_outputs.end(), v) != graph_outputs.end())
+          continue;
+        prologue_of[grp[0]] = p;
+        prologues.insert(p);
+        break;
+      }
+    }
+  }
+  if (prologue_of.empty()) return ir::clone(g);
+  Rewriter rw(g);
+  for (const auto& up : g.nodes()) {
+    const ir::Node& n = *up;
+    if (prologues.count(&n)) continue;  // emitted first in its group
+    if (auto it = prologue_of.find(&n); it != prologue_of.end()) {
+      ir::AttrMap pa = it->second->attrs;
+      pa[ir::kGroupAttr] = int64_t{ir::group_of(n)};
+      pa[ir::kPrologueAttr] = int64_t{1};
+      rw.copy(*it->second, pa);
+    }
+    rw.copy(n);
+  }
+  return rw.finish();
+}
+
 // Momentum SGD's parameter step p' = p - lr * b', emitted by fuse-optimizer right after the
 // momentum update b' of the same parameter, joins b's kernel as a pointwise sibling (ir/
 // fusion_group.h): b' and p' are written from the same loops, where the step was a pass of
@@ -212,14 +255,14 @@ static ir::Graph attach_update_siblings(const ir::Graph& g) {
 }
 
 // Any producer followed by elementwise ops: the ops join its kernel (one batch norm per
-// group: the lowerings name their per-channel Funcs); then prologues of convolutions, and
-// momentum SGD's parameter steps beside their momentum updates.
+// chain); then prologues (of convolutions, then of epilogue members), and momentum SGD's
+// parameter steps beside their momentum updates.
 ir::Graph fuse_elementwise(const ir::Graph& g, const PassContext&) {
   auto anchor = [](const ir::Node& n) { return n.outputs.size() == 1 && n.op != "optimizer_update"; };
   ir::Graph grown = grow_groups(g, anchor, [](const Members& grp, const ir::Node& n) {
     return !(n.op == "batch_norm" && has_op(grp, "batch_norm"));
   });
-  return attach_update_siblings(attach_prologues(grown));
+  return attach_update_siblings(attach_member_prologues(attach_prologues(grown)));
 }
 
 }  // namespace strata::passes

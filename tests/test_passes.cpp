@@ -472,6 +472,51 @@ TEST_CASE("the verifier refuses a sibling that does not end its group or follow 
   CHECK_THROWS_WITH(ir::verify(step_after("relu(%g) {_group = 0}", "p")), Catch::Contains("sibling"));
 }
 
+// A downsample block's sum in a training step: the first batch norm (its statistics given)
+// becomes the prologue of the group that the second anchors, computed inside the add's
+// loads; the kernel equals the reference, and the verifier refuses such a prologue read by
+// anything else too.
+TEST_CASE("fuse-elementwise: a batch norm the sum reads as the group's prologue equals the reference", "[passes][halide]") {
+  const char* text = R"IR(graph two_bn_add {
+  input %y1 : f32[2, 32, 6, 6]
+  input %y2 : f32[2, 32, 6, 6]
+  param %w1 : f32[32] init ones
+  param %b1 : f32[32] init zeros
+  param %m1 : f32[32] frozen init zeros
+  param %v1 : f32[32] frozen init ones
+  param %w2 : f32[32] init ones
+  param %b2 : f32[32] init zeros
+  param %m2 : f32[32] frozen init zeros
+  param %v2 : f32[32] frozen init ones
+  %s1 = batch_norm_stats(%y1) : f32[2, 32]
+  %s2 = batch_norm_stats(%y2) : f32[2, 32]
+  %a = batch_norm(%y1, %w1, %b1, %m1, %v1, %s1) {training = 1} : f32[2, 32, 6, 6]
+  %b = batch_norm(%y2, %w2, %b2, %m2, %v2, %s2) {training = 1} : f32[2, 32, 6, 6]
+  %sum = add(%a, %b) : f32[2, 32, 6, 6]
+  %r = relu(%sum) : f32[2, 32, 6, 6]
+  output "r" = %r
+})IR";
+  ir::Graph g = ir::parse(text);
+  ir::Graph o2 = optimized(g);
+  int prologues = 0;
+  for (const auto& n : o2.nodes()) prologues += ir::is_prologue(*n) && n->op == "batch_norm";
+  CHECK(prologues == 1);
+  runtime::Executable exe(g, {});
+  CHECK(exe.report().kernels == 3);  // the two statistics, then both batch norms, the add and the ReLU
+  testing::check_against_reference(g, "host", 4);
+
+  // The same group, with the prologue also read outside it (a graph output), or read twice.
+  std::string grouped = ir::print(o2);
+  std::string also_output = grouped;
+  also_output.insert(also_output.rfind('}'), "  output \"a\" = %a\n");
+  CHECK_THROWS_WITH(ir::verify(ir::parse(also_output)), Catch::Contains("prologue"));
+  std::string twice = grouped;
+  size_t at = twice.find("add(%a, %b)");
+  REQUIRE(at != std::string::npos);
+  twice.replace(at, 11, "add(%a, %a)");
+  CHECK_THROWS_WITH(ir::verify(ir::parse(twice)), Catch::Contains("prologue"));
+}
+
 // A lone elementwise op whose input dies at it would normally write in place; when its
 // output is a slice of a folded concat it must not (the slice is strided over the concat's
 // buffer and would overwrite input still to be read).

@@ -130,6 +130,28 @@ const char* kMomentumIr = R"IR(graph momentum {
 }
 )IR";
 
+// A downsample block's sum: two training batch norms (statistics given) added, then ReLU.
+const char* kTwoBnAddIr = R"IR(graph two_bn_add {
+  input %y1 : f32[2, 8, 4, 4]
+  input %y2 : f32[2, 8, 4, 4]
+  param %w1 : f32[8] init ones
+  param %b1 : f32[8] init zeros
+  param %m1 : f32[8] frozen init zeros
+  param %v1 : f32[8] frozen init ones
+  param %w2 : f32[8] init ones
+  param %b2 : f32[8] init zeros
+  param %m2 : f32[8] frozen init zeros
+  param %v2 : f32[8] frozen init ones
+  %s1 = batch_norm_stats(%y1) : f32[2, 8]
+  %s2 = batch_norm_stats(%y2) : f32[2, 8]
+  %a = batch_norm(%y1, %w1, %b1, %m1, %v1, %s1) {training = 1} : f32[2, 8, 4, 4]
+  %b = batch_norm(%y2, %w2, %b2, %m2, %v2, %s2) {training = 1} : f32[2, 8, 4, 4]
+  %sum = add(%a, %b) : f32[2, 8, 4, 4]
+  %r = relu(%sum) : f32[2, 8, 4, 4]
+  output "r" = %r
+}
+)IR";
+
 // A convolution whose statistics are computed after an unrelated node, and an input
 // gradient with its ReLU gradient (one group after fuse-elementwise) whose dy the scale
 // and bias gradients read.
@@ -499,6 +521,30 @@ TEST_CASE("golden: fuse-optimizer,fuse-elementwise (momentum update fused into d
 }
 )IR");
   same_values_after(kMomentumIr, "fuse-optimizer,fuse-elementwise");
+}
+
+TEST_CASE("golden: fuse-elementwise (the first batch norm of a sum as the group's prologue)", "[passes][golden]") {
+  CHECK(run(kTwoBnAddIr, "fuse-elementwise") == R"IR(graph two_bn_add {
+  input %y1 : f32[2, 8, 4, 4]
+  input %y2 : f32[2, 8, 4, 4]
+  param %w1 : f32[8] init ones
+  param %b1 : f32[8] init zeros
+  param %m1 : f32[8] frozen init zeros
+  param %v1 : f32[8] frozen init ones
+  param %w2 : f32[8] init ones
+  param %b2 : f32[8] init zeros
+  param %m2 : f32[8] frozen init zeros
+  param %v2 : f32[8] frozen init ones
+  %s1 = batch_norm_stats(%y1) : f32[2, 8]
+  %s2 = batch_norm_stats(%y2) : f32[2, 8]
+  %a = batch_norm(%y1, %w1, %b1, %m1, %v1, %s1) {_group = 0, _prologue = 1, eps = 1e-05, momentum = 0.1, training = 1} : f32[2, 8, 4, 4]
+  %b = batch_norm(%y2, %w2, %b2, %m2, %v2, %s2) {_group = 0, eps = 1e-05, momentum = 0.1, training = 1} : f32[2, 8, 4, 4]
+  %sum = add(%a, %b) {_group = 0} : f32[2, 8, 4, 4]
+  %r = relu(%sum) {_group = 0} : f32[2, 8, 4, 4]
+  output "r" = %r
+}
+)IR");
+  same_values_after(kTwoBnAddIr, "fuse-elementwise");
 }
 
 TEST_CASE("golden: fuse-elementwise,fuse-conv-bn-stats (statistics and scale/bias gradients as siblings)", "[passes][golden]") {

@@ -304,7 +304,8 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
   std::vector<ImageParam> ps;
   std::vector<Root> prologue_roots;
   std::optional<Func> prologue;
-  if (ai == 1) {  // the prologue: a Func the anchor reads as its input x, computed where it is read
+  std::optional<TensorRef> member_prologue;  // read by an epilogue member instead of the anchor
+  if (ai == 1) {  // the prologue: a Func the anchor (or a later member) reads, computed where it is read
     const ir::Node& p = *group[0];
     std::vector<TensorRef> prefs;
     std::vector<ImageParam> pps;
@@ -317,10 +318,15 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     LowerContext pctx{p, prefs, pps, pout, target, "prologue"};
     Lowered pl = lower_node(lowering_of(p), pctx);
     prologue_roots = pl.roots;
-    prologue = pl.out;
-    refs.push_back(TensorRef{pl.out, pout.layout, ps_shape});
-    ps.emplace_back();
-    for (size_t i = 1; i < anchor.inputs.size(); ++i) external(refs, ps, anchor.inputs[i]);
+    if (anchor.inputs[0] == p.outputs[0]) {  // the convolution's input x
+      prologue = pl.out;
+      refs.push_back(TensorRef{pl.out, pout.layout, ps_shape});
+      ps.emplace_back();
+      for (size_t i = 1; i < anchor.inputs.size(); ++i) external(refs, ps, anchor.inputs[i]);
+    } else {  // inlined into the member that reads it
+      member_prologue = TensorRef{pl.out, pout.layout, ps_shape};
+      for (const ir::Value* v : anchor.inputs) external(refs, ps, v);
+    }
   } else {
     for (const ir::Value* v : anchor.inputs) external(refs, ps, v);
   }
@@ -335,6 +341,11 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     std::vector<TensorRef> mrefs;
     std::vector<ImageParam> mps;
     for (size_t i = 0; i < n.inputs.size(); ++i) {
+      if (member_prologue && n.inputs[i] == group[0]->outputs[0]) {
+        mrefs.push_back(*member_prologue);
+        mps.emplace_back();
+        continue;
+      }
       if (static_cast<int>(i) != chained) {
         external(mrefs, mps, n.inputs[i]);
         l.full_size_epilogue_inputs += n.inputs[i]->type.numel() == num_elements(os);

@@ -258,7 +258,9 @@ static Lowered linear(LowerContext& c) {
 static Lowered batch_norm(LowerContext& c) {
   // Per-channel scale and shift are computed once, so each element costs one FMA.
   Lowered l;
-  Func mean("mean"), var("var");
+  // (Named after the member: two batch norms may share a fusion group, as a downsample
+  // block's two do in the add after them.)
+  Func mean(c.out_name + "_mean"), var(c.out_name + "_var");
   Var ch("ch");
   if (c.node.attr_int("training")) {
     std::tie(mean, var) = batch_statistics(c, 0, l, 5);
@@ -267,7 +269,7 @@ static Lowered batch_norm(LowerContext& c) {
     var(ch) = c.in[4].at({ch});
   }
   Expr eps = static_cast<float>(c.node.attr_float("eps"));
-  Func scale("bn_scale"), shift("bn_shift");
+  Func scale(c.out_name + "_bn_scale"), shift(c.out_name + "_bn_shift");
   scale(ch) = c.in[1].at({ch}) / sqrt(var(ch) + eps);
   shift(ch) = c.in[2].at({ch}) - mean(ch) * scale(ch);
   auto L = c.out.logical();
