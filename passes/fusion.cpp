@@ -254,14 +254,12 @@ static ir::Graph attach_update_siblings(const ir::Graph& g) {
   return rw.finish();
 }
 
-// Any producer followed by elementwise ops: the ops join its kernel (one batch norm per
-// chain); then prologues (of convolutions, then of epilogue members), and momentum SGD's
-// parameter steps beside their momentum updates.
+// Any producer followed by elementwise ops: the ops join its kernel; then prologues (of
+// convolutions, then of epilogue members), and momentum SGD's parameter steps beside their
+// momentum updates.
 ir::Graph fuse_elementwise(const ir::Graph& g, const PassContext&) {
   auto anchor = [](const ir::Node& n) { return n.outputs.size() == 1 && n.op != "optimizer_update"; };
-  ir::Graph grown = grow_groups(g, anchor, [](const Members& grp, const ir::Node& n) {
-    return !(n.op == "batch_norm" && has_op(grp, "batch_norm"));
-  });
+  ir::Graph grown = grow_groups(g, anchor, [](const Members&, const ir::Node&) { return true; });
   return attach_update_siblings(attach_member_prologues(attach_prologues(grown)));
 }
 

@@ -517,6 +517,33 @@ TEST_CASE("fuse-elementwise: a batch norm the sum reads as the group's prologue 
   CHECK_THROWS_WITH(ir::verify(ir::parse(twice)), Catch::Contains("prologue"));
 }
 
+// Two eval-form batch norms in a row join one kernel (fuse-elementwise once kept a second
+// batch norm out of a group, for fear of their per-channel Funcs' names clashing: Halide
+// keeps same-named Funcs apart).
+TEST_CASE("fuse-elementwise: two batch norms in one group equal the reference", "[passes][halide]") {
+  ir::Graph g = ir::parse(R"IR(graph two_bn {
+  input %x : f32[2, 16, 5, 5]
+  param %w1 : f32[16] init ones
+  param %b1 : f32[16] init zeros
+  param %bn1.running_mean : f32[16] frozen init zeros
+  param %bn1.running_var : f32[16] frozen init ones
+  param %w2 : f32[16] init ones
+  param %b2 : f32[16] init zeros
+  param %bn2.running_mean : f32[16] frozen init zeros
+  param %bn2.running_var : f32[16] frozen init ones
+  %t = tanh(%x) : f32[2, 16, 5, 5]
+  %a = batch_norm(%t, %w1, %b1, %bn1.running_mean, %bn1.running_var) : f32[2, 16, 5, 5]
+  %b = batch_norm(%a, %w2, %b2, %bn2.running_mean, %bn2.running_var) : f32[2, 16, 5, 5]
+  %r = relu(%b) : f32[2, 16, 5, 5]
+  output "r" = %r
+})IR");
+  ir::Graph o2 = optimized(g);
+  auto groups = ir::fusion_groups(o2);
+  REQUIRE(groups.size() == 1);
+  CHECK(groups[0].size() == 4);  // tanh, both batch norms, the ReLU
+  testing::check_against_reference(g, "host", 5);
+}
+
 // A lone elementwise op whose input dies at it would normally write in place; when its
 // output is a slice of a folded concat it must not (the slice is strided over the concat's
 // buffer and would overwrite input still to be read).

@@ -113,7 +113,7 @@ std::pair<Func, Func> batch_statistics(LowerContext& c, int i, Lowered& l, int s
   const TensorRef& x = c.in[i];
   if (stats_input >= 0 && static_cast<int>(c.in.size()) > stats_input) {  // computed once, by batch_norm_stats
     Var ch("ch");
-    // (Named after the member: two batch norms may share a fusion group.)
+    // (Named after the member, as batch_norm's Funcs are.)
     Func mean(c.out_name + "_batch_mean"), var(c.out_name + "_batch_var");
     mean(ch) = c.in[stats_input].at({0, ch});
     var(ch) = c.in[stats_input].at({1, ch});

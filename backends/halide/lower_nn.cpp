@@ -258,8 +258,8 @@ static Lowered linear(LowerContext& c) {
 static Lowered batch_norm(LowerContext& c) {
   // Per-channel scale and shift are computed once, so each element costs one FMA.
   Lowered l;
-  // (Named after the member: two batch norms may share a fusion group, as a downsample
-  // block's two do in the add after them.)
+  // (Named after the member: a kernel with two batch norms, a downsample block's add, reads
+  // clearly in a .stmt dump; Halide itself keeps same-named Funcs apart.)
   Func mean(c.out_name + "_mean"), var(c.out_name + "_var");
   Var ch("ch");
   if (c.node.attr_int("training")) {
