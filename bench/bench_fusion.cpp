@@ -1,7 +1,7 @@
 // Fused (-O2) against unfused (-O0), by pattern and by model: the patterns fusion is for
 // (conv + BN + ReLU, conv + residual add + ReLU, a projection shortcut's two 1x1s summed,
 // depthwise + BN + ReLU6, a squeeze-and-excitation block, a DenseNet concat), every zoo model at full size (inference, batch 1
-// and 8), and training steps of the small ResNet, ResNet-18 and ResNet-50. Counters:
+// and 8), and training steps of the projection block with a classifier head, the small ResNet, ResNet-18 and ResNet-50. Counters:
 // images/s and activation memory (bytes, with the memory plan for -O2). Each pair runs in
 // one process; compare a pair's two lines only. Pick with --benchmark_filter, e.g.
 //   build/bench/bench_fusion --benchmark_filter='pattern|resnet50/'
@@ -27,11 +27,16 @@ Model pattern(const std::string& name) {
     m.output("y", concat({x, y}));
     return m;
   }
-  if (name == "projection_shortcut") {  // ResNet-50 layer2.0's end: conv3 + strided projection, add, ReLU
+  if (name == "projection_shortcut" || name == "projection_block_head") {
+    // ResNet-50 layer2.0's end: conv3 + strided projection, add, ReLU; with a classifier head
+    // for training steps (their weight gradients with both momentum-SGD updates, and the two
+    // batch norms summed in one kernel).
     Tensor x = m.input("x", {kBatch, 256, 56, 56});  // (h from a strided 1x1: the block's 3x3 would dominate)
     Tensor h = relu(batch_norm(conv2d(x, 128, 1, {.stride = 2, .bias = false})));
     Tensor y = batch_norm(conv2d(h, 512, 1, {.bias = false}));
-    m.output("y", relu(y + batch_norm(conv2d(x, 512, 1, {.stride = 2, .bias = false}))));
+    y = relu(y + batch_norm(conv2d(x, 512, 1, {.stride = 2, .bias = false})));
+    if (name == "projection_shortcut") m.output("y", y);
+    else m.output("logits", linear(flatten(global_avg_pool(y)), 10));
     return m;
   }
   Tensor x = m.input("x", {kBatch, 64, 56, 56});
@@ -73,8 +78,8 @@ void run_pair(benchmark::State& state, const ir::Graph& g, int64_t batch, bool t
   state.counters["kernels"] = exe.report().kernels;
 }
 
-void BM_Pattern(benchmark::State& state, std::string name, int64_t batch, std::string level) {
-  run_pair(state, pattern(name).graph(), batch, false, level);
+void BM_Pattern(benchmark::State& state, std::string name, int64_t batch, bool train, std::string level) {
+  run_pair(state, pattern(name).graph(), batch, train, level);
 }
 
 void BM_Model(benchmark::State& state, std::string model, int64_t batch, bool train, std::string level) {
@@ -93,12 +98,13 @@ int register_all() {
   // a residual add (fold-residual-add) but not merged into one convolution.
   for (int64_t b : {1, 8})
     benchmark::RegisterBenchmark(("pattern/projection_shortcut/batch" + std::to_string(b) + "/-O2-merge-conv-add").c_str(),
-                                 BM_Pattern, std::string("projection_shortcut"), b, std::string("-O2-merge-conv-add"))
+                                 BM_Pattern, std::string("projection_shortcut"), b, false, std::string("-O2-merge-conv-add"))
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   for (const char* p : {"conv_bn_relu", "conv_add_relu", "projection_shortcut", "depthwise_bn_relu6", "se_block",
                         "densenet_concat"})
-    for (int64_t b : {1, 8}) reg(std::string("pattern/") + p + "/batch" + std::to_string(b), BM_Pattern, std::string(p), b);
+    for (int64_t b : {1, 8}) reg(std::string("pattern/") + p + "/batch" + std::to_string(b), BM_Pattern, std::string(p), b, false);
+  reg("train/pattern/projection_block_head/batch8", BM_Pattern, std::string("projection_block_head"), int64_t{8}, true);
   for (const auto& e : model_registry()) {
     if (e.default_classes != 1000) continue;
     for (int64_t b : {1, 8}) reg("inference/" + e.name + "/batch" + std::to_string(b), BM_Model, e.name, b, false);
