@@ -173,6 +173,61 @@ static ir::Graph attach_prologues(const ir::Graph& g) {
   return rw.finish();
 }
 
+// ReLU's gradient in a kernel (an input gradient's epilogue) reads the ReLU's output
+// a = relu(bn(y)) for its sign alone. Where a training batch norm and its ReLU made a, the
+// mask reads z = bn(y) instead, from a copy of the batch norm placed before the gradient's
+// group, which attach_member_prologues then computes inside it (a > 0 exactly where z > 0):
+// the kernel's batch-norm weight-gradient sibling reads y at the same positions anyway, so
+// the kernel no longer reads a.
+static ir::Graph recompute_relu_masks(const ir::Graph& g) {
+  std::map<int, std::vector<const ir::Node*>> groups;
+  for (const auto& grp : ir::fusion_groups(g)) groups[ir::group_of(*grp[0])] = grp;
+  std::map<const ir::Node*, const ir::Node*> bn_of;     // ReLU gradient -> the batch norm it recomputes
+  std::map<const ir::Node*, const ir::Node*> before;    // a group's first member -> that ReLU gradient
+  for (const auto& up : g.nodes()) {
+    const ir::Node& n = *up;
+    int id = ir::group_of(n);
+    if (n.op != "activation_grad" || n.attr_string("activation") != "relu" || id < 0) continue;
+    const auto& mine = groups.at(id);
+    if (mine[0] == &n || ir::is_prologue(*mine[0]) || before.count(mine[0])) continue;  // (one prologue a group)
+    size_t k = std::find(mine.begin(), mine.end(), &n) - mine.begin();
+    if (ir::chained_input(mine, k) != 1) continue;  // (dy chained, the ReLU's output from outside)
+    const ir::Node* relu = n.inputs[0]->producer;
+    if (!relu || relu->op != "relu" || ir::group_of(*relu) < 0) continue;
+    const auto& theirs = groups.at(ir::group_of(*relu));
+    if (theirs.size() != 2 || theirs[1] != relu || theirs[0]->op != "batch_norm" || !ir::prologue_fits(*theirs[0]))
+      continue;
+    bn_of[&n] = theirs[0];
+    before[mine[0]] = &n;
+  }
+  if (bn_of.empty()) return ir::clone(g);
+  Rewriter rw(g);
+  std::map<const ir::Node*, ir::Value*> z_of;  // ReLU gradient -> its recomputed z
+  for (const auto& up : g.nodes()) {
+    const ir::Node& n = *up;
+    if (auto b = before.find(&n); b != before.end()) {
+      const ir::Node& bn = *bn_of.at(b->second);
+      std::vector<ir::Value*> ins;
+      for (const ir::Value* v : bn.inputs) ins.push_back(rw(v));
+      ir::AttrMap attrs;
+      for (auto& [name, a] : bn.attrs)
+        if (!ir::is_annotation(name)) attrs[name] = a;
+      std::string name = rw.graph().unique_name(bn.outputs[0]->name + ".for_relu_grad");
+      z_of[b->second] = rw.graph().add_node_typed("batch_norm", ins, attrs, {{name, bn.outputs[0]->type}})->outputs[0];
+    }
+    auto z = z_of.find(&n);
+    if (z == z_of.end()) {
+      rw.copy(n);
+      continue;
+    }
+    std::vector<ir::Value*> ins{z->second};
+    for (size_t i = 1; i < n.inputs.size(); ++i) ins.push_back(rw(n.inputs[i]));
+    ir::Node* m = rw.graph().add_node_typed(n.op, ins, n.attrs, {{n.outputs[0]->name, n.outputs[0]->type}});
+    rw.replace(n.outputs[0], m->outputs[0]);
+  }
+  return rw.finish();
+}
+
 // An epilogue member's other input made by a pointwise node that nothing else reads (a
 // downsample block's second batch norm, which the add after the first reads) becomes the
 // group's prologue: computed where the member reads it instead of stored and read back.
@@ -255,12 +310,12 @@ static ir::Graph attach_update_siblings(const ir::Graph& g) {
 }
 
 // Any producer followed by elementwise ops: the ops join its kernel; then prologues (of
-// convolutions, then of epilogue members), and momentum SGD's parameter steps beside their
-// momentum updates.
+// convolutions, then of epilogue members: ReLU masks recomputed from batch norms among
+// them), and momentum SGD's parameter steps beside their momentum updates.
 ir::Graph fuse_elementwise(const ir::Graph& g, const PassContext&) {
   auto anchor = [](const ir::Node& n) { return n.outputs.size() == 1 && n.op != "optimizer_update"; };
   ir::Graph grown = grow_groups(g, anchor, [](const Members&, const ir::Node&) { return true; });
-  return attach_update_siblings(attach_member_prologues(attach_prologues(grown)));
+  return attach_update_siblings(attach_member_prologues(recompute_relu_masks(attach_prologues(grown))));
 }
 
 }  // namespace strata::passes

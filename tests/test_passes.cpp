@@ -162,6 +162,12 @@ TEST_CASE("after -O2 every example and reduced zoo model computes what it did (r
   }
 }
 
+// A batch norm fuse-elementwise copied for a ReLU gradient's sign (the group's prologue).
+static bool recomputed_for_relu_grad(const ir::Node& n) {
+  return n.op == "batch_norm" && ir::is_prologue(n) && n.outputs[0]->users.size() == 1 &&
+         n.outputs[0]->users[0]->op == "activation_grad";
+}
+
 TEST_CASE("ResNet: every convolution is folded with its batch norm and fused with what follows", "[passes]") {
   dsl::Model m = zoo::resnet(50, {.num_classes = 10, .height = 32, .width = 32, .width_multiplier = 0.125});
   ir::Graph g = optimized(m.graph());
@@ -186,9 +192,15 @@ TEST_CASE("ResNet: every convolution is folded with its batch norm and fused wit
   batch2.set_batch_size(2);
   ir::Graph step = passes::build_training_step(batch2, {}, {}).graph;
   ir::Graph ts = optimized(step);
-  int train_bn = 0;
-  for (const auto& n : ts.nodes()) train_bn += n->op == "batch_norm" && n->attr_int("training");
+  int train_bn = 0, for_masks = 0;
+  for (const auto& n : ts.nodes()) {
+    if (n->op != "batch_norm" || !n->attr_int("training")) continue;
+    (recomputed_for_relu_grad(*n) ? for_masks : train_bn) += 1;
+  }
   CHECK(train_bn == 53);
+  // Every ReLU gradient after a batch norm + ReLU (two per block, and the stem's) reads its
+  // batch norm recomputed inside its kernel rather than the ReLU's output.
+  CHECK(for_masks == 16 * 2 + 1);
 }
 
 // fuse-bn-stats: in a training step each batch norm's statistics are one batch_norm_stats
@@ -210,7 +222,8 @@ TEST_CASE("training step: batch statistics computed once per batch norm, same st
     ir::Graph g = optimized(step.graph);
     int bns = 0, stats = 0, shared = 0, with_sums = 0;
     for (const auto& n : g.nodes()) {
-      if (n->op == "batch_norm" && n->attr_int("training")) ++bns, shared += n->inputs.size() == 6;
+      if (n->op == "batch_norm" && n->attr_int("training") && !recomputed_for_relu_grad(*n))
+        ++bns, shared += n->inputs.size() == 6;
       stats += n->op == "batch_norm_stats";
       if (n->op == "batch_norm_backward_input") with_sums += n->inputs.size() == 8;
       if (n->op == "batch_norm_running_stats" || n->op == "batch_norm_backward_weight") {

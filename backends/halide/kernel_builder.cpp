@@ -128,20 +128,33 @@ static int64_t conv_row_width(const ir::Node& conv, const Target& target) {
 // The row width a group's kernel reads its positions in: conv_row_width of its anchor where
 // every other member is elementwise (or a sibling) and every 4-d input covers the output's
 // positions in channels-last; else 0 (the shapes as they are).
+// Where the anchor's input 1 (a convolution's weight) sits among ir::group_inputs: after a
+// prologue's inputs.
+static size_t anchor_weight_input(const NodeGroup& group) {
+  return ir::anchor_index(group) == 1 ? group[0]->inputs.size() + 1 : 1;
+}
+
 static int64_t flat_width(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
                           const Target& target, const std::vector<int64_t>& out_strides) {
-  if (!out_strides.empty() || out_layout != channels_last() || ir::anchor_index(group) != 0) return 0;
-  const ir::Node& a = *group[0];
+  size_t ai = ir::anchor_index(group);
+  if (!out_strides.empty() || out_layout != channels_last()) return 0;
+  const ir::Node& a = *group[ai];
+  // (A convolution's input x computed by a prologue is read at its own positions; a prologue
+  // an epilogue member reads is pointwise over the output's, as the member is.)
+  if (ai == 1 && a.inputs[0] == group[0]->outputs[0]) return 0;
   const Shape& os = a.outputs[0]->type.shape;
   int64_t width = conv_row_width(a, target);
   if (os.size() != 4 || width == os[3]) return 0;
-  for (size_t k = 1; k < group.size(); ++k)
+  for (size_t k = ai + 1; k < group.size(); ++k)
     if (!ir::is_elementwise(*group[k]) && !ir::is_sibling(*group[k])) return 0;
-  // Every 4-d input but the weight (the anchor's input 1) covers the output's positions.
+  if (ai == 1 && group[0]->outputs[0]->type.shape != os) return 0;
+  // Every 4-d input but the weight covers the output's positions.
   auto inputs = ir::group_inputs(group);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Shape& s = inputs[i]->type.shape;
-    if (i != 1 && s.size() == 4 && (s[2] != os[2] || s[3] != os[3] || in_layouts[i] != channels_last())) return 0;
+    if (i != anchor_weight_input(group) && s.size() == 4 &&
+        (s[2] != os[2] || s[3] != os[3] || in_layouts[i] != channels_last()))
+      return 0;
   }
   return width;
 }
@@ -159,7 +172,7 @@ KernelShapes kernel_shapes(const NodeGroup& group, const std::vector<Layout>& in
     if (s.size() == 4 && s[2] == os[2] && s[3] == os[3]) s = {s[0], s[1], os[2] * os[3] / wf, wf};
   };
   for (size_t i = 0; i < ks.inputs.size(); ++i)
-    if (i != 1) flat(ks.inputs[i]);
+    if (i != anchor_weight_input(group)) flat(ks.inputs[i]);
   flat(ks.outputs[0]);
   return ks;
 }
@@ -310,7 +323,9 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     std::vector<TensorRef> prefs;
     std::vector<ImageParam> pps;
     for (const ir::Value* v : p.inputs) external(prefs, pps, v);
-    const Shape& ps_shape = p.outputs[0]->type.shape;
+    // (A prologue an epilogue member reads, shaped like the output, is flattened with it.)
+    bool like_output = anchor.inputs[0] != p.outputs[0] && p.outputs[0]->type.shape == anchor.outputs[0]->type.shape;
+    const Shape ps_shape = like_output ? os : p.outputs[0]->type.shape;
     OutRef pout;
     for (size_t k = 0; k < ps_shape.size(); ++k) pout.vars.push_back(Var(fmt::format("p{}", k)));
     pout.layout = default_layout(static_cast<int>(ps_shape.size()));
