@@ -7,6 +7,7 @@
 
 #include "backends/reference/reference.h"
 #include "frontend/zoo/zoo.h"
+#include "passes/pass_manager.h"
 
 namespace strata::testing {
 
@@ -16,6 +17,13 @@ HostTensor random_tensor(const Shape& s, uint64_t seed, float lo, float hi) {
   HostTensor t(s);
   for (auto& v : t.data) v = d(g);
   return t;
+}
+
+ir::Graph optimized(const ir::Graph& g, const std::string& pipeline) {
+  passes::PipelineOptions o;
+  o.pipeline = pipeline;
+  o.verify_each = true;
+  return passes::run_pipeline(g, o, reference::pass_context());
 }
 
 runtime::ParameterStore random_parameters(const ir::Graph& g, uint64_t seed) {

@@ -10,6 +10,9 @@
 namespace strata::testing {
 
 HostTensor random_tensor(const Shape& s, uint64_t seed, float lo = -1.f, float hi = 1.f);
+// `g` through a pass pipeline (the verifier after every pass), with the reference backend's
+// constant folding.
+ir::Graph optimized(const ir::Graph& g, const std::string& pipeline = "-O2");
 // Every parameter uniform in [-1, 1] / sqrt(fan_in) (running variances in [0.5, 1.5]).
 runtime::ParameterStore random_parameters(const ir::Graph& g, uint64_t seed);
 NamedTensors random_inputs(const ir::Graph& g, uint64_t seed, float lo = -1.f, float hi = 1.f);

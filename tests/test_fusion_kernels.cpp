@@ -1,0 +1,244 @@
+// Fusion groups as kernels: a convolution's batch statistics and an input gradient's scale
+// and bias gradients summed inside its kernel (reduction siblings), a 1x1 convolution reading
+// positions as longer rows, prologues an epilogue member reads, two batch norms in one
+// kernel, each against the reference; and the verifier's rules for siblings and prologues.
+#include <fmt/format.h>
+
+#include <strata/dsl.h>
+
+#include "backends/halide/halide_backend.h"
+#include "ir/fusion_group.h"
+#include "ir/text_format.h"
+#include "ir/verifier.h"
+#include "tests/helpers.h"
+
+using namespace strata;
+namespace hb = strata::halide_backend;
+using testing::optimized;
+
+// fuse-conv-bn-stats: a convolution's batch statistics summed per output tile inside its
+// kernel, a second output. Tiles that divide the row and one that shifts inwards (11
+// columns in tiles of 5: the last tile starts at column 8, two columns before its own), a strided
+// convolution, one image (channel tiles as the parallel tasks), and too few channels for the
+// register tile (the value computed first, then summed): each equals the reference.
+TEST_CASE("fuse-conv-bn-stats: statistics as a convolution's second output equal the reference", "[passes][halide]") {
+  struct Case {
+    const char* name;
+    const char* x;
+    const char* w;
+    const char* y;
+    const char* attrs;
+  };
+  const Case cases[] = {
+      {"tiles shifting inwards", "2, 64, 13, 13", "64, 64, 3, 3", "2, 64, 13, 13", "{padding = [1, 1, 1, 1]}"},
+      {"stride 2", "2, 64, 12, 12", "32, 64, 3, 3", "2, 32, 6, 6", "{padding = [1, 1, 1, 1], stride = [2, 2]}"},
+      {"one image", "1, 64, 8, 8", "64, 64, 3, 3", "1, 64, 8, 8", "{padding = [1, 1, 1, 1]}"},
+      {"six channels", "2, 64, 7, 7", "6, 64, 3, 3", "2, 6, 7, 7", "{padding = [1, 1, 1, 1]}"},
+      // A 1x1 convolution's kernel reads 7x7 positions as one row of 49 (kernel_shapes): its
+      // last tile of 6 starts at column 43, five columns before its own.
+      {"1x1 on a row of 49", "2, 64, 7, 7", "64, 64, 1, 1", "2, 64, 7, 7", ""},
+      // A filter over 1 MiB keeps channel tiles outermost (schedule_conv's co_inner).
+      {"filter over 1 MiB", "2, 256, 5, 5", "128, 256, 3, 3", "2, 128, 5, 5", "{padding = [1, 1, 1, 1]}"},
+  };
+  for (const Case& c : cases) {
+    DYNAMIC_SECTION(c.name) {
+      std::string y = c.y;
+      std::string ch = y.substr(y.find(", ") + 2, y.find(", ", y.find(", ") + 2) - y.find(", ") - 2);
+      ir::Graph g = ir::parse(fmt::format(R"IR(graph conv_stats {{
+  input %x : f32[{}]
+  param %w : f32[{}] init zeros
+  %y = conv2d(%x, %w) {} : f32[{}]
+  %s = batch_norm_stats(%y) : f32[2, {}]
+  output "y" = %y
+  output "s" = %s
+}})IR",
+                                          c.x, c.w, c.attrs, c.y, ch));
+      int siblings = 0;
+      ir::Graph o2 = optimized(g);
+      for (const auto& n : o2.nodes()) siblings += ir::is_sibling(*n);
+      CHECK(siblings == 1);
+      testing::check_against_reference(g, "host", 3);
+    }
+  }
+}
+
+// The other sibling: batch norm's scale and bias gradients summed inside the input-gradient
+// convolution that makes their dy (with the ReLU's gradient as its epilogue), reading x at
+// the tile's positions; 13 columns in tiles that shift inwards, 8, a 1x1 convolution's at
+// 7x7 (read as one row of 49), and a filter over 1 MiB.
+TEST_CASE("fuse-conv-bn-stats: scale and bias gradients as an input gradient's second output equal the reference",
+          "[passes][halide]") {
+  struct Case {
+    int hw, k, co, ci;
+  };
+  // The last: a filter over 1 MiB (its channel tiles stay outermost, schedule_conv's co_inner).
+  for (auto [hw, k, co, ci] : {Case{13, 3, 64, 48}, Case{8, 3, 64, 48}, Case{7, 1, 64, 48}, Case{5, 3, 128, 256}}) {
+    DYNAMIC_SECTION(hw << "x" << hw << " kernel " << k << " channels " << co << " to " << ci) {
+      ir::Graph g = ir::parse(fmt::format(R"IR(graph dgrad_sums {{
+  input %dy : f32[2, {3}, {0}, {0}]
+  input %x : f32[2, {4}, {0}, {0}]
+  input %a : f32[2, {4}, {0}, {0}]
+  param %w : f32[{3}, {4}, {1}, {1}] init zeros
+  param %rm : f32[{4}] init zeros
+  param %rv : f32[{4}] init zeros
+  %st = batch_norm_stats(%x) : f32[2, {4}]
+  %g0 = conv2d_backward_input(%dy, %w) {{padding = [{2}, {2}, {2}, {2}], input_shape = [2, {4}, {0}, {0}]}} : f32[2, {4}, {0}, {0}]
+  %g = activation_grad(%a, %g0) : f32[2, {4}, {0}, {0}]
+  %s = batch_norm_backward_weight(%x, %rm, %rv, %g, %st) {{with_bias = 1}} : f32[2, {4}]
+  output "g" = %g
+  output "s" = %s
+}})IR",
+                                          hw, k, k / 2, co, ci));
+      ir::Graph o2 = optimized(g);
+      int siblings = 0;
+      for (const auto& n : o2.nodes()) siblings += ir::is_sibling(*n) && n->op == "batch_norm_backward_weight";
+      CHECK(siblings == 1);
+      testing::check_against_reference(g, "host", 5);
+    }
+  }
+}
+
+// A 1x1, stride-1 convolution's kernel (with its folded batch norm, residual add and ReLU)
+// reads an image's positions as rows its register tile of 6 columns fits: 7x7 as one row
+// of 49, 56x56 as 16 rows of 196; a 3x3 convolution keeps its rows. The fused 7x7 graph
+// equals the reference.
+TEST_CASE("a 1x1 convolution's kernel reads an image's positions as longer rows", "[passes][halide]") {
+  namespace hb = strata::halide_backend;
+  auto shapes_of = [](int hw, int k) {
+    dsl::Model m("pointwise");
+    dsl::Tensor x = m.input("x", {2, 32, hw, hw});
+    dsl::Tensor s = m.input("shortcut", {2, 64, hw, hw});
+    dsl::Tensor y = dsl::conv2d(x, 64, k, {.padding = k / 2, .bias = false});
+    m.output("y", dsl::relu(dsl::add(dsl::batch_norm(y), s)));
+    ir::Graph g = optimized(m.graph());
+    auto groups = ir::fusion_groups(g);
+    REQUIRE(groups.size() == 1);
+    const auto& group = groups[0];
+    std::vector<hb::Layout> layouts;
+    auto inputs = ir::group_inputs(group);
+    for (size_t i = 0; i < inputs.size(); ++i)
+      layouts.push_back(i < group[0]->inputs.size() ? hb::preferred_layout(*group[0], static_cast<int>(i))
+                                                    : hb::default_layout(inputs[i]->type.rank()));
+    return std::pair{hb::kernel_shapes(group, layouts, hb::channels_last(), {}), std::move(m)};
+  };
+  auto [flat7, m7] = shapes_of(7, 1);
+  CHECK(flat7.outputs[0] == Shape{2, 64, 1, 49});
+  CHECK(flat7.inputs[0] == Shape{2, 32, 1, 49});
+  CHECK(flat7.inputs.back() == Shape{2, 64, 1, 49});  // the shortcut
+  CHECK(shapes_of(56, 1).first.outputs[0] == Shape{2, 64, 16, 196});
+  CHECK(shapes_of(7, 3).first.outputs[0] == Shape{2, 64, 7, 7});
+  testing::check_against_reference(m7.graph(), "host", 9);
+}
+
+TEST_CASE("the verifier refuses a sibling that does not end its group or follow a convolution or its momentum update", "[passes]") {
+  const char* not_last = R"IR(graph g {
+  input %x : f32[1, 64, 4, 4]
+  param %w : f32[16, 64, 3, 3] init zeros
+  %y = conv2d(%x, %w) {padding = [1, 1, 1, 1], _group = 0} : f32[1, 16, 4, 4]
+  %s = batch_norm_stats(%y) {_group = 0, _sibling = 1} : f32[2, 16]
+  %r = relu(%y) {_group = 0} : f32[1, 16, 4, 4]
+  output "r" = %r
+  output "s" = %s
+})IR";
+  const char* not_conv = R"IR(graph g {
+  input %x : f32[1, 16, 4, 4]
+  %y = relu(%x) {_group = 0} : f32[1, 16, 4, 4]
+  %s = batch_norm_stats(%y) {_group = 0, _sibling = 1} : f32[2, 16]
+  output "y" = %y
+  output "s" = %s
+})IR";
+  CHECK_THROWS_WITH(ir::verify(ir::parse(not_last)), Catch::Contains("sibling"));
+  CHECK_THROWS_WITH(ir::verify(ir::parse(not_conv)), Catch::Contains("sibling"));
+  // The pointwise sibling, SGD's parameter step, follows the momentum update of its own
+  // parameter: after another parameter's, or after a plain elementwise op, it is refused.
+  auto step_after = [](const char* prev, const char* param) {
+    return ir::parse(fmt::format(R"IR(graph g {{
+  input %g : f32[8]
+  input %hyper : f32[2]
+  param %p : f32[8] init zeros
+  param %q : f32[8] init zeros
+  param %b : f32[8] init zeros
+  %m = {} : f32[8]
+  %s = optimizer_update(%{}, %m, %hyper) {{_group = 0, _sibling = 1, optimizer = "sgd"}} : f32[8]
+  output "m" = %m
+  output "s" = %s
+}})IR",
+                                 prev, param));
+  };
+  const char* momentum = R"(optimizer_update(%p, %g, %hyper, %b) {_group = 0, optimizer = "momentum", result = 1})";
+  CHECK_NOTHROW(ir::verify(step_after(momentum, "p")));
+  CHECK_THROWS_WITH(ir::verify(step_after(momentum, "q")), Catch::Contains("sibling"));
+  CHECK_THROWS_WITH(ir::verify(step_after("relu(%g) {_group = 0}", "p")), Catch::Contains("sibling"));
+}
+
+// A downsample block's sum in a training step: the first batch norm (its statistics given)
+// becomes the prologue of the group that the second anchors, computed inside the add's
+// loads; the kernel equals the reference, and the verifier refuses such a prologue read by
+// anything else too.
+TEST_CASE("fuse-elementwise: a batch norm the sum reads as the group's prologue equals the reference", "[passes][halide]") {
+  const char* text = R"IR(graph two_bn_add {
+  input %y1 : f32[2, 32, 6, 6]
+  input %y2 : f32[2, 32, 6, 6]
+  param %w1 : f32[32] init ones
+  param %b1 : f32[32] init zeros
+  param %m1 : f32[32] frozen init zeros
+  param %v1 : f32[32] frozen init ones
+  param %w2 : f32[32] init ones
+  param %b2 : f32[32] init zeros
+  param %m2 : f32[32] frozen init zeros
+  param %v2 : f32[32] frozen init ones
+  %s1 = batch_norm_stats(%y1) : f32[2, 32]
+  %s2 = batch_norm_stats(%y2) : f32[2, 32]
+  %a = batch_norm(%y1, %w1, %b1, %m1, %v1, %s1) {training = 1} : f32[2, 32, 6, 6]
+  %b = batch_norm(%y2, %w2, %b2, %m2, %v2, %s2) {training = 1} : f32[2, 32, 6, 6]
+  %sum = add(%a, %b) : f32[2, 32, 6, 6]
+  %r = relu(%sum) : f32[2, 32, 6, 6]
+  output "r" = %r
+})IR";
+  ir::Graph g = ir::parse(text);
+  ir::Graph o2 = optimized(g);
+  int prologues = 0;
+  for (const auto& n : o2.nodes()) prologues += ir::is_prologue(*n) && n->op == "batch_norm";
+  CHECK(prologues == 1);
+  runtime::Executable exe(g, {});
+  CHECK(exe.report().kernels == 3);  // the two statistics, then both batch norms, the add and the ReLU
+  testing::check_against_reference(g, "host", 4);
+
+  // The same group, with the prologue also read outside it (a graph output), or read twice.
+  std::string grouped = ir::print(o2);
+  std::string also_output = grouped;
+  also_output.insert(also_output.rfind('}'), "  output \"a\" = %a\n");
+  CHECK_THROWS_WITH(ir::verify(ir::parse(also_output)), Catch::Contains("prologue"));
+  std::string twice = grouped;
+  size_t at = twice.find("add(%a, %b)");
+  REQUIRE(at != std::string::npos);
+  twice.replace(at, 11, "add(%a, %a)");
+  CHECK_THROWS_WITH(ir::verify(ir::parse(twice)), Catch::Contains("prologue"));
+}
+
+// Two eval-form batch norms in a row join one kernel (fuse-elementwise once kept a second
+// batch norm out of a group, for fear of their per-channel Funcs' names clashing: Halide
+// keeps same-named Funcs apart).
+TEST_CASE("fuse-elementwise: two batch norms in one group equal the reference", "[passes][halide]") {
+  ir::Graph g = ir::parse(R"IR(graph two_bn {
+  input %x : f32[2, 16, 5, 5]
+  param %w1 : f32[16] init ones
+  param %b1 : f32[16] init zeros
+  param %bn1.running_mean : f32[16] frozen init zeros
+  param %bn1.running_var : f32[16] frozen init ones
+  param %w2 : f32[16] init ones
+  param %b2 : f32[16] init zeros
+  param %bn2.running_mean : f32[16] frozen init zeros
+  param %bn2.running_var : f32[16] frozen init ones
+  %t = tanh(%x) : f32[2, 16, 5, 5]
+  %a = batch_norm(%t, %w1, %b1, %bn1.running_mean, %bn1.running_var) : f32[2, 16, 5, 5]
+  %b = batch_norm(%a, %w2, %b2, %bn2.running_mean, %bn2.running_var) : f32[2, 16, 5, 5]
+  %r = relu(%b) : f32[2, 16, 5, 5]
+  output "r" = %r
+})IR");
+  ir::Graph o2 = optimized(g);
+  auto groups = ir::fusion_groups(o2);
+  REQUIRE(groups.size() == 1);
+  CHECK(groups[0].size() == 4);  // tanh, both batch norms, the ReLU
+  testing::check_against_reference(g, "host", 5);
+}
