@@ -279,15 +279,14 @@ static ir::Graph attach_update_siblings(const ir::Graph& g) {
   std::map<const ir::Node*, int64_t> join;  // step -> the group it joins
   int64_t next_group = 0;
   for (const auto& n : g.nodes()) next_group = std::max<int64_t>(next_group, ir::group_of(*n) + 1);
+  std::map<const ir::Node*, const ir::Node*> anchor_of;  // a group's last member -> its anchor
+  for (const auto& grp : ir::fusion_groups(g)) anchor_of[grp.back()] = grp[ir::anchor_index(grp)];
   const auto& nodes = g.nodes();
   for (size_t i = 1; i < nodes.size(); ++i) {
     const ir::Node &n = *nodes[i], &prev = *nodes[i - 1];
     if (ir::group_of(n) >= 0 || !ir::is_pointwise_sibling_op(n) || ir::is_sibling(prev)) continue;
     int grp = ir::group_of(prev);
-    size_t a = i - 1;
-    while (grp >= 0 && a > 0 && ir::group_of(*nodes[a - 1]) == grp) --a;
-    if (grp >= 0 && ir::is_prologue(*nodes[a])) ++a;
-    if (!ir::sibling_fits(*nodes[a], prev, n)) continue;
+    if (!ir::sibling_fits(grp >= 0 ? *anchor_of.at(&prev) : prev, prev, n)) continue;
     join[&n] = grp >= 0 ? grp : next_group++;
   }
   if (join.empty()) return ir::clone(g);
