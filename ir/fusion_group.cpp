@@ -57,7 +57,11 @@ std::vector<const Value*> group_outputs(const std::vector<const Node*>& group) {
   return {group.back()->outputs[0]};
 }
 
-size_t anchor_index(const std::vector<const Node*>& group) { return is_prologue(*group[0]) ? 1 : 0; }
+size_t anchor_index(const std::vector<const Node*>& group) {
+  size_t k = 0;
+  while (k + 1 < group.size() && is_prologue(*group[k])) ++k;
+  return k;
+}
 
 bool is_elementwise(const Node& n) {
   OpClass c = op_def(n.op).cls;
@@ -78,6 +82,8 @@ bool chainable_input(const Node& n, int input) {
   return n.inputs[input]->type == n.outputs[0]->type;
 }
 
+bool reads_prologue_as_x(const Node& n) { return n.op == "conv2d" || n.op == "conv2d_backward_weight"; }
+
 bool prologue_fits(const Node& n) {
   if (n.outputs.size() != 1) return false;
   return is_elementwise(n) || (n.op == "batch_norm" && n.attr_int("training") && n.inputs.size() == 6);
@@ -86,14 +92,15 @@ bool prologue_fits(const Node& n) {
 int chained_input(const std::vector<const Node*>& group, size_t k) {
   for (size_t i = 0; i < group[k]->inputs.size(); ++i)
     if (group[k]->inputs[i]->producer == group[k - 1]) return static_cast<int>(i);
-  if (k == 1 && is_prologue(*group[0])) return -1;  // the prologue feeds a later member
+  if (is_prologue(*group[k - 1])) return -1;  // the prologue feeds a later member
   throw Error(fmt::format("fusion group: node '{}' does not read the previous member", group[k]->name()));
 }
 
 int prologue_input(const std::vector<const Node*>& group, size_t k) {
-  if (k == 0 || !is_prologue(*group[0])) return -1;
+  size_t ai = anchor_index(group);
+  if (ai == 0 || k < ai) return -1;
   for (size_t i = 0; i < group[k]->inputs.size(); ++i)
-    if (group[k]->inputs[i]->producer == group[0]) return static_cast<int>(i);
+    if (group[k]->inputs[i]->producer == group[ai - 1]) return static_cast<int>(i);
   return -1;
 }
 
@@ -142,21 +149,24 @@ void verify_groups(const Graph& g) {
                                 "with with_bias = 1 and its batch_stats), or follow the momentum update of its "
                                 "parameter (optimizer_update {{optimizer = \"sgd\"}})",
                                 id, n.name(), n.op));
-      if (k > 0 && is_prologue(n))
-        throw Error(fmt::format("fusion group {}: node '{}' is marked a prologue but is not the group's first", id, n.name()));
-      if (k == 0 && anchor == 1) {
+      if (k >= anchor && is_prologue(n))
+        throw Error(fmt::format("fusion group {}: node '{}' is marked a prologue but does not lead the group", id, n.name()));
+      if (k + 1 == anchor) {  // the last prologue: read by the anchor or a later member
         const std::vector<Node*>& readers = n.outputs[0]->users;
-        auto at = readers.size() == 1 ? std::find(grp.begin() + 1, grp.end(), readers[0]) : grp.end();
-        bool by_anchor = at == grp.begin() + 1;
-        bool ok = grp.size() >= 2 && prologue_fits(n) && at != grp.end() &&
+        auto at = readers.size() == 1 ? std::find(grp.begin() + anchor, grp.end(), readers[0]) : grp.end();
+        bool by_anchor = at == grp.begin() + static_cast<long>(anchor);
+        bool ok = prologue_fits(n) && at != grp.end() &&
                   std::count(readers[0]->inputs.begin(), readers[0]->inputs.end(), n.outputs[0]) == 1 &&
                   !std::count(outputs_of_graph.begin(), outputs_of_graph.end(), n.outputs[0]);
-        if (ok && by_anchor) ok = grp[1]->op == "conv2d" && grp[1]->inputs[0] == n.outputs[0];
+        if (ok && by_anchor) ok = reads_prologue_as_x(**at) && (*at)->inputs[0] == n.outputs[0];
         if (ok && !by_anchor) ok = !is_sibling(**at);
         if (!ok)
           throw Error(fmt::format("fusion group {}: prologue '{}' ({}) must be pointwise and read once, by nothing but "
-                                  "the convolution after it as its input x or a later elementwise member (and no graph output)",
+                                  "the convolution (or its weight gradient) after it as its input x or a later "
+                                  "elementwise member (and no graph output)",
                                   id, n.name(), n.op));
+      } else if (k < anchor && !prologue_fits(n)) {
+        throw Error(fmt::format("fusion group {}: prologue '{}' ({}) is not pointwise", id, n.name(), n.op));
       }
       if (k > 0) {
         if (k > anchor && !is_elementwise(n) && !is_sibling(n))
@@ -166,7 +176,7 @@ void verify_groups(const Graph& g) {
         for (size_t i = 0; i < n.inputs.size(); ++i) {
           const Node* p = n.inputs[i]->producer;
           bool inside = p && std::find(grp.begin(), grp.begin() + static_cast<long>(k), p) != grp.begin() + static_cast<long>(k);
-          if (!inside || (k > 1 && anchor == 1 && p == grp[0])) continue;  // (the prologue, checked above)
+          if (!inside || (k > anchor && p == grp[anchor - 1])) continue;  // (the last prologue, checked above)
           bool chain_ok = is_sibling(n) ? static_cast<int>(i) == sibling_input(n)
                           : k == anchor ? i == 0
                                         : chainable_input(n, static_cast<int>(i));
@@ -176,14 +186,14 @@ void verify_groups(const Graph& g) {
                                     id, n.name(), n.op, n.inputs[i]->name));
           ++chained;
         }
-        bool after_unread_prologue = k == anchor && anchor == 1 && chained == 0;  // (a later member reads it)
+        bool after_unread_prologue = k == anchor && anchor >= 1 && chained == 0;  // (a later member reads it)
         if (chained != 1 && !after_unread_prologue)
           throw Error(fmt::format("fusion group {}: node '{}' ({}) must read the previous member's output exactly once",
                                   id, n.name(), n.op));
       }
       if (k + 1 < grp.size() && !is_sibling(*grp[k + 1])) {
         const Value* v = n.outputs[0];
-        bool prologue = k == 0 && anchor == 1;  // (its one reader is checked above)
+        bool prologue = k + 1 == anchor;  // (its one reader is checked above)
         for (const Node* u : v->users)
           if (u != grp[k + 1] && !prologue)
             throw Error(fmt::format("fusion group {}: %{} (inside the group) is also used by '{}'; only the last "

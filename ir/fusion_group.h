@@ -1,7 +1,7 @@
 #pragma once
 // Fusion groups: consecutive nodes annotated with the same "_group" id that run as one
 // kernel. The first node is the anchor (any op: a convolution, a linear layer, a batch
-// norm, a pooling...), or a prologue and then the anchor; the rest are its elementwise
+// norm, a pooling...), or prologues and then the anchor; the rest are its elementwise
 // epilogue, each reading the previous member's output (shape unchanged) and otherwise only
 // values from outside the group. No member but the last has a use outside the group, so
 // its output is never materialized.
@@ -14,15 +14,20 @@
 namespace strata::ir {
 
 inline constexpr const char* kGroupAttr = "_group";
-// A prologue: a pointwise node (prologue_fits) first in its group, marked "_prologue = 1",
-// whose output one later member reads and nothing else: the convolution anchor after it, as
-// its input x, computed inside the convolution's loads (squeeze-and-excitation's channel
-// scale, say); or an epilogue member, as an input it does not chain on, computed where that
-// member is (a downsample block's second batch norm, which the add after the first reads).
+// A prologue: a pointwise node (prologue_fits) leading its group, marked "_prologue = 1",
+// whose output one later member reads and nothing else: the anchor after it, a convolution
+// or its weight gradient, as its input x, computed inside the anchor's loads (or its copy of
+// x: squeeze-and-excitation's channel scale, a training batch norm and its activation); or
+// an epilogue member, as an input it does not chain on, computed where that member is (a
+// downsample block's second batch norm, which the add after the first reads). Prologues may
+// form a chain, each reading the one before it (a batch norm, then its ReLU): the last is
+// the one read.
 inline constexpr const char* kPrologueAttr = "_prologue";
 // What a prologue may be: an elementwise node, or a training batch norm given its batch
 // statistics (then it is pointwise too).
 bool prologue_fits(const Node& n);
+// Whether `n` may read a prologue as its input 0 (x) when it is the anchor.
+bool reads_prologue_as_x(const Node& n);
 
 // A sibling: a node that ends a group and reads the previous member's output, marked
 // "_sibling = 1"; the group then has two outputs, both stored: the previous member's and the
@@ -50,7 +55,7 @@ bool is_sibling(const Node& n);
 // member's and then the sibling's.
 std::vector<const Value*> group_outputs(const std::vector<const Node*>& group);
 bool is_prologue(const Node& n);
-// The anchor's position in a group: 1 after a prologue, else 0.
+// The anchor's position in a group: the number of prologues before it.
 size_t anchor_index(const std::vector<const Node*>& group);
 // Elementwise in the sense of an epilogue: output shaped like the input it chains on
 // (activations, broadcasting arithmetic, eval-form batch norm, inference dropout).
@@ -64,7 +69,7 @@ std::vector<const Value*> group_inputs(const std::vector<const Node*>& group);
 // Which input of group[k] (k > 0) reads group[k - 1]'s output; -1 for an anchor after a
 // prologue that a later member reads.
 int chained_input(const std::vector<const Node*>& group, size_t k);
-// Which input of group[k] reads the group's prologue, or -1.
+// Which input of group[k] (the anchor or a later member) reads the last prologue, or -1.
 int prologue_input(const std::vector<const Node*>& group, size_t k);
 
 // Groups in node order (each a list of consecutive nodes, anchor first); nodes in no

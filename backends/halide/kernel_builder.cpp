@@ -131,7 +131,9 @@ static int64_t conv_row_width(const ir::Node& conv, const Target& target) {
 // Where the anchor's input 1 (a convolution's weight) sits among ir::group_inputs: after a
 // prologue's inputs.
 static size_t anchor_weight_input(const NodeGroup& group) {
-  return ir::anchor_index(group) == 1 ? group[0]->inputs.size() + 1 : 1;
+  size_t ai = ir::anchor_index(group), before = 0;
+  for (size_t k = 0; k < ai; ++k) before += group[k]->inputs.size() - (k > 0);  // (each but the first reads one before it)
+  return before + 1;
 }
 
 static int64_t flat_width(const NodeGroup& group, const std::vector<Layout>& in_layouts, const Layout& out_layout,
@@ -141,13 +143,13 @@ static int64_t flat_width(const NodeGroup& group, const std::vector<Layout>& in_
   const ir::Node& a = *group[ai];
   // (A convolution's input x computed by a prologue is read at its own positions; a prologue
   // an epilogue member reads is pointwise over the output's, as the member is.)
-  if (ai == 1 && a.inputs[0] == group[0]->outputs[0]) return 0;
+  if (ai >= 1 && a.inputs[0] == group[ai - 1]->outputs[0]) return 0;
   const Shape& os = a.outputs[0]->type.shape;
   int64_t width = conv_row_width(a, target);
   if (os.size() != 4 || width == os[3]) return 0;
   for (size_t k = ai + 1; k < group.size(); ++k)
     if (!ir::is_elementwise(*group[k]) && !ir::is_sibling(*group[k])) return 0;
-  if (ai == 1 && group[0]->outputs[0]->type.shape != os) return 0;
+  if (ai >= 1 && group[ai - 1]->outputs[0]->type.shape != os) return 0;
   // Every 4-d input but the weight covers the output's positions.
   auto inputs = ir::group_inputs(group);
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -318,28 +320,40 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
   std::vector<Root> prologue_roots;
   std::optional<Func> prologue;
   std::optional<TensorRef> member_prologue;  // read by an epilogue member instead of the anchor
-  if (ai == 1) {  // the prologue: a Func the anchor (or a later member) reads, computed where it is read
-    const ir::Node& p = *group[0];
-    std::vector<TensorRef> prefs;
-    std::vector<ImageParam> pps;
-    for (const ir::Value* v : p.inputs) external(prefs, pps, v);
+  if (ai >= 1) {  // the prologues: Funcs the anchor (or a later member) reads, computed where they are read
+    const ir::Node& last = *group[ai - 1];
     // (A prologue an epilogue member reads, shaped like the output, is flattened with it.)
-    bool like_output = anchor.inputs[0] != p.outputs[0] && p.outputs[0]->type.shape == anchor.outputs[0]->type.shape;
-    const Shape ps_shape = like_output ? os : p.outputs[0]->type.shape;
+    bool like_output = anchor.inputs[0] != last.outputs[0] && last.outputs[0]->type.shape == anchor.outputs[0]->type.shape;
+    const Shape ps_shape = like_output ? os : last.outputs[0]->type.shape;
     OutRef pout;
     for (size_t k = 0; k < ps_shape.size(); ++k) pout.vars.push_back(Var(fmt::format("p{}", k)));
     pout.layout = default_layout(static_cast<int>(ps_shape.size()));
     pout.shape = ps_shape;
-    LowerContext pctx{p, prefs, pps, pout, target, "prologue"};
-    Lowered pl = lower_node(lowering_of(p), pctx);
-    prologue_roots = pl.roots;
-    if (anchor.inputs[0] == p.outputs[0]) {  // the convolution's input x
-      prologue = pl.out;
-      refs.push_back(TensorRef{pl.out, pout.layout, ps_shape});
+    std::optional<Func> prev;  // the chain's previous prologue
+    for (size_t k = 0; k < ai; ++k) {
+      const ir::Node& p = *group[k];
+      std::vector<TensorRef> prefs;
+      std::vector<ImageParam> pps;
+      for (const ir::Value* v : p.inputs) {
+        if (k > 0 && v == group[k - 1]->outputs[0]) {
+          prefs.push_back(TensorRef{*prev, pout.layout, ps_shape});
+          pps.emplace_back();
+        } else {
+          external(prefs, pps, v);
+        }
+      }
+      LowerContext pctx{p, prefs, pps, pout, target, k + 1 == ai ? "prologue" : fmt::format("prologue{}", k)};
+      Lowered pl = lower_node(lowering_of(p), pctx);
+      prologue_roots.insert(prologue_roots.end(), pl.roots.begin(), pl.roots.end());
+      prev = pl.out;
+    }
+    if (anchor.inputs[0] == last.outputs[0]) {  // the anchor's input x
+      prologue = prev;
+      refs.push_back(TensorRef{*prev, pout.layout, ps_shape});
       ps.emplace_back();
       for (size_t i = 1; i < anchor.inputs.size(); ++i) external(refs, ps, anchor.inputs[i]);
     } else {  // inlined into the member that reads it
-      member_prologue = TensorRef{pl.out, pout.layout, ps_shape};
+      member_prologue = TensorRef{*prev, pout.layout, ps_shape};
       for (const ir::Value* v : anchor.inputs) external(refs, ps, v);
     }
   } else {
@@ -356,7 +370,7 @@ BuiltPipeline build_pipeline(const NodeGroup& group, const std::vector<Layout>& 
     std::vector<TensorRef> mrefs;
     std::vector<ImageParam> mps;
     for (size_t i = 0; i < n.inputs.size(); ++i) {
-      if (member_prologue && n.inputs[i] == group[0]->outputs[0]) {
+      if (member_prologue && n.inputs[i] == group[ai - 1]->outputs[0]) {
         mrefs.push_back(*member_prologue);
         mps.emplace_back();
         continue;
