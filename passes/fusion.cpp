@@ -228,6 +228,68 @@ static ir::Graph recompute_relu_masks(const ir::Graph& g) {
   return rw.finish();
 }
 
+// A training batch norm and its activation, a = act(bn(y)), in a kernel of their own (the
+// statistics of y need the whole batch first, so they cannot be the convolution's epilogue)
+// whose output only convolutions read as their input x, forward and weight gradient (the
+// ReLU's gradient reads bn(y), recompute_relu_masks): each reader gets its own copy of the
+// two as its group's prologue chain, computed inside its copy of x (the zero-padded input,
+// the weight gradient's packed x) or per task, and a is never stored. The readers read y,
+// the same bytes a took; the batch norm's pass over y and its write of a go.
+static ir::Graph recompute_bn_act_inputs(const ir::Graph& g) {
+  std::vector<const ir::Value*> graph_outputs;
+  for (auto& [name, v] : g.outputs()) graph_outputs.push_back(v);
+  std::set<const ir::Node*> firsts;  // each group's first member
+  for (const auto& grp : ir::fusion_groups(g)) firsts.insert(grp[0]);
+  auto may_read = [&](const ir::Node& u, const ir::Value* a) {
+    return ir::reads_prologue_as_x(u) && u.inputs[0] == a && std::count(u.inputs.begin(), u.inputs.end(), a) == 1 &&
+           (ir::group_of(u) < 0 || (firsts.count(&u) && !ir::is_prologue(u)));
+  };
+  std::set<const ir::Node*> pairs;  // the batch norms and activations recomputed (and no longer emitted)
+  std::map<const ir::Node*, std::pair<const ir::Node*, const ir::Node*>> chain_of;  // reader -> (bn, act)
+  for (const auto& grp : ir::fusion_groups(g)) {
+    if (grp.size() != 2 || grp[0]->op != "batch_norm" || !ir::prologue_fits(*grp[0]) || !is_activation(*grp[1]) ||
+        grp[1]->inputs.size() != 1)
+      continue;
+    const ir::Value* a = grp[1]->outputs[0];
+    if (a->users.empty() || std::count(graph_outputs.begin(), graph_outputs.end(), a)) continue;
+    if (!std::all_of(a->users.begin(), a->users.end(), [&](const ir::Node* u) { return may_read(*u, a); })) continue;
+    for (const ir::Node* u : a->users) chain_of[u] = {grp[0], grp[1]};
+    pairs.insert(grp.begin(), grp.end());
+  }
+  if (chain_of.empty()) return ir::clone(g);
+  int64_t next_group = 0;
+  for (const auto& n : g.nodes()) next_group = std::max<int64_t>(next_group, ir::group_of(*n) + 1);
+  Rewriter rw(g);
+  for (const auto& up : g.nodes()) {
+    const ir::Node& n = *up;
+    if (pairs.count(&n)) continue;
+    auto it = chain_of.find(&n);
+    if (it == chain_of.end()) {
+      rw.copy(n);
+      continue;
+    }
+    int64_t id = ir::group_of(n) >= 0 ? ir::group_of(n) : next_group++;
+    const ir::Value* a = n.inputs[0];
+    ir::Value* v = nullptr;
+    for (const ir::Node* p : {it->second.first, it->second.second}) {
+      std::vector<ir::Value*> ins;
+      for (const ir::Value* in : p->inputs) ins.push_back(v && in == p->inputs[0] ? v : rw(in));
+      ir::AttrMap attrs;
+      for (auto& [name, at] : p->attrs)
+        if (!ir::is_annotation(name)) attrs[name] = at;
+      attrs[ir::kGroupAttr] = id;
+      attrs[ir::kPrologueAttr] = int64_t{1};
+      std::string name = rw.graph().unique_name(p->outputs[0]->name + ".for_" + n.name());
+      v = rw.graph().add_node_typed(p->op, ins, attrs, {{name, p->outputs[0]->type}})->outputs[0];
+    }
+    rw.replace(a, v);
+    ir::AttrMap na = n.attrs;
+    na[ir::kGroupAttr] = id;
+    rw.copy(n, na);
+  }
+  return rw.finish();
+}
+
 // An epilogue member's other input made by a pointwise node that nothing else reads (a
 // downsample block's second batch norm, which the add after the first reads) becomes the
 // group's prologue: computed where the member reads it instead of stored and read back.
@@ -309,12 +371,14 @@ static ir::Graph attach_update_siblings(const ir::Graph& g) {
 }
 
 // Any producer followed by elementwise ops: the ops join its kernel; then prologues (of
-// convolutions, then of epilogue members: ReLU masks recomputed from batch norms among
-// them), and momentum SGD's parameter steps beside their momentum updates.
+// convolutions, batch norms and their activations recomputed by every convolution reading
+// them among them, then of epilogue members: ReLU masks recomputed from batch norms), and
+// momentum SGD's parameter steps beside their momentum updates.
 ir::Graph fuse_elementwise(const ir::Graph& g, const PassContext&) {
   auto anchor = [](const ir::Node& n) { return n.outputs.size() == 1 && n.op != "optimizer_update"; };
   ir::Graph grown = grow_groups(g, anchor, [](const Members&, const ir::Node&) { return true; });
-  return attach_update_siblings(attach_member_prologues(recompute_relu_masks(attach_prologues(grown))));
+  return attach_update_siblings(
+      attach_member_prologues(recompute_bn_act_inputs(recompute_relu_masks(attach_prologues(grown)))));
 }
 
 }  // namespace strata::passes

@@ -242,3 +242,111 @@ TEST_CASE("fuse-elementwise: two batch norms in one group equal the reference", 
   CHECK(groups[0].size() == 4);  // tanh, both batch norms, the ReLU
   testing::check_against_reference(g, "host", 5);
 }
+
+// A training batch norm and its ReLU read only by convolutions (forward and weight
+// gradient: 3x3 Winograd, 3x3 stride 2 and 1x1) become a prologue chain of each reader, computed in its copy of x
+// (the zero-padded input, the packed x of a chunked 1x1 weight gradient) or per task; the
+// ReLU's output is never stored.
+TEST_CASE("fuse-elementwise: a batch norm and its ReLU recomputed by every convolution reading them equal the reference",
+          "[passes][halide]") {
+  ir::Graph g = ir::parse(R"IR(graph bn_relu_readers {
+  input %y : f32[2, 32, 8, 8]
+  input %dy : f32[2, 48, 8, 8]
+  input %dys : f32[2, 48, 4, 4]
+  param %gamma : f32[32] init ones
+  param %beta : f32[32] init zeros
+  param %bn.running_mean : f32[32] frozen init zeros
+  param %bn.running_var : f32[32] frozen init ones
+  param %w3 : f32[48, 32, 3, 3] init ones
+  param %w1 : f32[48, 32, 1, 1] init ones
+  %s = batch_norm_stats(%y) : f32[2, 32]
+  %z = batch_norm(%y, %gamma, %beta, %bn.running_mean, %bn.running_var, %s) {training = 1} : f32[2, 32, 8, 8]
+  %a = relu(%z) : f32[2, 32, 8, 8]
+  %c3 = conv2d(%a, %w3) {padding = [1, 1, 1, 1]} : f32[2, 48, 8, 8]
+  %c3s = batch_norm_stats(%c3) : f32[2, 48]
+  %c1 = conv2d(%a, %w1) : f32[2, 48, 8, 8]
+  %c1s = batch_norm_stats(%c1) : f32[2, 48]
+  %dw3 = conv2d_backward_weight(%a, %dy) {padding = [1, 1, 1, 1], weight_shape = [48, 32, 3, 3]} : f32[48, 32, 3, 3]
+  %dw1 = conv2d_backward_weight(%a, %dy) {weight_shape = [48, 32, 1, 1]} : f32[48, 32, 1, 1]
+  %cs2 = conv2d(%a, %w3) {stride = [2, 2], padding = [1, 1, 1, 1]} : f32[2, 48, 4, 4]
+  %dws2 = conv2d_backward_weight(%a, %dys) {stride = [2, 2], padding = [1, 1, 1, 1], weight_shape = [48, 32, 3, 3]} : f32[48, 32, 3, 3]
+  output "c3" = %c3
+  output "c3s" = %c3s
+  output "c1" = %c1
+  output "c1s" = %c1s
+  output "dw3" = %dw3
+  output "dw1" = %dw1
+  output "cs2" = %cs2
+  output "dws2" = %dws2
+})IR");
+  ir::Graph o2 = optimized(g);
+  int chains = 0, relus = 0;
+  for (const auto& grp : ir::fusion_groups(o2)) {
+    if (ir::anchor_index(grp) != 2) continue;
+    ++chains;
+    CHECK(grp[0]->op == "batch_norm");
+    CHECK(grp[1]->op == "relu");
+    CHECK(ir::reads_prologue_as_x(*grp[2]));
+  }
+  for (const auto& n : o2.nodes()) relus += n->op == "relu" && !ir::is_prologue(*n);
+  CHECK(chains == 6);
+  CHECK(relus == 0);
+  runtime::Executable exe(g, {});
+  // y's statistics, the six convolutions, and the Winograd form of the 3x3's weight (a
+  // static kernel), where its stride-1 forward and weight gradient are Winograd's.
+  CHECK(exe.report().winograd_convs == 2);
+  CHECK(exe.report().kernels == 8);
+  // (Winograd's transforms round differently from the direct sums: test_winograd's bounds.)
+  testing::check_against_reference(g, "host", 6, -1.f, 1.f, "manual", 2e-3, 2e-4);
+
+  // The chain's rules: its first prologue read by the second only, the second by the anchor
+  // as its x alone.
+  std::string grouped = ir::print(o2);
+  std::string also_output = grouped;
+  size_t first = also_output.find("relu(");
+  REQUIRE(first != std::string::npos);
+  std::string z = also_output.substr(also_output.find('%', first), also_output.find(')', first) - also_output.find('%', first));
+  also_output.insert(also_output.rfind('}'), fmt::format("  output \"z\" = {}\n", z));
+  CHECK_THROWS_WITH(ir::verify(ir::parse(also_output)), Catch::Contains("inside the group"));
+}
+
+TEST_CASE("golden: fuse-elementwise (a batch norm and its ReLU as the prologue chain of each convolution reading them)",
+          "[passes][golden]") {
+  ir::Graph g = ir::parse(R"IR(graph bn_relu_chain {
+  input %y : f32[2, 8, 4, 4]
+  input %dy : f32[2, 16, 4, 4]
+  param %g : f32[8] init ones
+  param %b : f32[8] init zeros
+  param %m : f32[8] frozen init zeros
+  param %v : f32[8] frozen init ones
+  param %w : f32[16, 8, 1, 1] init zeros
+  %s = batch_norm_stats(%y) : f32[2, 8]
+  %z = batch_norm(%y, %g, %b, %m, %v, %s) {training = 1} : f32[2, 8, 4, 4]
+  %a = relu(%z) : f32[2, 8, 4, 4]
+  %c = conv2d(%a, %w) : f32[2, 16, 4, 4]
+  %dw = conv2d_backward_weight(%a, %dy) {weight_shape = [16, 8, 1, 1]} : f32[16, 8, 1, 1]
+  output "c" = %c
+  output "dw" = %dw
+})IR");
+  ir::Graph o = optimized(g, "fuse-elementwise");
+  CHECK(ir::print(o) == R"IR(graph bn_relu_chain {
+  input %y : f32[2, 8, 4, 4]
+  input %dy : f32[2, 16, 4, 4]
+  param %g : f32[8] init ones
+  param %b : f32[8] init zeros
+  param %m : f32[8] frozen init zeros
+  param %v : f32[8] frozen init ones
+  param %w : f32[16, 8, 1, 1] init zeros
+  %s = batch_norm_stats(%y) : f32[2, 8]
+  %z.for_c = batch_norm(%y, %g, %b, %m, %v, %s) {_group = 1, _prologue = 1, eps = 1e-05, momentum = 0.1, training = 1} : f32[2, 8, 4, 4]
+  %a.for_c = relu(%z.for_c) {_group = 1, _prologue = 1} : f32[2, 8, 4, 4]
+  %c = conv2d(%a.for_c, %w) {_group = 1, auto_pad = "explicit", dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1]} : f32[2, 16, 4, 4]
+  %z.for_dw = batch_norm(%y, %g, %b, %m, %v, %s) {_group = 2, _prologue = 1, eps = 1e-05, momentum = 0.1, training = 1} : f32[2, 8, 4, 4]
+  %a.for_dw = relu(%z.for_dw) {_group = 2, _prologue = 1} : f32[2, 8, 4, 4]
+  %dw = conv2d_backward_weight(%a.for_dw, %dy) {_group = 2, dilation = [1, 1], groups = 1, padding = [0, 0, 0, 0], stride = [1, 1], weight_shape = [16, 8, 1, 1]} : f32[16, 8, 1, 1]
+  output "c" = %c
+  output "dw" = %dw
+}
+)IR");
+  testing::check_same_on_reference(g, o, testing::random_inputs(g, 3), 3);
+}

@@ -32,7 +32,7 @@ namespace strata::halide_backend {
 namespace fs = std::filesystem;
 
 // Bump when a lowering or schedule changes, so stale kernels on disk are not reused.
-constexpr int kCodegenVersion = 71;
+constexpr int kCodegenVersion = 74;
 
 static std::mutex g_mu;
 static CacheStats g_stats;
@@ -263,7 +263,7 @@ static std::string kernel_key(const NodeGroup& group, const std::vector<Layout>&
     if (ir::is_prologue(n)) k += "^";
     if (ir::is_sibling(n)) k += "+";
     if (m > 0) k += fmt::format("<{}", ir::chained_input(group, m));
-    if (int pi = ir::prologue_input(group, m); pi >= 0 && m > 1) k += fmt::format("^{}", pi);
+    if (int pi = ir::prologue_input(group, m); pi >= 0 && m > ir::anchor_index(group)) k += fmt::format("^{}", pi);
     k += "|";
     for (auto& [name, a] : n.attrs)
       if (!ir::is_annotation(name)) k += name + "=" + ir::attr_str(a) + ";";

@@ -205,7 +205,7 @@ int conv_channel_block(int64_t channels, int64_t out_width, const Target& t) {
 }
 
 int conv_stats_tile(const Lowered& l, const LowerContext& ctx) {
-  if (ctx.target.has_gpu_feature() || !l.conv || ctx.out.layout != channels_last() || l.prologue) return 0;
+  if (ctx.target.has_gpu_feature() || !l.conv || ctx.out.layout != channels_last()) return 0;
   const ConvInfo& ci = *l.conv;
   if (ci.groups != 1 || ci.column_stride != 1 || !ci.phases.empty()) return 0;
   int64_t CO = ctx.out.extent(0), W = ctx.out.extent(1);
@@ -239,7 +239,8 @@ static void schedule_padded_input(const ConvInfo& ci, const LowerContext& ctx, i
 static ConvTile stream_tile(const Lowered& l, const LowerContext& ctx, bool depthwise) {
   const ConvInfo& ci = *l.conv;
   ConvTile none{0, 0, 0};
-  if (depthwise || ci.groups != 1 || !ci.phases.empty() || l.stats || l.prologue || ctx.node.op != "conv2d") return none;
+  if (depthwise || ci.groups != 1 || !ci.phases.empty() || l.stats || (l.prologue && !ci.padded) || ctx.node.op != "conv2d")
+    return none;
   if (ctx.out.layout != channels_last() || ctx.out.extent(3) != 1) return none;
   int natural = ctx.target.natural_vector_size<float>();
   int64_t CO = ctx.out.extent(0), W = ctx.out.extent(1), H = ctx.out.extent(2);
@@ -337,6 +338,7 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
     // Rows, channel tiles and images are all parallel work: a 7x7 layer has only 7 rows
     // for 2 cores, and a training batch must not be a serial loop of small parallel ones.
     Var task("task"), task_n("task_n");
+    Var prologue_at = task_n;  // the loop inside which an unpadded input's prologue is computed
     // (A split wider than the row would start before column 0; keep whole phases per tile.)
     int split_x = static_cast<int>(std::min<int64_t>(tile_h * s, std::max<int64_t>(W / s * s, std::min<int64_t>(s, W))));
     out.split(c, co, cii, vec * tile_w).split(x, xo, xi, split_x).reorder(cii, xi, xo, y, co, n).vectorize(cii, vec).unroll(cii).unroll(xi);
@@ -373,6 +375,8 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
       if (ctx.out.extent(3) >= 2) out.parallel(n), st.part.parallel(n);
       else out.parallel(co), st.part.parallel(co);
       st.part.compute_with(out, co_inner ? co : xo);
+      // (A row of the input serves every channel tile of a row; else an image's serves all.)
+      prologue_at = co_inner ? y : n;
     } else if (rows_in_task) {
       out.fuse(co, n, task_n);
       int64_t tasks = co_tiles * ctx.out.extent(3);
@@ -383,10 +387,11 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
       parallel_tasks(out, task_n, tasks, macs / tasks);
     }
     if (l.prologue && !ci.padded) {
-      // A fused prologue (squeeze-and-excitation's x * scale) once per task, for the input
-      // rows the task reads, rather than at every load inside the register tile.
+      // A fused prologue (squeeze-and-excitation's x * scale, a batch norm and its ReLU) once
+      // per task, for the input rows the task reads, rather than at every load inside the
+      // register tile.
       Func p = *l.prologue;
-      p.compute_at(out, task_n);
+      p.compute_at(out, prologue_at);
       int pw = pick_vec(ctx.in[0].shape[1], natural);
       if (pw > 1) p.vectorize(p.args()[0], pw);
     }
