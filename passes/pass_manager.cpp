@@ -40,6 +40,10 @@ static std::vector<PassInfo>& registry() {
        "chains of elementwise ops fused into their producer; momentum SGD's parameter step written beside its "
        "momentum update (annotation _sibling)",
        fuse_elementwise},
+      {"recompute-bn-act",
+       "a training batch norm and its activation read only by convolutions recomputed by each reader as its "
+       "prologue, never stored (less activation memory; in -O2 only with --enable-pass)",
+       recompute_bn_act},
       {"fuse-conv-bn-stats",
        "a convolution's batch statistics (batch_norm_stats) summed inside the convolution's kernel, a second output "
        "(annotation _sibling)",
@@ -73,13 +77,26 @@ std::string preset_pipeline(const std::string& preset) {
   if (preset == "-O1") return "simplify,constant-fold,cse,dce";
   if (preset == "-O2")
     return "simplify,constant-fold,cse,dce,fuse-bn-stats,fold-pad,bn-fold,merge-conv-add,fuse-conv-bn-act,fold-residual-add,fuse-optimizer,fuse-elementwise,"
-           "fuse-conv-bn-stats,fold-concat,memory-plan";
+           "recompute-bn-act,fuse-conv-bn-stats,fold-concat,memory-plan";
   throw Error(fmt::format("unknown optimization preset '{}' (expected -O0, -O1 or -O2)", preset));
 }
 
+const std::set<std::string>& preset_optional_passes() {
+  static const std::set<std::string> optional{"recompute-bn-act"};
+  return optional;
+}
+
 std::vector<std::string> expand_pipeline(const PipelineOptions& o) {
-  std::string list = o.pipeline.starts_with("-O") ? preset_pipeline(o.pipeline) : o.pipeline;
+  bool preset = o.pipeline.starts_with("-O");
+  std::string list = preset ? preset_pipeline(o.pipeline) : o.pipeline;
   for (const std::string& d : o.disabled) find_pass(d);  // a typo in --disable-pass is an error too
+  for (const std::string& e : o.enabled) {
+    find_pass(e);
+    if (!preset_optional_passes().count(e))
+      throw Error(fmt::format("--enable-pass {}: not an optional pass of a preset (optional: {})", e,
+                              fmt::join(preset_optional_passes(), ", ")));
+    if (!preset) throw Error(fmt::format("--enable-pass {}: only with a preset (-O2); list the pass in --passes instead", e));
+  }
   for (const std::string& d : o.print_after) find_pass(d);
   std::vector<std::string> names;
   std::stringstream ss(list);
@@ -87,6 +104,7 @@ std::vector<std::string> expand_pipeline(const PipelineOptions& o) {
     if (item.empty()) continue;
     if (item.starts_with("-O")) throw Error(fmt::format("pipeline '{}': a preset cannot be mixed with pass names", list));
     find_pass(item);
+    if (preset && preset_optional_passes().count(item) && !o.enabled.count(item)) continue;
     if (!o.disabled.count(item)) names.push_back(item);
   }
   return names;

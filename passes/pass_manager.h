@@ -40,6 +40,7 @@ inline constexpr bool kVerifyEachDefault = true;
 struct PipelineOptions {
   std::string pipeline = "-O2";  // a preset (-O0, -O1, -O2) or pass names separated by commas
   std::set<std::string> disabled;
+  std::set<std::string> enabled;  // a preset's optional passes to run (preset_optional_passes)
   bool verify_each = kVerifyEachDefault;
   std::set<std::string> print_after;
   bool print_after_all = false;
@@ -51,6 +52,8 @@ struct PipelineOptions {
 // unknown names raise strata::Error.
 std::vector<std::string> expand_pipeline(const PipelineOptions& o);
 std::string preset_pipeline(const std::string& preset);  // "-O2" -> "simplify,...", throws if unknown
+// Passes a preset lists in their place but runs only when enabled (PipelineOptions::enabled).
+const std::set<std::string>& preset_optional_passes();
 
 struct PassTiming {
   std::string pass;
@@ -78,6 +81,7 @@ ir::Graph merge_conv_add(const ir::Graph& g, const PassContext&);
 ir::Graph fuse_conv_bn_act(const ir::Graph& g, const PassContext&);
 ir::Graph fold_residual_add(const ir::Graph& g, const PassContext&);
 ir::Graph fuse_elementwise(const ir::Graph& g, const PassContext&);
+ir::Graph recompute_bn_act(const ir::Graph& g, const PassContext&);
 ir::Graph fold_concat(const ir::Graph& g, const PassContext&);
 ir::Graph plan_memory_pass(const ir::Graph& g, const PassContext&);
 

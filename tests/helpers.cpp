@@ -19,9 +19,10 @@ HostTensor random_tensor(const Shape& s, uint64_t seed, float lo, float hi) {
   return t;
 }
 
-ir::Graph optimized(const ir::Graph& g, const std::string& pipeline) {
+ir::Graph optimized(const ir::Graph& g, const std::string& pipeline, const std::set<std::string>& enable) {
   passes::PipelineOptions o;
   o.pipeline = pipeline;
+  o.enabled = enable;
   o.verify_each = true;
   return passes::run_pipeline(g, o, reference::pass_context());
 }
@@ -75,7 +76,7 @@ Mismatch compare(const HostTensor& got, const HostTensor& want, double rtol, dou
 }
 
 BothBackends run_both(const ir::Graph& g, const NamedTensors& inputs, const runtime::ParameterStore& params,
-                      const std::string& target, const std::string& schedule) {
+                      const std::string& target, const std::string& schedule, const std::set<std::string>& enable) {
   runtime::CompileOptions ro;
   ro.backend = runtime::Backend::Reference;
   ro.passes.pipeline = "-O0";  // the oracle runs the graph as written; Halide runs it fused (-O2)
@@ -84,14 +85,16 @@ BothBackends run_both(const ir::Graph& g, const NamedTensors& inputs, const runt
   runtime::CompileOptions ho;
   ho.halide.target = target;
   ho.halide.schedule = schedule;
+  ho.passes.enabled = enable;
   runtime::Executable hal(g, ho);
   hal.set_parameters(params);
   return {ref.run(inputs), hal.run(inputs)};
 }
 
 double check_against_reference(const ir::Graph& g, const std::string& target, uint64_t seed, float lo, float hi,
-                               const std::string& schedule, double rtol, double atol) {
-  auto [want, got] = run_both(g, random_inputs(g, seed + 1000, lo, hi), random_parameters(g, seed), target, schedule);
+                               const std::string& schedule, double rtol, double atol, const std::set<std::string>& enable) {
+  auto [want, got] =
+      run_both(g, random_inputs(g, seed + 1000, lo, hi), random_parameters(g, seed), target, schedule, enable);
   double worst = 0;
   for (auto& [name, w] : want) {
     Mismatch m = compare(got.at(name), w, rtol, atol);

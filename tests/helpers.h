@@ -2,6 +2,7 @@
 // Shared test helpers: seeded random tensors and parameters, tolerant comparison, and
 // running a graph on both backends.
 #include <catch2/catch.hpp>
+#include <set>
 #include <string>
 
 #include "frontend/model.h"
@@ -12,7 +13,8 @@ namespace strata::testing {
 HostTensor random_tensor(const Shape& s, uint64_t seed, float lo = -1.f, float hi = 1.f);
 // `g` through a pass pipeline (the verifier after every pass), with the reference backend's
 // constant folding.
-ir::Graph optimized(const ir::Graph& g, const std::string& pipeline = "-O2");
+// `enable`: a preset's optional passes to run too (passes::PipelineOptions::enabled).
+ir::Graph optimized(const ir::Graph& g, const std::string& pipeline = "-O2", const std::set<std::string>& enable = {});
 // Every parameter uniform in [-1, 1] / sqrt(fan_in) (running variances in [0.5, 1.5]).
 runtime::ParameterStore random_parameters(const ir::Graph& g, uint64_t seed);
 NamedTensors random_inputs(const ir::Graph& g, uint64_t seed, float lo = -1.f, float hi = 1.f);
@@ -31,13 +33,14 @@ struct BothBackends {
   NamedTensors want, got;
 };
 BothBackends run_both(const ir::Graph& g, const NamedTensors& inputs, const runtime::ParameterStore& params = {},
-                      const std::string& target = "host", const std::string& schedule = "manual");
+                      const std::string& target = "host", const std::string& schedule = "manual",
+                      const std::set<std::string>& enable = {});
 
 // run_both on seeded random inputs and parameters; checks every output with CHECK and
 // returns the worst absolute difference.
 double check_against_reference(const ir::Graph& g, const std::string& target = "host", uint64_t seed = 1,
                                float lo = -1.f, float hi = 1.f, const std::string& schedule = "manual",
-                               double rtol = 1e-4, double atol = 1e-5);
+                               double rtol = 1e-4, double atol = 1e-5, const std::set<std::string>& enable = {});
 
 // Sets the same random parameters (seeds 1, then 2) on `exe` and `ref` (both compiled from
 // `g`) and checks output `name` of each against the other's, over two runs per seed: the

@@ -4,6 +4,8 @@
 // kernel, each against the reference; and the verifier's rules for siblings and prologues.
 #include <fmt/format.h>
 
+#include <set>
+
 #include <strata/dsl.h>
 
 #include "backends/halide/halide_backend.h"
@@ -243,11 +245,12 @@ TEST_CASE("fuse-elementwise: two batch norms in one group equal the reference", 
   testing::check_against_reference(g, "host", 5);
 }
 
-// A training batch norm and its ReLU read only by convolutions (forward and weight
-// gradient: 3x3 Winograd, 3x3 stride 2 and 1x1) become a prologue chain of each reader, computed in its copy of x
-// (the zero-padded input, the packed x of a chunked 1x1 weight gradient) or per task; the
-// ReLU's output is never stored.
-TEST_CASE("fuse-elementwise: a batch norm and its ReLU recomputed by every convolution reading them equal the reference",
+// recompute-bn-act: a training batch norm and its ReLU read only by convolutions (forward
+// and weight gradient: 3x3 Winograd, 3x3 stride 2 and 1x1) become a prologue chain of each
+// reader, computed in its copy of x (the zero-padded input, a Winograd convolution's image,
+// the packed x of a chunked 1x1 weight gradient) or per task; the ReLU's output is never
+// stored. -O2 leaves the pass out unless it is enabled.
+TEST_CASE("recompute-bn-act: a batch norm and its ReLU recomputed by every convolution reading them equal the reference",
           "[passes][halide]") {
   ir::Graph g = ir::parse(R"IR(graph bn_relu_readers {
   input %y : f32[2, 32, 8, 8]
@@ -279,7 +282,9 @@ TEST_CASE("fuse-elementwise: a batch norm and its ReLU recomputed by every convo
   output "cs2" = %cs2
   output "dws2" = %dws2
 })IR");
-  ir::Graph o2 = optimized(g);
+  const std::set<std::string> enable{"recompute-bn-act"};
+  for (const auto& grp : ir::fusion_groups(optimized(g))) CHECK(ir::anchor_index(grp) == 0);  // (not by default)
+  ir::Graph o2 = optimized(g, "-O2", enable);
   int chains = 0, relus = 0;
   for (const auto& grp : ir::fusion_groups(o2)) {
     if (ir::anchor_index(grp) != 2) continue;
@@ -291,13 +296,15 @@ TEST_CASE("fuse-elementwise: a batch norm and its ReLU recomputed by every convo
   for (const auto& n : o2.nodes()) relus += n->op == "relu" && !ir::is_prologue(*n);
   CHECK(chains == 6);
   CHECK(relus == 0);
-  runtime::Executable exe(g, {});
+  runtime::CompileOptions co;
+  co.passes.enabled = enable;
+  runtime::Executable exe(g, co);
   // y's statistics, the six convolutions, and the Winograd form of the 3x3's weight (a
   // static kernel), where its stride-1 forward and weight gradient are Winograd's.
   CHECK(exe.report().winograd_convs == 2);
   CHECK(exe.report().kernels == 8);
   // (Winograd's transforms round differently from the direct sums: test_winograd's bounds.)
-  testing::check_against_reference(g, "host", 6, -1.f, 1.f, "manual", 2e-3, 2e-4);
+  testing::check_against_reference(g, "host", 6, -1.f, 1.f, "manual", 2e-3, 2e-4, enable);
 
   // The chain's rules: its first prologue read by the second only, the second by the anchor
   // as its x alone.
@@ -310,7 +317,7 @@ TEST_CASE("fuse-elementwise: a batch norm and its ReLU recomputed by every convo
   CHECK_THROWS_WITH(ir::verify(ir::parse(also_output)), Catch::Contains("inside the group"));
 }
 
-TEST_CASE("golden: fuse-elementwise (a batch norm and its ReLU as the prologue chain of each convolution reading them)",
+TEST_CASE("golden: recompute-bn-act (a batch norm and its ReLU as the prologue chain of each convolution reading them)",
           "[passes][golden]") {
   ir::Graph g = ir::parse(R"IR(graph bn_relu_chain {
   input %y : f32[2, 8, 4, 4]
@@ -328,7 +335,7 @@ TEST_CASE("golden: fuse-elementwise (a batch norm and its ReLU as the prologue c
   output "c" = %c
   output "dw" = %dw
 })IR");
-  ir::Graph o = optimized(g, "fuse-elementwise");
+  ir::Graph o = optimized(g, "fuse-elementwise,recompute-bn-act");
   CHECK(ir::print(o) == R"IR(graph bn_relu_chain {
   input %y : f32[2, 8, 4, 4]
   input %dy : f32[2, 16, 4, 4]

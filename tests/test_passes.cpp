@@ -51,7 +51,7 @@ std::vector<dsl::Model> reduced_models() {
 
 }  // namespace
 
-TEST_CASE("pipelines: presets, pass lists, disabled passes and bad names", "[passes]") {
+TEST_CASE("pipelines: presets, pass lists, disabled and enabled passes and bad names", "[passes]") {
   passes::PipelineOptions o;
   o.pipeline = "-O0";
   CHECK(passes::expand_pipeline(o).empty());
@@ -73,6 +73,20 @@ TEST_CASE("pipelines: presets, pass lists, disabled passes and bad names", "[pas
   o.pipeline = "-O2";
   o.disabled = {"no-such-pass"};
   CHECK_THROWS_WITH(passes::expand_pipeline(o), Catch::Contains("no-such-pass"));
+  // A preset's optional pass runs only when enabled, in its place (after fuse-elementwise).
+  o.disabled.clear();
+  CHECK(std::find(o2.begin(), o2.end(), "recompute-bn-act") == o2.end());
+  o.enabled = {"recompute-bn-act"};
+  auto more = passes::expand_pipeline(o);
+  REQUIRE(more.size() == o2.size() + 1);
+  auto at = std::find(more.begin(), more.end(), "recompute-bn-act");
+  REQUIRE(at != more.end());
+  CHECK(*(at - 1) == "fuse-elementwise");
+  o.enabled = {"bn-fold"};
+  CHECK_THROWS_WITH(passes::expand_pipeline(o), Catch::Contains("bn-fold") && Catch::Contains("not an optional pass"));
+  o.enabled = {"recompute-bn-act"};
+  o.pipeline = "fuse-elementwise";
+  CHECK_THROWS_WITH(passes::expand_pipeline(o), Catch::Contains("only with a preset"));
 }
 
 TEST_CASE("print-after and time-passes write the IR and a timing table", "[passes]") {
@@ -195,20 +209,24 @@ TEST_CASE("ResNet: every convolution is folded with its batch norm and fused wit
   ir::Graph batch2 = ir::clone(m.graph());
   batch2.set_batch_size(2);
   ir::Graph step = passes::build_training_step(batch2, {}, {}).graph;
-  ir::Graph ts = optimized(step);
-  int train_bn = 0, for_masks = 0, for_convs = 0;
-  for (const auto& n : ts.nodes()) {
-    if (n->op != "batch_norm" || !n->attr_int("training")) continue;
-    (recomputed_for_relu_grad(*n) ? for_masks : recomputed_for_conv(*n) ? for_convs : train_bn) += 1;
+  for (bool recompute : {false, true}) {
+    INFO("recompute-bn-act " << recompute);
+    ir::Graph ts = recompute ? optimized(step, "-O2", {"recompute-bn-act"}) : optimized(step);
+    int train_bn = 0, for_masks = 0, for_convs = 0;
+    for (const auto& n : ts.nodes()) {
+      if (n->op != "batch_norm" || !n->attr_int("training")) continue;
+      (recomputed_for_relu_grad(*n) ? for_masks : recomputed_for_conv(*n) ? for_convs : train_bn) += 1;
+    }
+    // Every ReLU gradient after a batch norm + ReLU (two per block, and the stem's) reads its
+    // batch norm recomputed inside its kernel rather than the ReLU's output.
+    CHECK(for_masks == 16 * 2 + 1);
+    // With recompute-bn-act a block's first two batch norms and ReLUs, read by convolutions
+    // alone (the next conv and its weight gradient), are recomputed by both and have no
+    // kernel of their own; the stem's (max pooling reads it) and each block's last (the add)
+    // keep theirs.
+    CHECK(for_convs == (recompute ? 16 * 2 * 2 : 0));
+    CHECK(train_bn == 53 - (recompute ? 16 * 2 : 0));
   }
-  // Every ReLU gradient after a batch norm + ReLU (two per block, and the stem's) reads its
-  // batch norm recomputed inside its kernel rather than the ReLU's output.
-  CHECK(for_masks == 16 * 2 + 1);
-  // A block's first two batch norms and ReLUs are read by convolutions alone (the next conv
-  // and its weight gradient): each of the two recomputes them, and they have no kernel of
-  // their own; the stem's (max pooling reads it) and each block's last (the add) keep theirs.
-  CHECK(for_convs == 16 * 2 * 2);
-  CHECK(train_bn == 53 - 16 * 2);
 }
 
 // fuse-bn-stats: in a training step each batch norm's statistics are one batch_norm_stats

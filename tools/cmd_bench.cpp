@@ -72,9 +72,9 @@ int cmd_bench(const Args& a) {
   auto t0 = std::chrono::steady_clock::now();
   if (compare) {
     for (const char* level : {"-O0", "-O2"}) {
-      runtime::CompileOptions o = base;  // --disable-pass and the printing flags apply to -O2
+      runtime::CompileOptions o = base;  // --disable-pass, --enable-pass and the printing flags apply to -O2
       o.passes.pipeline = level;
-      if (std::string(level) == "-O0") o.passes.disabled.clear();
+      if (std::string(level) == "-O0") o.passes.disabled.clear(), o.passes.enabled.clear();
       benches.push_back(make_bench(std::string(level == std::string("-O0") ? "unfused (-O0)" : "fused (-O2)"), model,
                                    train, o));
     }

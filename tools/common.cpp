@@ -41,6 +41,7 @@ std::vector<cli::Flag> pass_flags(const std::string& default_pipeline) {
                              "separated by commas (`strata passes` lists them)",
            default_pipeline},
           {"disable-pass", "NAMES", "passes to leave out of the pipeline (commas)", ""},
+          {"enable-pass", "NAMES", "a preset's optional passes to run, in their place (commas; recompute-bn-act)", ""},
           {"print-after", "NAMES", "print the text IR after these passes (commas), to stderr", ""},
           {"print-after-all", "", "print the text IR after every pass, to stderr", ""},
           {"time-passes", "", "print each pass's time and node counts, to stderr", ""},
@@ -64,6 +65,7 @@ passes::PipelineOptions pipeline_options(const Args& a) {
   passes::PipelineOptions o;
   o.pipeline = a.get("passes");
   o.disabled = comma_set(a.get("disable-pass"));
+  o.enabled = comma_set(a.get("enable-pass"));
   o.print_after = comma_set(a.get("print-after"));
   o.print_after_all = a.has("print-after-all");
   o.time_passes = a.has("time-passes");

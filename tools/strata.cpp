@@ -62,6 +62,9 @@ int cmd_passes(const Args&) {
     std::string list = passes::preset_pipeline(o);
     std::printf("  %s  %s\n", o, list.empty() ? "(no passes: the graph as written, unfused)" : list.c_str());
   }
+  std::printf("optional in a preset, run only with --enable-pass:");
+  for (const std::string& p : passes::preset_optional_passes()) std::printf(" %s", p.c_str());
+  std::printf("\n");
   return 0;
 }
 
