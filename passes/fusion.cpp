@@ -237,7 +237,7 @@ static ir::Graph recompute_relu_masks(const ir::Graph& g) {
 // the weight gradient's packed x, a Winograd convolution's image) or per task, and a is
 // never stored: in-place activated batch norm's trade (Rota Bulo et al., 2018), memory for
 // arithmetic. ResNet-50's training step at batch 8 on the Zen 5 machine: activation memory
-// 883.0 -> 782.7 MiB, 727 -> 695 kernels, but 617.6 -> 628.7 ms (ten alternating runs):
+// 883.0 -> 782.7 MiB, 727 -> 695 kernels, but 632.4 -> 641.4 ms (eight alternating runs):
 // there the 32 kernels it removes cost 5 ms in all (their tensors stay in the L3 cache) and
 // the recomputation more, so -O2 leaves it out.
 ir::Graph recompute_bn_act(const ir::Graph& g, const PassContext&) {
