@@ -158,15 +158,18 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
   // 14x14 (batch 8) ran 31 ms in chunks of 28 positions, 19 ms unchunked, 11 ms in chunks
   // of 98.
   bool chunked = N * OH * row_bytes > 4 * num_elements(ws) && rows * images * OW >= kMinPositions;
-  if (!chunked) {
-    // x_packed once per call (chunked, it stays inline), read in x's order (a row's channels
-    // innermost), each block of t channels written to its own stream.
+  // x_packed once per call, read in x's order (a row's channels innermost), each block of t
+  // channels written to its own stream.
+  auto pack_x_once = [&] {
     Func p = w.packed;
     std::vector<Var> pv = p.args();  // cii, px, py, pn, cib
     Var prow("prow");
     p.compute_root().reorder(pv[0], pv[4], pv[1], pv[2], pv[3]).fuse(pv[2], pv[3], prow);
     parallel_tasks(p, prow, N * (one_by_one ? OH : xs[2]), static_cast<double>(xs[1] * (one_by_one ? OW : xs[3])));
     if (g.t >= 4) p.vectorize(pv[0], g.t);
+  };
+  if (!chunked) {
+    pack_x_once();  // (chunked, it stays inline but for a prologue's x, below)
     int64_t dy_bytes = 4 * N * OH * OW * ys[1];
     sweep_x = dy_bytes > N * OH * row_bytes - dy_bytes;
     const Layout& ol = ctx.out.layout;
@@ -240,12 +243,7 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
     // its tasks, it costs what the batch norm's own kernel did (three rounds, bench --runs
     // 100: 4.47 / 4.09 / 4.37 ms with that kernel, 4.28 / 4.37 / 4.48 packed once per call,
     // 4.43 / 4.86 / 4.91 per chunk), and `a` is no longer stored.
-    Func p = w.packed;
-    std::vector<Var> pv = p.args();  // cii, px, py, pn, cib
-    Var prow("prow");
-    p.compute_root().reorder(pv[0], pv[4], pv[1], pv[2], pv[3]).fuse(pv[2], pv[3], prow);
-    parallel_tasks(p, prow, N * (one_by_one ? OH : xs[2]), static_cast<double>(xs[1] * (one_by_one ? OW : xs[3])));
-    if (g.t >= 4) p.vectorize(pv[0], g.t);
+    pack_x_once();
   }
   std::vector<Var> pa = part.args();  // co, ci, kx, ky, then the chunk's indices
   register_tile(part, pa, g);
