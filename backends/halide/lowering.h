@@ -230,6 +230,9 @@ struct ConvTile {
   int vec = 1, tile_w = 1, tile_h = 1;
 };
 ConvTile plan_conv_tile(int64_t out_channels, int64_t out_width, const Halide::Target& t);
+// Widest power-of-two vector not wider than the extent (ShiftInwards needs extent >= width),
+// 1 below 4 lanes.
+int pick_vec(int64_t extent, int natural);
 // The block of channels to store a filter in for that tile on a CPU target (a tile's whole
 // filter one contiguous run): vec * tile_w when it divides the channels and is smaller,
 // else 0 (no block; also on GPU targets).

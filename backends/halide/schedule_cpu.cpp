@@ -14,8 +14,7 @@ namespace strata::halide_backend {
 
 using namespace Halide;
 
-// Widest power-of-two vector not wider than the extent (ShiftInwards needs extent >= width).
-static int pick_vec(int64_t extent, int natural) {
+int pick_vec(int64_t extent, int natural) {
   int v = natural;
   while (v > 1 && v > extent) v /= 2;
   return v >= 4 ? v : 1;

@@ -337,7 +337,8 @@ void schedule_winograd(Lowered& l, const LowerContext& ctx) {
     // 0.4-2 ms more each).
     Func p = *l.prologue;
     std::vector<Var> pv = p.args();  // channels-last: c, x, y, n
-    p.compute_at(out, n).vectorize(pv[0], vec);
+    p.compute_at(out, n);
+    if (int pw = pick_vec(ctx.in[0].shape[1], vec); pw > 1) p.vectorize(pv[0], pw);
     if (!images_parallel) p.parallel(pv[2]);
   }
   // The GEMMs: a task per (e, block of output channels), tiles of 6 rows by the block's
