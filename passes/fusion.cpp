@@ -173,6 +173,18 @@ static ir::Graph attach_prologues(const ir::Graph& g) {
   return rw.finish();
 }
 
+// A copy of `n` (its attributes but the annotations, then `annotations`) reading `inputs`,
+// its output named "<n's>.for_<reader>": a value recomputed for one reader.
+static ir::Value* recompute(Rewriter& rw, const ir::Node& n, std::vector<ir::Value*> inputs, const std::string& reader,
+                            const ir::AttrMap& annotations) {
+  ir::AttrMap attrs;
+  for (auto& [name, a] : n.attrs)
+    if (!ir::is_annotation(name)) attrs[name] = a;
+  for (auto& [name, a] : annotations) attrs[name] = a;
+  std::string name = rw.graph().unique_name(n.outputs[0]->name + ".for_" + reader);
+  return rw.graph().add_node_typed(n.op, std::move(inputs), attrs, {{name, n.outputs[0]->type}})->outputs[0];
+}
+
 // ReLU's gradient in a kernel (an input gradient's epilogue) reads the ReLU's output
 // a = relu(bn(y)) for its sign alone. Where a training batch norm and its ReLU made a, the
 // mask reads z = bn(y) instead, from a copy of the batch norm placed before the gradient's
@@ -209,11 +221,7 @@ static ir::Graph recompute_relu_masks(const ir::Graph& g) {
       const ir::Node& bn = *bn_of.at(b->second);
       std::vector<ir::Value*> ins;
       for (const ir::Value* v : bn.inputs) ins.push_back(rw(v));
-      ir::AttrMap attrs;
-      for (auto& [name, a] : bn.attrs)
-        if (!ir::is_annotation(name)) attrs[name] = a;
-      std::string name = rw.graph().unique_name(bn.outputs[0]->name + ".for_relu_grad");
-      z_of[b->second] = rw.graph().add_node_typed("batch_norm", ins, attrs, {{name, bn.outputs[0]->type}})->outputs[0];
+      z_of[b->second] = recompute(rw, bn, ins, "relu_grad", {});
     }
     auto z = z_of.find(&n);
     if (z == z_of.end()) {
@@ -279,13 +287,7 @@ ir::Graph recompute_bn_act(const ir::Graph& g, const PassContext&) {
     for (const ir::Node* p : {it->second.first, it->second.second}) {
       std::vector<ir::Value*> ins;
       for (const ir::Value* in : p->inputs) ins.push_back(v && in == p->inputs[0] ? v : rw(in));
-      ir::AttrMap attrs;
-      for (auto& [name, at] : p->attrs)
-        if (!ir::is_annotation(name)) attrs[name] = at;
-      attrs[ir::kGroupAttr] = id;
-      attrs[ir::kPrologueAttr] = int64_t{1};
-      std::string name = rw.graph().unique_name(p->outputs[0]->name + ".for_" + n.name());
-      v = rw.graph().add_node_typed(p->op, ins, attrs, {{name, p->outputs[0]->type}})->outputs[0];
+      v = recompute(rw, *p, ins, n.name(), {{ir::kGroupAttr, id}, {ir::kPrologueAttr, int64_t{1}}});
     }
     rw.replace(a, v);
     ir::AttrMap na = n.attrs;
