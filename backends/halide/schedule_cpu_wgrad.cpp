@@ -156,8 +156,17 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
       if (N % d == 0 && d * OH * row_bytes <= kChunk) images = d;
   // Chunks too short do not pay for adding each tile into dw: ResNet-50's 1x1 1024 -> 512 at
   // 14x14 (batch 8) ran 31 ms in chunks of 28 positions, 19 ms unchunked, 11 ms in chunks
-  // of 98.
-  bool chunked = N * OH * row_bytes > 4 * num_elements(ws) && rows * images * OW >= kMinPositions;
+  // of 98. Every chunk adds all of dw into dw once more, so chunks pay only where dy and x
+  // outweigh dw many times over: where they weigh 3-8 times dw (ResNet-50's layer-3 1x1s,
+  // the 1x1 stride-2 downsample to 1024, 1024 -> 512 at 14x14), the unchunked tiles, which
+  // also compute the fused optimizer update from their accumulators, ran faster (bench_conv
+  // best of 3, chunked -> unchunked: 1x1 14x14 1024 -> 512 8.20 -> 6.88 ms, cold inputs 9.40
+  // -> 6.45; the stride-2 28x28 512 -> 1024 8.82 -> 6.19, cold 10.6 -> 7.14; 3x3 stride-2
+  // 28x28x256 8.27 -> 7.05; ResNet-50's training step at batch 8, five alternating profiles:
+  // layer3.0's downsample 10.5 -> 6.5 ms, each layer-3 1x1 3.8 -> 3.3-3.5 ms). At 27 times
+  // (3x3 stride 2 56x56x128) chunks still won, 7.9 against 8.6-13 ms.
+  constexpr int64_t kChunkOutweighs = 16;
+  bool chunked = N * OH * row_bytes > kChunkOutweighs * 4 * num_elements(ws) && rows * images * OW >= kMinPositions;
   // x_packed once per call, read in x's order (a row's channels innermost), each block of t
   // channels written to its own stream.
   auto pack_x_once = [&] {
