@@ -163,7 +163,8 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
   // best of 3, chunked -> unchunked: 1x1 14x14 1024 -> 512 8.20 -> 6.88 ms, cold inputs 9.40
   // -> 6.45; the stride-2 28x28 512 -> 1024 8.82 -> 6.19, cold 10.6 -> 7.14; 3x3 stride-2
   // 28x28x256 8.27 -> 7.05; ResNet-50's training step at batch 8, five alternating profiles:
-  // layer3.0's downsample 10.5 -> 6.5 ms, each layer-3 1x1 3.8 -> 3.3-3.5 ms). At 27 times
+  // layer3.0's downsample 10.5 -> 6.5 ms, each layer-3 1x1 3.8 -> 3.3-3.5 ms; layer3.0's
+  // 3x3, the 28x28x256 above, measured the same there). At 27 times
   // (3x3 stride 2 56x56x128) chunks still won, 7.9 against 8.6-13 ms.
   constexpr int64_t kChunkOutweighs = 16;
   bool chunked = N * OH * row_bytes > kChunkOutweighs * 4 * num_elements(ws) && rows * images * OW >= kMinPositions;
