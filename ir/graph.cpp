@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <optional>
 
 #include "ir/error.h"
 #include "ir/op_registry.h"
@@ -149,8 +150,14 @@ void Graph::reinfer_shapes() {
 
 void Graph::set_batch_size(int64_t batch) {
   if (batch < 1) throw Error(fmt::format("batch size must be >= 1, got {}", batch));
-  for (Value* in : inputs_)
-    if (in->type.rank() > 0) in->type.shape[0] = batch;
+  // The batched inputs: rank 2 or more, with the first such input's leading dimension. A
+  // training step's hyper-parameters (f32[2]) and dropout seed (f32[1]) are no batch.
+  std::optional<int64_t> old;
+  for (Value* in : inputs_) {
+    if (in->type.rank() < 2) continue;
+    if (!old) old = in->type.shape[0];
+    if (in->type.shape[0] == *old) in->type.shape[0] = batch;
+  }
   reinfer_shapes();
 }
 

@@ -89,8 +89,8 @@ class Graph {
   Value* value(const std::string& name) const;       // throws when absent
   std::string unique_name(const std::string& base) const;
 
-  // Shapes are static: re-infers every node's output type after giving each input a new
-  // leading (batch) dimension.
+  // Shapes are static: re-infers every node's output type after giving each batched input
+  // (rank 2 or more, with the first such input's leading dimension) a new leading dimension.
   void set_batch_size(int64_t n);
   // Re-runs every node's shape rule (after inputs changed).
   void reinfer_shapes();

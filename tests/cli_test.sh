@@ -31,6 +31,13 @@ check "print" 0 "^graph small_resnet" -- "$strata" print small_resnet
 "$strata" print lenet > lenet.ir
 check "summary of a text-IR file" 0 "Total params: 61,706" -- "$strata" summary lenet.ir
 check "dot" 0 "digraph" -- "$strata" dot lenet
+# --train: the training step `bench --train` compiles, which reads back from its text form.
+check "print --train" 0 "optimizer_update\(%conv1.weight" -- "$strata" print lenet --train --batch 4
+check "print --train -O2 shows siblings" 0 "_sibling = 1" -- "$strata" print small_resnet --train -O2
+"$strata" print lenet --train --batch 4 > lenet-step.ir
+check "a training step's text form reads back" 0 "input %hyper : f32\[2\]" -- "$strata" print lenet-step.ir --batch 4
+check "summary --train" 0 "Activation memory: .* with the memory plan" -- "$strata" summary small_resnet --train -O2
+check "dot --train" 0 "digraph \"lenet.train\"" -- "$strata" dot lenet --train
 # A 2x1x28x28 input in .npy (format 1.0, little-endian float32, zeros).
 python_free_npy() {
   local hdr="{'descr': '<f4', 'fortran_order': False, 'shape': (2, 1, 28, 28), }"

@@ -124,3 +124,20 @@ TEST_CASE("re-batching re-infers every shape", "[ir]") {
   ir::verify(m.graph());
   CHECK_THROWS_AS(m.graph().set_batch_size(0), Error);
 }
+
+TEST_CASE("re-batching leaves inputs that are no batch: rank 1, or another leading dimension", "[ir]") {
+  // A training step's inputs (passes/training.h): image and target batched, hyper f32[2]
+  // and the dropout seed f32[1] not; a rank-2 table of another leading dimension neither.
+  dsl::Model m("step");
+  dsl::Tensor x = m.input("image", {2, 8}), t = m.input("target", {2, 10});
+  m.input("hyper", {2});
+  m.input("rng_seed", {1});
+  m.input("table", {16, 8});
+  m.output("x", x);
+  m.output("t", t);
+  m.graph().set_batch_size(5);
+  std::vector<Shape> got;
+  for (const ir::Value* v : m.graph().inputs()) got.push_back(v->type.shape);
+  CHECK(got == std::vector<Shape>{{5, 8}, {5, 10}, {2}, {1}, {16, 8}});
+  CHECK(m.graph().outputs()[1].second->type.shape == Shape{5, 10});
+}

@@ -35,7 +35,7 @@ Bench make_bench(const std::string& label, const ir::Graph& model, bool train, r
   NamedTensors inputs{{in->name, HostTensor(in->type.shape, 0.5f)}};
   ir::Graph g = ir::clone(model);
   if (train) {
-    passes::TrainingStep step = passes::build_training_step(model, {}, {.name = "momentum", .weight_decay = 5e-4});
+    passes::TrainingStep step = bench_training_step(model);
     inputs = passes::synthetic_step_inputs(model, step);
     o.updates = step.updates;
     g = std::move(step.graph);

@@ -35,6 +35,11 @@ const cli::Flag kNoWinograd{"no-winograd", "", "compute 3x3 stride-1 convolution
 const cli::Flag kWeights{"weights", "FILE", "weights file (default: initialise from --seed)", ""};
 const cli::Flag kSeed{"seed", "N", "seed for initial weights", "0"};
 const cli::Flag kBatch{"batch", "N", "batch size", "1"};
+const cli::Flag kTrainStep{"train", "", "the training step (forward, cross-entropy, backward, SGD momentum) instead of the model", ""};
+
+passes::TrainingStep bench_training_step(const ir::Graph& model) {
+  return passes::build_training_step(model, {}, {.name = "momentum", .weight_decay = 5e-4});
+}
 
 std::vector<cli::Flag> pass_flags(const std::string& default_pipeline) {
   return {{"passes", "LIST", "pass pipeline: -O0 (as written), -O1 (cleanup), -O2 (fold, fuse, plan memory) or pass names "

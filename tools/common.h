@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "passes/training.h"
 #include "runtime/executable.h"
 #include "tools/cli_args.h"
 
@@ -13,7 +14,11 @@ namespace strata::tools {
 // A registered model name, or a text-IR file.
 ir::Graph load_model(const std::string& spec);
 
-extern const cli::Flag kTarget, kBackend, kSchedule, kNoWinograd, kWeights, kSeed, kBatch;
+extern const cli::Flag kTarget, kBackend, kSchedule, kNoWinograd, kWeights, kSeed, kBatch, kTrainStep;
+
+// The training step `strata bench --train` compiles, and `print`/`summary`/`dot --train`
+// show: forward, cross-entropy loss, backward, momentum SGD (weight decay 5e-4).
+passes::TrainingStep bench_training_step(const ir::Graph& model);
 // The pass-pipeline flags (-O0/-O1/-O2 are spelled --passes=-ON by main()); `print` shows
 // the graph as written unless asked, so its --passes defaults to -O0.
 std::vector<cli::Flag> pass_flags(const std::string& default_pipeline = "-O2");

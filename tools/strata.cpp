@@ -35,11 +35,17 @@ runtime::ParameterStore weights_for(const ir::Graph& g, const Args& a) {
   return runtime::ParameterStore::initialize(g, static_cast<uint64_t>(a.get_int("seed", 0, INT64_MAX)));
 }
 
-// The model after the pass pipeline the flags ask for (-O0 by default: as written).
-ir::Graph transformed_model(const Args& a) {
+// The model (or with --train its training step) at the batch size asked for.
+ir::Graph model_or_step(const Args& a) {
   ir::Graph g = load_model(a.positional(0));
   g.set_batch_size(a.get_int("batch", 1, 1 << 20));
-  return passes::run_pipeline(g, pipeline_options(a), reference::pass_context());
+  if (a.has("train")) g = std::move(bench_training_step(g).graph);
+  return g;
+}
+
+// The model after the pass pipeline the flags ask for (-O0 by default: as written).
+ir::Graph transformed_model(const Args& a) {
+  return passes::run_pipeline(model_or_step(a), pipeline_options(a), reference::pass_context());
 }
 
 int cmd_summary(const Args& a) {
@@ -90,7 +96,7 @@ int cmd_print(const Args& a) {
 }
 
 int cmd_dot(const Args& a) {
-  ir::Graph g = load_model(a.positional(0));
+  ir::Graph g = model_or_step(a);
   std::string dot = ir::to_dot(g);
   if (a.get("output").empty()) std::fputs(dot.c_str(), stdout);
   else runtime::write_file_atomic(a.get("output"), dot, "DOT file");
@@ -206,14 +212,15 @@ int cmd_demo(const Args& a) {
 std::vector<Subcommand> subcommands() {
   std::vector<Subcommand> all{
       {{"summary", "Per-layer table of a model: output shapes, parameters, multiply-adds, activation memory.", {"MODEL"},
-        with_pass_flags({kBatch}, "-O0")},
+        with_pass_flags({kBatch, kTrainStep}, "-O0")},
        cmd_summary},
       {{"print", "Print a model's graph in the text IR (after the passes asked for).", {"MODEL"},
-        with_pass_flags({kBatch}, "-O0")},
+        with_pass_flags({kBatch, kTrainStep}, "-O0")},
        cmd_print},
       {{"passes", "List the graph passes and the -O0/-O1/-O2 presets.", {}, {}}, cmd_passes},
       {{"zoo", "List the registered models: parameters, multiply-adds, input size.", {}, {}}, cmd_zoo},
-      {{"dot", "Write a model's graph as Graphviz DOT.", {"MODEL"}, {{"output", "FILE", "write to FILE instead of stdout", ""}}},
+      {{"dot", "Write a model's graph as Graphviz DOT.", {"MODEL"},
+        {{"output", "FILE", "write to FILE instead of stdout", ""}, kBatch, kTrainStep}},
        cmd_dot},
       {{"run",
         "Run inference: MODEL is a registered model or a text-IR file; the input's batch size sets the model's.",
