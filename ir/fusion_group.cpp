@@ -15,6 +15,15 @@ int group_of(const Node& n) {
   return it == n.attrs.end() ? -1 : static_cast<int>(std::get<int64_t>(it->second));
 }
 
+void renumber_groups(Graph& g) {
+  std::map<int, int64_t> id;
+  for (const auto& n : g.nodes()) {
+    int old = group_of(*n);
+    if (old < 0) continue;
+    n->attrs[kGroupAttr] = id.emplace(old, static_cast<int64_t>(id.size())).first->second;
+  }
+}
+
 bool is_prologue(const Node& n) {
   auto it = n.attrs.find(kPrologueAttr);
   return it != n.attrs.end() && std::get<int64_t>(it->second) != 0;

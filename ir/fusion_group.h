@@ -50,6 +50,8 @@ bool is_pointwise_sibling_op(const Node& n);
 bool sibling_fits(const Node& anchor, const Node& prev, const Node& sib);
 
 int group_of(const Node& n);  // -1 when the node is in no group
+// Group ids 0, 1, 2, ... in the order the groups first appear (after a pass removed some).
+void renumber_groups(Graph& g);
 bool is_sibling(const Node& n);
 // The values a group stores: the last member's output, or with a sibling the previous
 // member's and then the sibling's.

@@ -294,7 +294,9 @@ ir::Graph recompute_bn_act(const ir::Graph& g, const PassContext&) {
     na[ir::kGroupAttr] = id;
     rw.copy(n, na);
   }
-  return rw.finish();
+  ir::Graph out = rw.finish();
+  ir::renumber_groups(out);  // the pairs' groups are gone
+  return out;
 }
 
 // An epilogue member's other input made by a pointwise node that nothing else reads (a
