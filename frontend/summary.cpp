@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <set>
 
 #include "frontend/model.h"
@@ -32,12 +33,18 @@ ModelStats model_stats(const ir::Graph& g) {
 
 std::string summary(const ir::Graph& g) {
   std::string out;
-  const std::string rule(100, '-'), thick(100, '=');
+  // The op column fits the longest op (a training step's batch_norm_backward_input).
+  size_t op_w = 16;
+  for (const auto& n : g.nodes()) op_w = std::max(op_w, n->op.size());
+  const std::string rule(100 + op_w - 16, '-'), thick(100 + op_w - 16, '=');
+  auto row = [&](const std::string& layer, const std::string& op, const std::string& shape, const std::string& params,
+                 const std::string& macs) {
+    return fmt::format("{:<36} {:<{}} {:<22} {:>12} {:>12}\n", layer, op, op_w, shape, params, macs);
+  };
   out += fmt::format("Model: {}\n{}\n", g.name(), rule);
-  out += fmt::format("{:<36} {:<16} {:<22} {:>12} {:>12}\n", "Layer", "Op", "Output shape", "Param #", "Mult-Adds");
+  out += row("Layer", "Op", "Output shape", "Param #", "Mult-Adds");
   out += thick + "\n";
-  for (const ir::Value* in : g.inputs())
-    out += fmt::format("{:<36} {:<16} {:<22} {:>12} {:>12}\n", in->name, "input", shape_str(in->type.shape), 0, 0);
+  for (const ir::Value* in : g.inputs()) out += row(in->name, "input", shape_str(in->type.shape), "0", "0");
   std::set<const ir::Value*> counted;
   for (const auto& n : g.nodes()) {
     int64_t params = 0;
@@ -47,8 +54,7 @@ std::string summary(const ir::Graph& g) {
     int64_t macs = def.macs ? def.macs(*n) : 0;
     std::string name = n->name();
     if (name.size() > 36) name = "..." + name.substr(name.size() - 33);
-    out += fmt::format("{:<36} {:<16} {:<22} {:>12} {:>12}\n", name, n->op, shape_str(n->outputs[0]->type.shape),
-                       with_commas(params), with_commas(macs));
+    out += row(name, n->op, shape_str(n->outputs[0]->type.shape), with_commas(params), with_commas(macs));
   }
   ModelStats s = model_stats(g);
   out += thick + "\n";

@@ -1,11 +1,14 @@
 // The DSL: parameters, names, initializer choices, summary figures, misuse errors.
 #include <strata/dsl.h>
 
+#include <sstream>
+
 #include "examples/examples.h"
 #include "frontend/registry.h"
 #include "frontend/summary.h"
 #include "ir/error.h"
 #include "ir/verifier.h"
+#include "passes/training.h"
 #include "tests/helpers.h"
 
 using namespace strata;
@@ -39,6 +42,27 @@ TEST_CASE("summary prints layers and shapes and parameters and multiply-adds", "
   std::string s = m.summary();
   CHECK_THAT(s, Contains("conv1") && Contains("[1, 6, 28, 28]") && Contains("Total params: 61,706") &&
                     Contains("Mult-Adds: 416,520"));
+}
+
+TEST_CASE("summary keeps its columns aligned for a training step's longer op names", "[frontend]") {
+  Model m = examples::lenet(10);
+  std::string s = summary(passes::build_training_step(m.graph(), {}, {.name = "momentum"}).graph);
+  REQUIRE_THAT(s, Contains("batch_norm_backward_input") || Contains("conv2d_backward_weight"));
+  std::istringstream lines(s);
+  size_t shape_at = std::string::npos;
+  int rows = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (shape_at == std::string::npos) {
+      shape_at = line.find("Output shape");
+      continue;
+    }
+    if (size_t bracket = line.find('['); bracket != std::string::npos) {
+      INFO(line);
+      CHECK(bracket == shape_at);
+      ++rows;
+    }
+  }
+  CHECK(rows > 40);
 }
 
 TEST_CASE("He initialisation follows ReLU-family layers and Xavier the others", "[frontend]") {
