@@ -19,6 +19,7 @@ extern const cli::Flag kTarget, kBackend, kSchedule, kNoWinograd, kWeights, kSee
 // The training step `strata bench --train` compiles, and `print`/`summary`/`dot --train`
 // show: forward, cross-entropy loss, backward, momentum SGD (weight decay 5e-4).
 passes::TrainingStep bench_training_step(const ir::Graph& model);
+
 // The pass-pipeline flags (-O0/-O1/-O2 are spelled --passes=-ON by main()); `print` shows
 // the graph as written unless asked, so its --passes defaults to -O0.
 std::vector<cli::Flag> pass_flags(const std::string& default_pipeline = "-O2");
