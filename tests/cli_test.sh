@@ -35,7 +35,9 @@ check "dot" 0 "digraph" -- "$strata" dot lenet
 check "print --train" 0 "optimizer_update\(%conv1.weight" -- "$strata" print lenet --train --batch 4
 check "print --train -O2 shows siblings" 0 "_sibling = 1" -- "$strata" print small_resnet --train -O2
 "$strata" print lenet --train --batch 4 > lenet-step.ir
-check "a training step's text form reads back" 0 "input %hyper : f32\[2\]" -- "$strata" print lenet-step.ir --batch 4
+check "a training step's text form reads back" 0 "input %hyper : f32\[2\]" -- "$strata" print lenet-step.ir
+check "a text-IR file keeps its batch" 0 "input %image : f32\[4, 1, 28, 28\]" -- "$strata" print lenet-step.ir
+check "a training step cannot be re-batched" 1 "cannot re-batch 'lenet-step.ir' to 3: .*print the model again with --train --batch N" -- "$strata" print lenet-step.ir --batch 3
 check "summary --train" 0 "Activation memory: .* with the memory plan" -- "$strata" summary small_resnet --train -O2
 check "dot --train" 0 "digraph \"lenet.train\"" -- "$strata" dot lenet --train
 # A 2x1x28x28 input in .npy (format 1.0, little-endian float32, zeros).

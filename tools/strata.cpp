@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -35,10 +36,26 @@ runtime::ParameterStore weights_for(const ir::Graph& g, const Args& a) {
   return runtime::ParameterStore::initialize(g, static_cast<uint64_t>(a.get_int("seed", 0, INT64_MAX)));
 }
 
-// The model (or with --train its training step) at the batch size asked for.
+// The model (or with --train its training step) at the batch size asked for; a text-IR
+// file keeps its own unless --batch is given.
 ir::Graph model_or_step(const Args& a) {
-  ir::Graph g = load_model(a.positional(0));
-  g.set_batch_size(a.get_int("batch", 1, 1 << 20));
+  const std::string& spec = a.positional(0);
+  ir::Graph g = load_model(spec);
+  bool file = !dsl::find_model(spec);
+  if (!file || a.has("batch")) {
+    int64_t batch = a.get_int("batch", 1, 1 << 20);
+    try {
+      g.set_batch_size(batch);
+    } catch (const Error& e) {
+      // A training step's backward holds its batch in attributes (reshape shapes, slice
+      // ends, constants), so only its forward's shape rules follow a new batch.
+      bool step = std::any_of(g.nodes().begin(), g.nodes().end(), [](const auto& n) { return n->op == "optimizer_update"; });
+      throw Error(fmt::format("cannot re-batch '{}' to {}: {}{}", spec, batch, e.what(),
+                              step ? " (a training step keeps the batch it was written at: print the model again with "
+                                     "--train --batch N)"
+                                   : ""));
+    }
+  }
   if (a.has("train")) g = std::move(bench_training_step(g).graph);
   return g;
 }
