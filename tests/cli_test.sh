@@ -37,6 +37,9 @@ check "print --train -O2 shows siblings" 0 "_sibling = 1" -- "$strata" print sma
 "$strata" print lenet --train --batch 4 > lenet-step.ir
 check "a training step's text form reads back" 0 "input %hyper : f32\[2\]" -- "$strata" print lenet-step.ir
 check "a text-IR file keeps its batch" 0 "input %image : f32\[4, 1, 28, 28\]" -- "$strata" print lenet-step.ir
+check "print --train --optimizer" 0 'optimizer = "adam"' -- "$strata" print lenet --train --optimizer adam
+check "an unknown optimizer" 2 "strata print: --optimizer: unknown optimizer 'bogus'" -- "$strata" print lenet --train --optimizer bogus
+check "bench --optimizer needs --train" 2 "strata bench: --optimizer needs --train" -- "$strata" bench lenet --optimizer adam
 check "a training step cannot be re-batched" 1 "cannot re-batch 'lenet-step.ir' to 3: .*print the model again with --train --batch N" -- "$strata" print lenet-step.ir --batch 3
 check "summary --train" 0 "Activation memory: .* with the memory plan" -- "$strata" summary small_resnet --train -O2
 check "dot --train" 0 "digraph \"lenet.train\"" -- "$strata" dot lenet --train

@@ -30,12 +30,13 @@ struct Bench {
   std::vector<double> seconds;  // per timed run
 };
 
-Bench make_bench(const std::string& label, const ir::Graph& model, bool train, runtime::CompileOptions o) {
+Bench make_bench(const std::string& label, const ir::Graph& model, bool train, const std::string& optimizer,
+                 runtime::CompileOptions o) {
   const ir::Value* in = model.inputs()[0];
   NamedTensors inputs{{in->name, HostTensor(in->type.shape, 0.5f)}};
   ir::Graph g = ir::clone(model);
   if (train) {
-    passes::TrainingStep step = bench_training_step(model);
+    passes::TrainingStep step = bench_training_step(model, optimizer);
     inputs = passes::synthetic_step_inputs(model, step);
     o.updates = step.updates;
     g = std::move(step.graph);
@@ -64,6 +65,8 @@ int cmd_bench(const Args& a) {
   int64_t batch = a.get_int("batch", 1, 1 << 16);
   model.set_batch_size(batch);
   bool train = a.has("train"), compare = a.has("compare-fusion");
+  std::string optimizer = a.get("optimizer");
+  if (a.has("optimizer") && !train) throw cli::UsageError("strata bench: --optimizer needs --train");
   int64_t runs = a.get_int("runs", 1, 1 << 20), warmup = a.get_int("warmup", 0, 1 << 20);
   runtime::CompileOptions base = compile_options(a);
   base.profile = a.has("profile");
@@ -76,10 +79,10 @@ int cmd_bench(const Args& a) {
       o.passes.pipeline = level;
       if (std::string(level) == "-O0") o.passes.disabled.clear(), o.passes.enabled.clear();
       benches.push_back(make_bench(std::string(level == std::string("-O0") ? "unfused (-O0)" : "fused (-O2)"), model,
-                                   train, o));
+                                   train, optimizer, o));
     }
   } else {
-    benches.push_back(make_bench(a.get("passes"), model, train, base));
+    benches.push_back(make_bench(a.get("passes"), model, train, optimizer, base));
   }
   double compile_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   // Interleaved: run k of every configuration, then run k + 1, so drifts in clock speed
@@ -91,7 +94,7 @@ int cmd_bench(const Args& a) {
       double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count();
       if (r >= warmup) b.seconds.push_back(dt);
     }
-  std::string what = train ? "training step" : "inference";
+  std::string what = train ? fmt::format("training step ({})", optimizer) : "inference";
   fmt::print("{} {}, batch {}, target {}, {} timed runs each (median), compile {:.1f} s\n", model.name(), what, batch,
              base.halide.target, runs, compile_s);
   std::string host = halide_backend::host_cpu_description();
@@ -99,10 +102,10 @@ int cmd_bench(const Args& a) {
   fmt::print("host CPU: {}, {} hardware threads\n", host, cores);
   fmt::print("{:<16} {:>10} {:>12} {:>8} {:>8} {:>9} {:>14}\n", "configuration", "ms/run", "images/s", "kernels", "fused",
              "winograd", "activation MiB");
-  std::string json = fmt::format("{{\n  \"model\": \"{}\", \"mode\": \"{}\", \"batch\": {}, \"target\": \"{}\", \"runs\": {},\n"
+  std::string json = fmt::format("{{\n  \"model\": \"{}\", \"mode\": \"{}\", \"optimizer\": \"{}\", \"batch\": {}, \"target\": \"{}\", \"runs\": {},\n"
                                  "  \"host_cpu\": \"{}\", \"hardware_threads\": {},\n"
                                  "  \"configurations\": [\n",
-                                 model.name(), train ? "train" : "inference", batch, base.halide.target, runs, host,
+                                 model.name(), train ? "train" : "inference", train ? optimizer : "", batch, base.halide.target, runs, host,
                                  cores);
   std::vector<runtime::BarGroup> speed, memory;
   for (size_t i = 0; i < benches.size(); ++i) {
@@ -161,7 +164,8 @@ Subcommand bench_subcommand() {
            "Benchmark inference or a training step; --compare-fusion runs unfused (-O0) and fused (-O2) interleaved.",
            {"MODEL"},
            with_pass_flags({{"compare-fusion", "", "compare -O0 and -O2 in one interleaved run", ""},
-                            {"train", "", "benchmark a training step (cross-entropy, SGD momentum) instead of inference", ""},
+                            {"train", "", "benchmark a training step (cross-entropy, an optimizer's update) instead of inference", ""},
+                            kStepOptimizer,
                             {"batch", "N", "batch size", "1"},
                             {"runs", "N", "timed runs per configuration (the median is reported)", "10"},
                             {"warmup", "N", "untimed runs first", "2"},

@@ -35,10 +35,17 @@ const cli::Flag kNoWinograd{"no-winograd", "", "compute 3x3 stride-1 convolution
 const cli::Flag kWeights{"weights", "FILE", "weights file (default: initialise from --seed)", ""};
 const cli::Flag kSeed{"seed", "N", "seed for initial weights", "0"};
 const cli::Flag kBatch{"batch", "N", "batch size", "1"};
-const cli::Flag kTrainStep{"train", "", "the training step (forward, cross-entropy, backward, SGD momentum) instead of the model", ""};
+const cli::Flag kTrainStep{"train", "", "the training step (forward, cross-entropy, backward, update) instead of the model", ""};
+const cli::Flag kStepOptimizer{"optimizer", "NAME", "the training step's update: sgd, momentum, nesterov, rmsprop, adam or adamw",
+                               "momentum"};
 
-passes::TrainingStep bench_training_step(const ir::Graph& model) {
-  return passes::build_training_step(model, {}, {.name = "momentum", .weight_decay = 5e-4});
+passes::TrainingStep bench_training_step(const ir::Graph& model, const std::string& optimizer) {
+  try {
+    return passes::build_training_step(model, {}, {.name = optimizer, .weight_decay = 5e-4});
+  } catch (const Error& e) {
+    if (std::string(e.what()).starts_with("unknown optimizer")) throw cli::UsageError(fmt::format("--optimizer: {}", e.what()));
+    throw;
+  }
 }
 
 std::vector<cli::Flag> pass_flags(const std::string& default_pipeline) {

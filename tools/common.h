@@ -14,11 +14,12 @@ namespace strata::tools {
 // A registered model name, or a text-IR file.
 ir::Graph load_model(const std::string& spec);
 
-extern const cli::Flag kTarget, kBackend, kSchedule, kNoWinograd, kWeights, kSeed, kBatch, kTrainStep;
+extern const cli::Flag kTarget, kBackend, kSchedule, kNoWinograd, kWeights, kSeed, kBatch, kTrainStep, kStepOptimizer;
 
 // The training step `strata bench --train` compiles, and `print`/`summary`/`dot --train`
-// show: forward, cross-entropy loss, backward, momentum SGD (weight decay 5e-4).
-passes::TrainingStep bench_training_step(const ir::Graph& model);
+// show: forward, cross-entropy loss, backward, the optimizer's update (--optimizer,
+// momentum SGD by default; weight decay 5e-4).
+passes::TrainingStep bench_training_step(const ir::Graph& model, const std::string& optimizer);
 
 // The pass-pipeline flags (-O0/-O1/-O2 are spelled --passes=-ON by main()); `print` shows
 // the graph as written unless asked, so its --passes defaults to -O0.

@@ -56,7 +56,7 @@ ir::Graph model_or_step(const Args& a) {
                                    : ""));
     }
   }
-  if (a.has("train")) g = std::move(bench_training_step(g).graph);
+  if (a.has("train")) g = std::move(bench_training_step(g, a.get("optimizer")).graph);
   return g;
 }
 
@@ -229,15 +229,15 @@ int cmd_demo(const Args& a) {
 std::vector<Subcommand> subcommands() {
   std::vector<Subcommand> all{
       {{"summary", "Per-layer table of a model: output shapes, parameters, multiply-adds, activation memory.", {"MODEL"},
-        with_pass_flags({kBatch, kTrainStep}, "-O0")},
+        with_pass_flags({kBatch, kTrainStep, kStepOptimizer}, "-O0")},
        cmd_summary},
       {{"print", "Print a model's graph in the text IR (after the passes asked for).", {"MODEL"},
-        with_pass_flags({kBatch, kTrainStep}, "-O0")},
+        with_pass_flags({kBatch, kTrainStep, kStepOptimizer}, "-O0")},
        cmd_print},
       {{"passes", "List the graph passes and the -O0/-O1/-O2 presets.", {}, {}}, cmd_passes},
       {{"zoo", "List the registered models: parameters, multiply-adds, input size.", {}, {}}, cmd_zoo},
       {{"dot", "Write a model's graph as Graphviz DOT.", {"MODEL"},
-        {{"output", "FILE", "write to FILE instead of stdout", ""}, kBatch, kTrainStep}},
+        {{"output", "FILE", "write to FILE instead of stdout", ""}, kBatch, kTrainStep, kStepOptimizer}},
        cmd_dot},
       {{"run",
         "Run inference: MODEL is a registered model or a text-IR file; the input's batch size sets the model's.",
@@ -292,7 +292,10 @@ int main(int argc, char** argv) {
       if (!args) return 0;
       return s.run(*args);
     } catch (const cli::UsageError& e) {
-      std::fprintf(stderr, "%s\n", e.what());
+      // (Most name their command already; those from shared helpers get it here.)
+      std::string msg = e.what();
+      if (msg.starts_with("strata ")) std::fprintf(stderr, "%s\n", msg.c_str());
+      else std::fprintf(stderr, "strata %s: %s\n", name.c_str(), msg.c_str());
       return 2;
     } catch (const Error& e) {
       std::fprintf(stderr, "strata %s: error: %s\n", name.c_str(), e.what());
