@@ -144,7 +144,7 @@ const std::vector<OpCase>& op_cases() {
     // 16-lane vectors with a fused ReLU; 8-lane vectors (200 features) and a last chunk cut short.
     c.push_back(unary_case("linear_streamed_relu", {1, 2048}, [](Tensor x) { return relu(linear(x, 256)); }));
     c.push_back(unary_case("linear_streamed_3rows_8lanes", {3, 1500}, [](Tensor x) { return linear(x, 200); }));
-    // GEMM tiles (schedule_linear_gemm): the weight by chunks of rows, then by blocks of features.
+    // GEMM tiles (schedule_linear_gemm) by blocks of features: a weight of 1 MiB, one shifted at the edges.
     c.push_back(unary_case("linear_streamed_gemm_40rows", {40, 1500}, [](Tensor x) { return relu(linear(x, 200)); }));
     c.push_back(unary_case("linear_streamed_gemm_70rows_shifted", {70, 96}, [](Tensor x) { return linear(x, 40); }));
     // normalisation and pooling

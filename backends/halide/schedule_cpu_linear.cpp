@@ -164,20 +164,19 @@ bool schedule_linear_stream(Lowered& l, const LowerContext& ctx) {
 
 // A linear layer's register tile for the GEMM schedule: `group` vectors of `vec` features
 // by `rows` rows of the batch, within the accumulator budget of the convolutions' tiles;
-// rows past the batch (the last tile rounded up) count as waste. `divide`: the tile's
-// features must divide F (no shifted last block of features). vec 0: none.
+// rows past the batch (the last tile rounded up) count as waste. vec 0: none.
 struct GemmTile {
   int vec = 0, group = 0, rows = 0;
 };
-static GemmTile plan_gemm_tile(int64_t F, int64_t N, const Target& t, bool divide) {
+static GemmTile plan_gemm_tile(int64_t F, int64_t N, const Target& t) {
   int natural = t.natural_vector_size<float>();
-  int vec = divide || F < natural ? dividing_vec(F, natural) : natural;
+  int vec = F < natural ? dividing_vec(F, natural) : natural;
   if (!vec) return {};
   auto [max_acc, max_w] = accumulator_budget(t, vec);
   GemmTile best;
   double score = 0;
   for (int g = 1; g <= max_w; ++g) {
-    if (divide ? (F / vec) % g != 0 : F < g * vec) continue;
+    if (F < g * vec) continue;
     for (int th = 1; th <= 8 && g * th <= max_acc; ++th) {
       double useful = double(N) / double((N + th - 1) / th * th);
       if (g * th * useful > score + 1e-9) score = g * th * useful, best = {vec, g, th};
@@ -186,11 +185,9 @@ static GemmTile plan_gemm_tile(int64_t F, int64_t N, const Target& t, bool divid
   return best;
 }
 
-// Rows of the weight a register tile sums before its accumulators go back to memory: with
-// the weight streamed by chunks of rows, 16 (each row one stream through memory as the tile
-// walks the features; more rows are more streams than the prefetchers follow); by blocks of
-// features, 64 (the block's rows, 16 KiB, stay in L1 for every tile of rows).
-constexpr int kStreamedTileRows = 16, kPanelTileRows = 64;
+// Rows of the weight a register tile sums before its accumulators go back to memory: 64
+// (the block's rows, 16 KiB, stay in L1 for every tile of rows).
+constexpr int kPanelTileRows = 64;
 constexpr int kPanelBlocks = 4;
 
 // A tile's sums, f(j, n) over the reduction `rk`, held in registers: vectors along j, both
@@ -216,51 +213,29 @@ static void register_tile(Func blk, RVar rk, Func f, Var at, VarOrRVar pack_at, 
 // A linear layer over more rows than kRowBlock: a GEMM in register tiles (plan_gemm_tile),
 // each summing a block of the weight's rows for its features and rows of the batch (x's
 // rows clamped in the lowering, so a last tile of rows rounded up reads the last row
-// again). Up to kMaxStreamedRows rows with a weight past L2, the weight's rows are split
-// into chunks, one task each, walked in order through every feature (a sequential stream
-// per core, as schedule_linear_stream), the chunks' sums added after; otherwise a task is
-// a block of features (and of rows, where there are few blocks), its panel of the weight
-// reused by every tile of rows. One vector of features per task over all of K (the
-// pointwise schedule, which 65 rows and more had) re-read the weight for every row
-// (bench_linear, fc7's 4096x4096 at 128 rows: 518 -> 17.6-22.6 ms; at 32 rows, against
-// schedule_linear_stream's steps of 4 rows by 4 vectors for 8 rows of the batch, whose sums
-// went back to memory at every step: 8.8 -> 5.5-6.6 ms).
+// again). A task is a block of features (and of rows, where there are few blocks), its
+// panel of the weight reused by every tile of rows. One vector of features per task over
+// all of K (the pointwise schedule, which 65 rows and more had) re-read the weight for
+// every row (bench_linear, fc7's 4096x4096 at 128 rows: 518 -> 17.6-22.6 ms). Up to 64 rows
+// with a large weight, the weight's rows had been split into chunks, one task each, walked
+// in order through every feature and their sums added after, so each core streamed its
+// chunk once; on the Zen 5 machine the panels ran faster at every size from 16 rows
+// (bench_linear, three alternating runs: AlexNet's fc6 at 16 / 32 / 64 rows 11.8 / 20.4 /
+// 29.8 -> 8.5 / 11.4 / 18.1 ms, VGG's fc6 31.9 / 59.1 / 87.1 -> 28.4-30.3 / 36.0-40.1 /
+// 56.2-62.8, fc7 5.7 / 9.3 / 14.1 -> 3.7 / 5.0 / 7.9, ResNet-50's fc 1.00 / 1.85 / 2.84 ->
+// 0.47 / 0.67 / 1.04; 12 rows the same).
 bool schedule_linear_gemm(Lowered& l, const LowerContext& ctx) {
   if (ctx.node.op != "linear" || l.reductions.size() != 1 || ctx.out.vars.size() != 2) return false;
   if (ctx.out.layout != row_major(2) || ctx.in[0].layout != row_major(2) || ctx.in[1].layout != Layout{0, 1}) return false;
   const int64_t* kp = as_const_int(l.reductions[0].r.x.extent());
   int64_t F = ctx.out.extent(0), N = ctx.out.extent(1);
   if (!kp || N <= kRowBlock) return false;
-  int64_t K = *kp;
-  int64_t chunks = std::min<int64_t>(8, K / 64);
-  bool by_chunks = N <= kMaxStreamedRows && K * F * 4 >= kStreamedLinearBytes && chunks >= 4;
-  GemmTile t = plan_gemm_tile(F, N, ctx.target, by_chunks);
+  GemmTile t = plan_gemm_tile(F, N, ctx.target);
   if (!t.vec) return false;
   const RDom& r = l.reductions[0].r;
   Func acc = l.reductions[0].f;
-  Var j = ctx.out.vars[0], n = ctx.out.vars[1], u("u"), w("w"), jo("jo"), ji("ji"), jp("jp"), jq("jq"), no("no"), ni("ni");
-  RVar ro("ro"), ri("ri"), rko("rko"), rki("rki");
-  if (by_chunks) {
-    int64_t rows = (K + chunks - 1) / chunks;
-    rows = (rows + kStreamedTileRows - 1) / kStreamedTileRows * kStreamedTileRows;
-    Func part = acc.update().split(r.x, ro, ri, static_cast<int>(rows), TailStrategy::GuardWithIf).rfactor(ro, u);
-    part.compute_root().vectorize(j, t.vec).parallel(u);
-    Func blk = part.update().split(ri, rko, rki, kStreamedTileRows, TailStrategy::GuardWithIf).rfactor(rko, w);
-    part.update()
-        .split(j, jo, ji, t.vec)
-        .split(jo, jp, jq, t.group)
-        .split(n, no, ni, t.rows)
-        .reorder(ji, jq, ni, no, jp, rko, u)
-        .vectorize(ji)
-        .unroll(jq)
-        .unroll(ni)
-        .parallel(u);
-    register_tile(blk, rki, part, no, jp, ctx.in[1].f, t);
-    acc.compute_root().vectorize(j, t.vec);
-    acc.update().vectorize(j, t.vec).parallel(n);
-    l.out.vectorize(j, t.vec).parallel(n);
-    return true;
-  }
+  Var j = ctx.out.vars[0], n = ctx.out.vars[1], w("w"), jo("jo"), ji("ji"), jp("jp"), no("no"), ni("ni");
+  RVar rko("rko"), rki("rki");
   // A task takes up to kPanelBlocks blocks of features, which share the copy of the
   // weight's rows: longer runs of each row (1 KiB for 4 blocks of 64), which the prefetchers
   // follow better (bench_linear, 128 rows, alternating runs: AlexNet's fc6 45.2-50.1 -> 39.2-47.6
@@ -325,7 +300,7 @@ bool schedule_matmul_tn(Lowered& l, const LowerContext& ctx) {
   // ms pointwise, 21.0 in tiles).
   bool epilogue_reads = l.full_size_epilogue_inputs > 0;
   if (!np || (epilogue_reads && *np <= kRowBlock)) return false;
-  GemmTile t = plan_gemm_tile(J, Kx, ctx.target, false);
+  GemmTile t = plan_gemm_tile(J, Kx, ctx.target);
   if (!t.vec || t.rows > Kx) return false;
   int block = t.vec * t.group;
   // The task's block of the other dimension: up to 4 tiles, its copy of the broadcast input
