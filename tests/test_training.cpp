@@ -376,6 +376,29 @@ TEST_CASE("momentum SGD step: weight gradients written per tile in the blocked l
   }
 }
 
+// A linear layer's weight gradient over more than 8 rows with its momentum update and step
+// fused (schedule_matmul_tn): the tiles fill a block of the gradient's rows first, the
+// updates then walk them whole. 12 rows; 200 features, a block of 64 shifted at the edge.
+TEST_CASE("momentum SGD step: a linear layer's weight gradient over 12 rows with both updates fused equals the reference",
+          "[training][halide]") {
+  Model m("classifier");
+  Tensor x = m.input("x", {12, 300});
+  m.output("logits", linear(relu(linear(x, 200)), 10));
+  auto [step, params, inputs, want] = momentum_step_on_reference(m, 17);
+  for (const char* pipeline : {"-O0", "-O2"}) {
+    runtime::CompileOptions ho;
+    ho.passes.pipeline = pipeline;
+    runtime::Executable hal(step.graph, ho);
+    hal.set_parameters(params);
+    NamedTensors got = hal.run(inputs);
+    for (const auto& [name, w] : want) {
+      testing::Mismatch d = testing::compare(got.at(name), w, 2e-3, 1e-6);
+      INFO(pipeline << ", output " << name << ": " << d.detail);
+      CHECK(d.ok);
+    }
+  }
+}
+
 // Hyper-parameters given as a parameter rather than an input (a text-IR graph's single input
 // leaves no other way): they keep their own plain layout, where the rule storing an
 // optimizer's state like its parameter once handed them the conv weight's blocked one.

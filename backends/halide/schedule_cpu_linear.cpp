@@ -303,17 +303,42 @@ bool schedule_matmul_tn(Lowered& l, const LowerContext& ctx) {
   GemmTile t = plan_gemm_tile(J, Kx, ctx.target);
   if (!t.vec || t.rows > Kx) return false;
   int block = t.vec * t.group;
+  Func acc = l.reductions[0].f;
+  Var j = ctx.out.vars[0], k = ctx.out.vars[1], jo("jo"), ji("ji"), jq("jq"), kt("kt"), kk("kk"), ko("ko"), ki("ki");
+  Func vec_in = ctx.in[vector_in].f, bc_in = ctx.in[1 - vector_in].f;
+  Func panel = vec_in.in(acc), rows = bc_in.in(acc);
+  if (epilogue_reads) {
+    // With an epilogue reading the momentum and the weight (and writing both), a task's
+    // tiles fill a block of t.rows rows of the gradient in L2 first, and the epilogue then
+    // walks those rows whole: each tensor one sequential run per row, where the epilogue
+    // inside the tiles had 4-6 streams per row of the tile. AlexNet's training step at batch
+    // 32 (STRATA_PROFILE_NODES=1 strata bench alexnet --train --batch 32 --profile): fc6's
+    // weight gradient with its momentum and step 41.4 -> 23.6-24.9 ms, fc7's 16.5 -> 10.0-10.5
+    // (unfused: 34.5 for fc6's three kernels).
+    Func grad = acc.in();
+    l.out.split(k, kt, kk, t.rows, TailStrategy::ShiftInwards)
+        .reorder(j, kk, kt)
+        .vectorize(j, ctx.target.natural_vector_size<float>())
+        .parallel(kt);
+    grad.compute_at(l.out, kt)
+        .split(j, jo, ji, block, TailStrategy::ShiftInwards)
+        .split(ji, jq, ji, t.vec)
+        .reorder(ji, jq, k, jo)
+        .vectorize(ji)
+        .unroll(jq)
+        .unroll(k);
+    acc.compute_at(grad, jo);
+    tile_in_registers(acc, l.reductions[0].r.x, t);
+    panel.compute_at(grad, jo).vectorize(panel.args()[0], t.vec);
+    rows.compute_at(l.out, kt);
+    return true;
+  }
   // The task's block of the other dimension: up to 4 tiles, its copy of the broadcast input
   // within 32 KiB, at least 8 tasks. Each of its rows of the output is a stream of writes
   // (bench_linear, AlexNet's fc6 at 32 rows: blocks of 192, 48, 24 and 6 rows took 23.9,
-  // 17.7, 9.1-9.3 and 11.5 ms; at 128 rows 48 and 24 took 44-47 and 51-53 ms), and with an
-  // epilogue reading the momentum and the weight, three streams: there one tile (its fc6
-  // with momentum at batch 32 / 64, 4 tiles against 1: 44.0 / 52.4 against 27.5 / 38.3 ms;
-  // pointwise 45.7 / 92).
+  // 17.7, 9.1-9.3 and 11.5 ms; at 128 rows 48 and 24 took 44-47 and 51-53 ms).
   int64_t kb = t.rows;
-  while (!epilogue_reads && kb * 2 <= 4 * t.rows && kb * 2 <= Kx / 8 && *np * kb * 2 * 4 <= 32768) kb *= 2;
-  Func acc = l.reductions[0].f;
-  Var j = ctx.out.vars[0], k = ctx.out.vars[1], jo("jo"), ji("ji"), jq("jq"), kt("kt"), kk("kk"), ko("ko"), ki("ki");
+  while (kb * 2 <= 4 * t.rows && kb * 2 <= Kx / 8 && *np * kb * 2 * 4 <= 32768) kb *= 2;
   l.out.split(k, kt, kk, static_cast<int>(kb), TailStrategy::ShiftInwards)
       .split(kk, ko, ki, t.rows, TailStrategy::ShiftInwards)
       .split(j, jo, ji, block, TailStrategy::ShiftInwards)
@@ -325,8 +350,6 @@ bool schedule_matmul_tn(Lowered& l, const LowerContext& ctx) {
       .parallel(kt);
   acc.compute_at(l.out, ko);
   tile_in_registers(acc, l.reductions[0].r.x, t);
-  Func vec_in = ctx.in[vector_in].f, bc_in = ctx.in[1 - vector_in].f;
-  Func panel = vec_in.in(acc), rows = bc_in.in(acc);
   panel.compute_at(l.out, jo).vectorize(panel.args()[0], t.vec);
   rows.compute_at(l.out, kt);
   return true;
