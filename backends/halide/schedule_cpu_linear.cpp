@@ -313,7 +313,7 @@ bool schedule_matmul_tn(Lowered& l, const LowerContext& ctx) {
     // walks those rows whole: each tensor one sequential run per row, where the epilogue
     // inside the tiles had 4-6 streams per row of the tile. AlexNet's training step at batch
     // 32 (STRATA_PROFILE_NODES=1 strata bench alexnet --train --batch 32 --profile): fc6's
-    // weight gradient with its momentum and step 41.4 -> 23.6-24.9 ms, fc7's 16.5 -> 10.0-10.5
+    // weight gradient with its momentum and step 41.4 -> 21.4-24.9 ms, fc7's 16.5 -> 9.4-10.5
     // (unfused: 34.5 for fc6's three kernels).
     Func grad = acc.in();
     l.out.split(k, kt, kk, t.rows, TailStrategy::ShiftInwards)
