@@ -65,8 +65,7 @@ int cmd_bench(const Args& a) {
   int64_t batch = a.get_int("batch", 1, 1 << 16);
   model.set_batch_size(batch);
   bool train = a.has("train"), compare = a.has("compare-fusion");
-  std::string optimizer = a.get("optimizer");
-  if (a.has("optimizer") && !train) throw cli::UsageError("strata bench: --optimizer needs --train");
+  std::string optimizer = step_optimizer(a);
   int64_t runs = a.get_int("runs", 1, 1 << 20), warmup = a.get_int("warmup", 0, 1 << 20);
   runtime::CompileOptions base = compile_options(a);
   base.profile = a.has("profile");

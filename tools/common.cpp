@@ -39,13 +39,18 @@ const cli::Flag kTrainStep{"train", "", "the training step (forward, cross-entro
 const cli::Flag kStepOptimizer{"optimizer", "NAME", "the training step's update: sgd, momentum, nesterov, rmsprop, adam or adamw",
                                "momentum"};
 
-passes::TrainingStep bench_training_step(const ir::Graph& model, const std::string& optimizer) {
+std::string step_optimizer(const Args& a) {
+  if (a.has("optimizer") && !a.has("train")) throw cli::UsageError("--optimizer needs --train");
   try {
-    return passes::build_training_step(model, {}, {.name = optimizer, .weight_decay = 5e-4});
+    passes::optimizer_state_names(a.get("optimizer"));  // (as strata train checks its own)
   } catch (const Error& e) {
-    if (std::string(e.what()).starts_with("unknown optimizer")) throw cli::UsageError(fmt::format("--optimizer: {}", e.what()));
-    throw;
+    throw cli::UsageError(fmt::format("--optimizer: {}", e.what()));
   }
+  return a.get("optimizer");
+}
+
+passes::TrainingStep bench_training_step(const ir::Graph& model, const std::string& optimizer) {
+  return passes::build_training_step(model, {}, {.name = optimizer, .weight_decay = 5e-4});
 }
 
 std::vector<cli::Flag> pass_flags(const std::string& default_pipeline) {

@@ -20,6 +20,8 @@ extern const cli::Flag kTarget, kBackend, kSchedule, kNoWinograd, kWeights, kSee
 // show: forward, cross-entropy loss, backward, the optimizer's update (--optimizer,
 // momentum SGD by default; weight decay 5e-4).
 passes::TrainingStep bench_training_step(const ir::Graph& model, const std::string& optimizer);
+// --optimizer, checked: a known name, and only with --train.
+std::string step_optimizer(const cli::Args& a);
 
 // The pass-pipeline flags (-O0/-O1/-O2 are spelled --passes=-ON by main()); `print` shows
 // the graph as written unless asked, so its --passes defaults to -O0.

@@ -40,6 +40,7 @@ runtime::ParameterStore weights_for(const ir::Graph& g, const Args& a) {
 // file keeps its own unless --batch is given.
 ir::Graph model_or_step(const Args& a) {
   const std::string& spec = a.positional(0);
+  std::string optimizer = step_optimizer(a);
   ir::Graph g = load_model(spec);
   bool file = !dsl::find_model(spec);
   if (!file || a.has("batch")) {
@@ -56,7 +57,7 @@ ir::Graph model_or_step(const Args& a) {
                                    : ""));
     }
   }
-  if (a.has("train")) g = std::move(bench_training_step(g, a.get("optimizer")).graph);
+  if (a.has("train")) g = std::move(bench_training_step(g, optimizer).graph);
   return g;
 }
 
