@@ -451,7 +451,8 @@ NamedTensors Executable::run(const NamedTensors& inputs) {
     if (!s.profile) {
       const ir::Node& node = *s.node;
       std::string op = ir::group_of(node) >= 0 ? "fused:" + node.op : node.op;
-      std::string key = getenv("STRATA_PROFILE_NODES") ? op + " " + node.name() + " " + node.outputs[0]->type.str() : op;
+      bool per_node = m.opts.profile_nodes || getenv("STRATA_PROFILE_NODES");
+      std::string key = per_node ? op + " " + node.name() + " " + node.outputs[0]->type.str() : op;
       s.profile = &m.profile[key];  // (std::map: the entry stays where it is)
       s.profile->op = key;
     }
@@ -502,9 +503,14 @@ ParameterStore Executable::parameters() const {
   return p;
 }
 
+void Executable::reset_profile() {
+  for (auto& [op, p] : impl_->profile) p.seconds = 0, p.calls = 0;
+}
+
 std::vector<OpProfile> Executable::profile() const {
   std::vector<OpProfile> v;
-  for (auto& [op, p] : impl_->profile) v.push_back(p);
+  for (auto& [op, p] : impl_->profile)
+    if (p.calls) v.push_back(p);  // (a kernel not run since reset_profile: a static one)
   std::sort(v.begin(), v.end(), [](const OpProfile& a, const OpProfile& b) { return a.seconds > b.seconds; });
   return v;
 }

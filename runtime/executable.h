@@ -26,6 +26,9 @@ struct CompileOptions {
   // parameter named second, without leaving the executable. Such outputs are not returned.
   std::vector<std::pair<std::string, std::string>> updates;
   bool profile = false;  // time every kernel (see Executable::profile)
+  // With profile: one entry per node (op, node name, output type) instead of per op kind.
+  // The environment variable STRATA_PROFILE_NODES (any value) turns it on too.
+  bool profile_nodes = false;
   // The pass pipeline run before compiling (passes/pass_manager.h): -O2 by default
   // (cleanup, bn-fold, fusion, memory plan); -O0 compiles the graph as written.
   passes::PipelineOptions passes;
@@ -72,6 +75,8 @@ class Executable {
   bool parameters_finite() const;
 
   std::vector<OpProfile> profile() const;  // slowest first
+  // Forgets the times and calls so far (a benchmark's warm-up runs), keeping the entries.
+  void reset_profile();
   // How the Halide backend stores a parameter or constant ("0321b32": axes innermost first,
   // then the block); throws strata::Error for another name or the reference backend.
   std::string storage_layout(const std::string& value) const;

@@ -88,6 +88,10 @@ check "run -O0 and -O2 agree" 0 "" -- "$strata" run lenet --input x.npy --output
 check "run -O2" 0 "" -- "$strata" run lenet --input x.npy --output o2.npy
 cmp -s <(tail -c 80 o0.npy | od -An -tf4 | tr -s ' ' | cut -c1-30) <(tail -c 80 o2.npy | od -An -tf4 | tr -s ' ' | cut -c1-30) \
   && pass=$((pass+1)) || { echo "FAIL: -O0 and -O2 outputs differ in their leading digits"; fail=$((fail+1)); }
+# --profile: the timed runs only (3 of 5 here), each kernel's calls counted over them.
+check "bench --profile covers the timed runs" 0 "time per op kind over the 3 timed runs \(mean\); all kernels [0-9.]+ ms/run" -- "$strata" bench lenet --profile --runs 3 --warmup 2 --output pr
+check "bench --profile counts calls over the timed runs" 0 "^  linear +[0-9.]+ ms/run +[0-9.]+% +3 calls" -- "$strata" bench lenet --profile --runs 3 --warmup 2 --output pr
+check "bench --profile-nodes" 0 "^  linear fc3 f32\[1, 10\] +[0-9.]+ ms/run" -- "$strata" bench lenet --profile-nodes --runs 2 --warmup 1 --output pr
 check "bench --compare-fusion" 0 "fused / unfused: [0-9.]+x images/s" -- "$strata" bench lenet --compare-fusion --runs 3 --warmup 1 --output cf
 for f in cf.json cf.svg cf.memory.svg; do
   [ -s "$f" ] && pass=$((pass+1)) || { echo "FAIL: $f not written"; fail=$((fail+1)); }

@@ -2,6 +2,7 @@
 // cache reuses kernels in memory and on disk; autoschedulers; run-time errors.
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include "backends/halide/buffer_pool.h"
 #include "backends/halide/halide_backend.h"
@@ -236,4 +237,49 @@ TEST_CASE("a NaN or an infinity in a parameter or a node's output is found", "[e
     e.run({{"x", HostTensor({1, 5000}, 2.f)}});
     CHECK(e.first_nonfinite() == "");
   }
+}
+
+TEST_CASE("the profile counts each kernel's calls per op kind or per node, and forgets them on reset", "[executable]") {
+  ir::Graph g = ir::parse(R"IR(graph prof {
+  input %x : f32[2, 64]
+  param %w : f32[64] init ones
+  %y = mul(%x, %w) : f32[2, 64]
+  %z = relu(%y) : f32[2, 64]
+  %u = relu(%x) : f32[2, 64]
+  output "z" = %z
+  output "u" = %u
+})IR");
+  runtime::ParameterStore p;
+  p.set("w", HostTensor({64}, 1.f));
+  NamedTensors in{{"x", testing::random_tensor({2, 64}, 3)}};
+  auto calls = [](const std::vector<runtime::OpProfile>& prof) {
+    std::map<std::string, int64_t> c;
+    double seconds = 0;
+    for (const auto& e : prof) c[e.op] = e.calls, seconds += e.seconds;
+    CHECK(seconds > 0);
+    return c;
+  };
+  runtime::CompileOptions o;
+  o.passes.pipeline = "-O0";  // each node its own kernel
+  {
+    runtime::Executable plain(g, o);
+    plain.set_parameters(p);
+    plain.run(in);
+    CHECK(plain.profile().empty());  // not asked for
+  }
+  o.profile = true;
+  runtime::Executable kinds(g, o);
+  kinds.set_parameters(p);
+  for (int r = 0; r < 3; ++r) kinds.run(in);
+  CHECK(calls(kinds.profile()) == std::map<std::string, int64_t>{{"mul", 3}, {"relu", 6}});
+  kinds.reset_profile();
+  kinds.run(in);
+  CHECK(calls(kinds.profile()) == std::map<std::string, int64_t>{{"mul", 1}, {"relu", 2}});
+  o.profile_nodes = true;
+  runtime::Executable nodes(g, o);
+  nodes.set_parameters(p);
+  nodes.run(in);
+  nodes.run(in);
+  CHECK(calls(nodes.profile()) ==
+        std::map<std::string, int64_t>{{"mul y f32[2, 64]", 2}, {"relu z f32[2, 64]", 2}, {"relu u f32[2, 64]", 2}});
 }

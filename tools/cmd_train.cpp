@@ -1,6 +1,7 @@
 // `strata train` and `strata eval`.
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "ir/error.h"
@@ -42,7 +43,8 @@ static int cmd_train(const Args& a) {
   o.log_path = a.get("log");
   o.plot_path = a.get("plot");
   o.compile = compile_options(a, "halide-schedule");
-  o.compile.profile = a.has("profile");
+  o.compile.profile = a.has("profile") || a.has("profile-nodes");
+  o.compile.profile_nodes = a.has("profile-nodes");
   try {
     passes::optimizer_state_names(o.optimizer.name);
     o.schedule.check();
@@ -68,7 +70,8 @@ static int cmd_train(const Args& a) {
   if (o.compile.profile) {
     double total = 0;
     for (auto& p : t.step_profile()) total += p.seconds;
-    fmt::print(stderr, "time per op kind in the training step ({:.2f} s in all):\n", total);
+    bool per_node = o.compile.profile_nodes || getenv("STRATA_PROFILE_NODES");
+    fmt::print(stderr, "time per {} in the training step ({:.2f} s in all):\n", per_node ? "node" : "op kind", total);
     for (auto& p : t.step_profile())
       fmt::print(stderr, "  {:<32} {:8.3f} s {:5.1f}%  {:8} calls\n", p.op, p.seconds, 100 * p.seconds / total, p.calls);
   }
@@ -140,6 +143,7 @@ std::vector<Subcommand> training_subcommands() {
          {"plot", "FILE", "loss and accuracy curves (.svg; default DIR/curves.svg)", ""},
          {"seed", "N", "seed of initial weights, shuffling, augmentation and dropout", "0"},
          {"profile", "", "time every kernel of the step and print the time per op kind", ""},
+         {"profile-nodes", "", "as --profile, per node of the step (op, node, output type)", ""},
          kTarget,
          kBackend,
          {"halide-schedule", "NAME", "manual, auto:Adams2019, auto:Li2018 or auto:Mullapudi2016", "manual"},
