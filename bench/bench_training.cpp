@@ -1,6 +1,6 @@
 // Training-step throughput: forward, loss, backward and optimizer update of one batch, as
 // compiled by passes::build_training_step (images/s). The small ResNet at batch 64 on
-// 28x28 and ResNet-18 at batch 8 on 224x224; bench/torch_train.py runs the same steps in
+// 28x28, ResNet-18 and ResNet-50 at batch 8 on 224x224; bench/torch_train.py runs the same steps in
 // PyTorch for the side-by-side in bench/README.md.
 #include <benchmark/benchmark.h>
 
@@ -34,5 +34,6 @@ void BM_TrainStep(benchmark::State& state, std::string model, int64_t batch) {
 
 BENCHMARK_CAPTURE(BM_TrainStep, small_resnet_b64, std::string("small_resnet"), 64)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_TrainStep, resnet18_224_b8, std::string("resnet18"), 8)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5);
+BENCHMARK_CAPTURE(BM_TrainStep, resnet50_224_b8, std::string("resnet50"), 8)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(10);
 
 BENCHMARK_MAIN();

@@ -73,3 +73,4 @@ if __name__ == "__main__":
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     bench("train/small_resnet_b64", small_resnet(), (64, 1, 28, 28), 10)
     bench("train/resnet18_224_b8", torchvision.models.resnet18(), (8, 3, 224, 224), 1000, seconds=20.0)
+    bench("train/resnet50_224_b8", torchvision.models.resnet50(), (8, 3, 224, 224), 1000, seconds=20.0)
