@@ -141,11 +141,32 @@ Value* Graph::value(const std::string& name) const {
   return v;
 }
 
-void Graph::reinfer_shapes() {
+void Graph::reinfer_shapes(const std::function<void(Node&)>& before_each) {
   for (auto& n : nodes_) {
+    if (before_each) before_each(*n);
     std::vector<TensorType> types = op_def(n->op).infer(*n);
     for (size_t i = 0; i < types.size() && i < n->outputs.size(); ++i) n->outputs[i]->type = types[i];
   }
+}
+
+// The attributes that hold a batched value's batch (autodiff writes them: a training step's
+// backward), moved from `old` to `batch` where the value they describe was re-batched:
+// the input's shape of a backward op (conv2d_backward_input, the pools', pad's), a reshape's
+// target shape, a slice over the whole batch. `rebatched(i)`: whether input i's leading
+// dimension went from old to batch.
+static void rebatch_attrs(Node& n, int64_t old, int64_t batch, const std::function<bool(size_t)>& rebatched) {
+  auto lead = [&](const char* attr) -> int64_t* {
+    auto it = n.attrs.find(attr);
+    if (it == n.attrs.end()) return nullptr;
+    auto* v = std::get_if<std::vector<int64_t>>(&it->second);
+    return v && !v->empty() && (*v)[0] == old ? &(*v)[0] : nullptr;
+  };
+  if (n.inputs.empty() || !rebatched(n.op == "max_pool2d_backward" ? 1 : 0)) return;  // (its x, then dy)
+  if (int64_t* d = lead("input_shape")) *d = batch;
+  if (n.op == "reshape")
+    if (int64_t* d = lead("shape")) *d = batch;
+  if (n.op == "slice" && !n.attr_ints("starts").empty() && n.attr_ints("starts")[0] == 0)
+    if (int64_t* d = lead("ends")) *d = batch;
 }
 
 void Graph::set_batch_size(int64_t batch) {
@@ -153,12 +174,25 @@ void Graph::set_batch_size(int64_t batch) {
   // The batched inputs: rank 2 or more, with the first such input's leading dimension. A
   // training step's hyper-parameters (f32[2]) and dropout seed (f32[1]) are no batch.
   std::optional<int64_t> old;
+  std::map<const Value*, int64_t> old_lead;  // leading dimensions before, of what has one
+  for (const auto& n : nodes_)
+    for (const Value* v : n->outputs)
+      if (v->type.rank() > 0) old_lead[v] = v->type.shape[0];
   for (Value* in : inputs_) {
     if (in->type.rank() < 2) continue;
     if (!old) old = in->type.shape[0];
+    old_lead[in] = in->type.shape[0];
     if (in->type.shape[0] == *old) in->type.shape[0] = batch;
   }
-  reinfer_shapes();
+  // Node by node, so each node's attributes follow the inputs inference has just re-batched.
+  reinfer_shapes([&](Node& n) {
+    if (!old || *old == batch) return;
+    rebatch_attrs(n, *old, batch, [&](size_t i) {
+      const Value* v = i < n.inputs.size() ? n.inputs[i] : nullptr;
+      auto it = v ? old_lead.find(v) : old_lead.end();
+      return it != old_lead.end() && it->second == *old && v->type.rank() > 0 && v->type.shape[0] == batch;
+    });
+  });
 }
 
 Graph clone(const Graph& g) {

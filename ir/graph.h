@@ -2,6 +2,7 @@
 // The graph IR: Values (SSA, one definition each) and Nodes (one op applied to values),
 // with def-use lists. Nodes are kept in a topological order (every node after the nodes
 // that produce its inputs); builders append, passes rebuild.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,10 +91,12 @@ class Graph {
   std::string unique_name(const std::string& base) const;
 
   // Shapes are static: re-infers every node's output type after giving each batched input
-  // (rank 2 or more, with the first such input's leading dimension) a new leading dimension.
+  // (rank 2 or more, with the first such input's leading dimension) a new leading dimension;
+  // attributes that hold a re-batched value's batch (a backward's input_shape, a reshape's
+  // shape, a slice over the batch) follow it.
   void set_batch_size(int64_t n);
-  // Re-runs every node's shape rule (after inputs changed).
-  void reinfer_shapes();
+  // Re-runs every node's shape rule in order (after inputs changed), `before_each` first.
+  void reinfer_shapes(const std::function<void(Node&)>& before_each = {});
 
  private:
   Value* new_value(const std::string& name, TensorType type, ValueKind kind);

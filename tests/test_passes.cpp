@@ -229,6 +229,28 @@ TEST_CASE("ResNet: every convolution is folded with its batch norm and fused wit
   }
 }
 
+// A training step's backward holds its batch in attributes (conv2d_backward_input's and the
+// pools' input_shape, reshape shapes, slices over the batch): re-batching follows them, so
+// a step built at one batch and re-batched reads exactly as one built at the other. From
+// batch 2 the batch norms' [2, C] statistics and gradients, which are no batch, stay.
+TEST_CASE("a training step re-batched equals the step built at that batch", "[passes][training]") {
+  std::vector<dsl::Model> models = testing::reduced_zoo_models();
+  models.push_back(examples::lenet(10));
+  for (const dsl::Model& m : models)
+    for (auto [from, to] : {std::pair<int64_t, int64_t>{2, 3}, {3, 2}, {2, 5}}) {
+      INFO(m.graph().name() << ": batch " << from << " -> " << to);
+      auto step_at = [&](int64_t batch) {
+        ir::Graph g = ir::clone(m.graph());
+        g.set_batch_size(batch);
+        return passes::build_training_step(g, {}, {.name = "momentum", .weight_decay = 5e-4}).graph;
+      };
+      ir::Graph step = step_at(from);
+      step.set_batch_size(to);
+      ir::verify(step);
+      CHECK(ir::print(step) == ir::print(step_at(to)));
+    }
+}
+
 // fuse-bn-stats: in a training step each batch norm's statistics are one batch_norm_stats
 // node that every kernel of that batch norm reads, each input gradient reads the weight and
 // bias gradients, and the step computes what it did (reference backend: loss, gradients,

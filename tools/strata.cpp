@@ -48,13 +48,7 @@ ir::Graph model_or_step(const Args& a) {
     try {
       g.set_batch_size(batch);
     } catch (const Error& e) {
-      // A training step's backward holds its batch in attributes (reshape shapes, slice
-      // ends, constants), so only its forward's shape rules follow a new batch.
-      bool step = std::any_of(g.nodes().begin(), g.nodes().end(), [](const auto& n) { return n->op == "optimizer_update"; });
-      throw Error(fmt::format("cannot re-batch '{}' to {}: {}{}", spec, batch, e.what(),
-                              step ? " (a training step keeps the batch it was written at: print the model again with "
-                                     "--train --batch N)"
-                                   : ""));
+      throw Error(fmt::format("cannot re-batch '{}' to {}: {}", spec, batch, e.what()));
     }
   }
   if (a.has("train")) g = std::move(bench_training_step(g, optimizer).graph);
