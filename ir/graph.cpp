@@ -161,7 +161,7 @@ static void rebatch_attrs(Node& n, int64_t old, int64_t batch, const std::functi
     auto* v = std::get_if<std::vector<int64_t>>(&it->second);
     return v && !v->empty() && (*v)[0] == old ? &(*v)[0] : nullptr;
   };
-  if (n.inputs.empty() || !rebatched(n.op == "max_pool2d_backward" ? 1 : 0)) return;  // (its x, then dy)
+  if (n.inputs.empty() || !rebatched(0)) return;  // (each of these reads the value first)
   if (int64_t* d = lead("input_shape")) *d = batch;
   if (n.op == "reshape")
     if (int64_t* d = lead("shape")) *d = batch;

@@ -451,8 +451,7 @@ NamedTensors Executable::run(const NamedTensors& inputs) {
     if (!s.profile) {
       const ir::Node& node = *s.node;
       std::string op = ir::group_of(node) >= 0 ? "fused:" + node.op : node.op;
-      bool per_node = m.opts.profile_nodes || getenv("STRATA_PROFILE_NODES");
-      std::string key = per_node ? op + " " + node.name() + " " + node.outputs[0]->type.str() : op;
+      std::string key = m.opts.profile_nodes ? op + " " + node.name() + " " + node.outputs[0]->type.str() : op;
       s.profile = &m.profile[key];  // (std::map: the entry stays where it is)
       s.profile->op = key;
     }

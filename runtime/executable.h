@@ -27,7 +27,6 @@ struct CompileOptions {
   std::vector<std::pair<std::string, std::string>> updates;
   bool profile = false;  // time every kernel (see Executable::profile)
   // With profile: one entry per node (op, node name, output type) instead of per op kind.
-  // The environment variable STRATA_PROFILE_NODES (any value) turns it on too.
   bool profile_nodes = false;
   // The pass pipeline run before compiling (passes/pass_manager.h): -O2 by default
   // (cleanup, bn-fold, fusion, memory plan); -O0 compiles the graph as written.

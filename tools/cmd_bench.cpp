@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <thread>
 
 #include "backends/halide/host_cpu.h"
@@ -69,8 +68,6 @@ int cmd_bench(const Args& a) {
   std::string optimizer = step_optimizer(a);
   int64_t runs = a.get_int("runs", 1, 1 << 20), warmup = a.get_int("warmup", 0, 1 << 20);
   runtime::CompileOptions base = compile_options(a);
-  base.profile = a.has("profile") || a.has("profile-nodes");
-  base.profile_nodes = a.has("profile-nodes") || getenv("STRATA_PROFILE_NODES");
   if (base.backend != runtime::Backend::Halide) throw cli::UsageError("strata bench: --backend must be halide");
   std::vector<Bench> benches;
   auto t0 = std::chrono::steady_clock::now();

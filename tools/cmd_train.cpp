@@ -1,7 +1,6 @@
 // `strata train` and `strata eval`.
 #include <fmt/format.h>
 
-#include <cstdlib>
 #include <filesystem>
 
 #include "ir/error.h"
@@ -43,8 +42,6 @@ static int cmd_train(const Args& a) {
   o.log_path = a.get("log");
   o.plot_path = a.get("plot");
   o.compile = compile_options(a, "halide-schedule");
-  o.compile.profile = a.has("profile") || a.has("profile-nodes");
-  o.compile.profile_nodes = a.has("profile-nodes");
   try {
     passes::optimizer_state_names(o.optimizer.name);
     o.schedule.check();
@@ -70,8 +67,8 @@ static int cmd_train(const Args& a) {
   if (o.compile.profile) {
     double total = 0;
     for (auto& p : t.step_profile()) total += p.seconds;
-    bool per_node = o.compile.profile_nodes || getenv("STRATA_PROFILE_NODES");
-    fmt::print(stderr, "time per {} in the training step ({:.2f} s in all):\n", per_node ? "node" : "op kind", total);
+    fmt::print(stderr, "time per {} in the training step ({:.2f} s in all):\n", o.compile.profile_nodes ? "node" : "op kind",
+               total);
     for (auto& p : t.step_profile())
       fmt::print(stderr, "  {:<32} {:8.3f} s {:5.1f}%  {:8} calls\n", p.op, p.seconds, 100 * p.seconds / total, p.calls);
   }

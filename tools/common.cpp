@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -102,6 +103,9 @@ runtime::CompileOptions compile_options(const Args& a, const std::string& schedu
     o.halide.target = a.get("target");
     o.halide.schedule = a.get(schedule_flag);
     o.halide.winograd = !a.has("no-winograd");
+    // --profile per op kind; per node with --profile-nodes, or --profile and STRATA_PROFILE_NODES set.
+    o.profile_nodes = a.has("profile-nodes") || (a.has("profile") && std::getenv("STRATA_PROFILE_NODES"));
+    o.profile = a.has("profile") || o.profile_nodes;
     halide_backend::check_options(o.halide);
     if (!a.get("passes").empty()) o.passes = pipeline_options(a);  // commands with the pass flags
   } catch (const Error& e) {

@@ -29,7 +29,8 @@ std::vector<cli::Flag> pass_flags(const std::string& default_pipeline = "-O2");
 std::vector<cli::Flag> with_pass_flags(std::vector<cli::Flag> flags, const std::string& default_pipeline = "-O2");
 passes::PipelineOptions pipeline_options(const cli::Args& a);
 
-// Backend, target, Halide schedule (read from `schedule_flag`) and pass pipeline from the flags.
+// Backend, target, Halide schedule (read from `schedule_flag`), pass pipeline and profiling
+// from the flags.
 runtime::CompileOptions compile_options(const cli::Args& a, const std::string& schedule_flag = "schedule");
 
 struct Subcommand {
