@@ -64,7 +64,7 @@ void run_pair(benchmark::State& state, const ir::Graph& g, int64_t batch, bool t
   NamedTensors x{{in->name, HostTensor(in->type.shape, 0.5f)}};
   ir::Graph run_graph = ir::clone(model);
   if (train) {
-    passes::TrainingStep step = passes::build_training_step(model, {}, {.name = "momentum", .weight_decay = 5e-4});
+    passes::TrainingStep step = passes::benchmark_training_step(model);
     x = passes::synthetic_step_inputs(model, step);
     o.updates = step.updates;
     run_graph = std::move(step.graph);

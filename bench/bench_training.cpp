@@ -1,5 +1,5 @@
 // Training-step throughput: forward, loss, backward and optimizer update of one batch, as
-// compiled by passes::build_training_step (images/s). The small ResNet at batch 64 on
+// compiled by passes::benchmark_training_step (images/s). The small ResNet at batch 64 on
 // 28x28, ResNet-18 and ResNet-50 at batch 8 on 224x224; bench/torch_train.py runs the same steps in
 // PyTorch for the side-by-side in bench/README.md.
 #include <benchmark/benchmark.h>
@@ -17,7 +17,7 @@ void BM_TrainStep(benchmark::State& state, std::string model, int64_t batch) {
   dsl::Model m = e->build(e->default_classes);
   ir::Graph g = ir::clone(m.graph());
   g.set_batch_size(batch);
-  passes::TrainingStep step = passes::build_training_step(g, {}, {.name = "momentum", .weight_decay = 5e-4});
+  passes::TrainingStep step = passes::benchmark_training_step(g);
   runtime::CompileOptions o;
   o.updates = step.updates;
   runtime::Executable exe(step.graph, o);

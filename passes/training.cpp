@@ -70,6 +70,10 @@ static ir::Value* add_loss(ir::Graph& g, const LossSpec& spec, ir::Value* out, i
   throw Error(fmt::format("unknown loss '{}' (cross_entropy, binary_cross_entropy, mse)", spec.kind));
 }
 
+TrainingStep benchmark_training_step(const ir::Graph& model, const std::string& optimizer) {
+  return build_training_step(model, {}, {.name = optimizer, .weight_decay = 5e-4});
+}
+
 TrainingStep build_training_step(const ir::Graph& model, const LossSpec& loss, const OptimizerSpec& opt) {
   TrainingStep step;
   auto states = optimizer_state_names(opt.name);

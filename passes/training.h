@@ -47,6 +47,11 @@ struct TrainingStep {
 
 TrainingStep build_training_step(const ir::Graph& model, const LossSpec& loss, const OptimizerSpec& opt);
 
+// The step the benchmarks compile (`strata bench --train`, bench/) and `strata print /
+// summary / dot --train` show: cross-entropy loss, `optimizer`'s update (momentum SGD, as
+// the PyTorch peer runs it) with weight decay 5e-4.
+TrainingStep benchmark_training_step(const ir::Graph& model, const std::string& optimizer = "momentum");
+
 // Inputs of one step on synthetic data, for benchmarks: every image value 0.5, sample i of
 // class i mod C (one-hot), the learning rate at step 1, seed 1 for dropout.
 NamedTensors synthetic_step_inputs(const ir::Graph& model, const TrainingStep& step, float lr = 0.01f);

@@ -36,7 +36,7 @@ Bench make_bench(const std::string& label, const ir::Graph& model, bool train, c
   NamedTensors inputs{{in->name, HostTensor(in->type.shape, 0.5f)}};
   ir::Graph g = ir::clone(model);
   if (train) {
-    passes::TrainingStep step = bench_training_step(model, optimizer);
+    passes::TrainingStep step = passes::benchmark_training_step(model, optimizer);
     inputs = passes::synthetic_step_inputs(model, step);
     o.updates = step.updates;
     g = std::move(step.graph);

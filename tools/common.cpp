@@ -10,6 +10,7 @@
 #include "frontend/registry.h"
 #include "ir/error.h"
 #include "ir/text_format.h"
+#include "passes/training.h"
 #include "runtime/file_util.h"
 
 namespace strata::tools {
@@ -48,10 +49,6 @@ std::string step_optimizer(const Args& a) {
     throw cli::UsageError(fmt::format("--optimizer: {}", e.what()));
   }
   return a.get("optimizer");
-}
-
-passes::TrainingStep bench_training_step(const ir::Graph& model, const std::string& optimizer) {
-  return passes::build_training_step(model, {}, {.name = optimizer, .weight_decay = 5e-4});
 }
 
 std::vector<cli::Flag> pass_flags(const std::string& default_pipeline) {

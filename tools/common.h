@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "ir/graph.h"
-#include "passes/training.h"
 #include "runtime/executable.h"
 #include "tools/cli_args.h"
 
@@ -16,10 +15,6 @@ ir::Graph load_model(const std::string& spec);
 
 extern const cli::Flag kTarget, kBackend, kSchedule, kNoWinograd, kWeights, kSeed, kBatch, kTrainStep, kStepOptimizer;
 
-// The training step `strata bench --train` compiles, and `print`/`summary`/`dot --train`
-// show: forward, cross-entropy loss, backward, the optimizer's update (--optimizer,
-// momentum SGD by default; weight decay 5e-4).
-passes::TrainingStep bench_training_step(const ir::Graph& model, const std::string& optimizer);
 // --optimizer, checked: a known name, and only with --train.
 std::string step_optimizer(const cli::Args& a);
 

@@ -20,6 +20,7 @@
 #include "runtime/idx.h"
 #include "runtime/npy.h"
 #include "passes/memory_plan.h"
+#include "passes/training.h"
 #include "runtime/trainer.h"
 #include "tools/common.h"
 
@@ -51,7 +52,7 @@ ir::Graph model_or_step(const Args& a) {
       throw Error(fmt::format("cannot re-batch '{}' to {}: {}", spec, batch, e.what()));
     }
   }
-  if (a.has("train")) g = std::move(bench_training_step(g, optimizer).graph);
+  if (a.has("train")) g = std::move(passes::benchmark_training_step(g, optimizer).graph);
   return g;
 }
 
