@@ -169,6 +169,12 @@ static void rebatch_attrs(Node& n, int64_t old, int64_t batch, const std::functi
     if (int64_t* d = lead("ends")) *d = batch;
 }
 
+int64_t Graph::batch_size() const {
+  for (const Value* in : inputs_)
+    if (in->type.rank() >= 2) return in->type.shape[0];
+  return 1;
+}
+
 void Graph::set_batch_size(int64_t batch) {
   if (batch < 1) throw Error(fmt::format("batch size must be >= 1, got {}", batch));
   // The batched inputs: rank 2 or more, with the first such input's leading dimension. A

@@ -95,6 +95,9 @@ class Graph {
   // attributes that hold a re-batched value's batch (a backward's input_shape, a reshape's
   // shape, a slice over the batch) follow it.
   void set_batch_size(int64_t n);
+  // The leading dimension of the first input of rank 2 or more (the batch set_batch_size
+  // changes), or 1 where there is none.
+  int64_t batch_size() const;
   // Re-runs every node's shape rule in order (after inputs changed), `before_each` first.
   void reinfer_shapes(const std::function<void(Node&)>& before_each = {});
 

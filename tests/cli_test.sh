@@ -49,6 +49,10 @@ cmp -s lenet-step3.ir lenet-step-rebatched.ir && pass=$((pass+1)) \
 # A batch the step's shape rules refuse: Inception v3's auxiliary batch norm at 1x1 has one
 # value per channel at batch 1.
 "$strata" print inception_v3 --train --batch 2 > iv3-step.ir
+# bench, as print: a text-IR file keeps its batch unless --batch is given.
+"$strata" print lenet --batch 4 > lenet4.ir
+check "bench of a text-IR file keeps its batch" 0 "^lenet inference, batch 4," -- "$strata" bench lenet4.ir --runs 1 --warmup 0 --output b4
+check "bench of a text-IR file at --batch" 0 "^lenet inference, batch 2," -- "$strata" bench lenet4.ir --batch 2 --runs 1 --warmup 0 --output b2
 check "a re-batch the shape rules refuse" 1 "cannot re-batch 'iv3-step.ir' to 1: node 'update/AuxLogits.conv1.bn.running_var'.*unbiased variance" -- "$strata" print iv3-step.ir --batch 1
 check "summary --train" 0 "Activation memory: .* with the memory plan" -- "$strata" summary small_resnet --train -O2
 check "dot --train" 0 "digraph \"lenet.train\"" -- "$strata" dot lenet --train

@@ -140,4 +140,8 @@ TEST_CASE("re-batching leaves inputs that are no batch: rank 1, or another leadi
   for (const ir::Value* v : m.graph().inputs()) got.push_back(v->type.shape);
   CHECK(got == std::vector<Shape>{{5, 8}, {5, 10}, {2}, {1}, {16, 8}});
   CHECK(m.graph().outputs()[1].second->type.shape == Shape{5, 10});
+  CHECK(m.graph().batch_size() == 5);
+  dsl::Model scalars("scalars");  // no input of rank 2: batch 1
+  scalars.output("h", scalars.input("hyper", {2}));
+  CHECK(scalars.graph().batch_size() == 1);
 }

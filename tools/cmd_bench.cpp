@@ -61,9 +61,8 @@ std::string json_list(const std::vector<double>& v, double scale) {
 }
 
 int cmd_bench(const Args& a) {
-  ir::Graph model = load_model(a.positional(0));
-  int64_t batch = a.get_int("batch", 1, 1 << 16);
-  model.set_batch_size(batch);
+  ir::Graph model = load_batched_model(a);
+  int64_t batch = model.batch_size();
   bool train = a.has("train"), compare = a.has("compare-fusion");
   std::string optimizer = step_optimizer(a);
   int64_t runs = a.get_int("runs", 1, 1 << 20), warmup = a.get_int("warmup", 0, 1 << 20);

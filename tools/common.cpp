@@ -17,6 +17,20 @@ namespace strata::tools {
 
 using cli::Args;
 
+ir::Graph load_batched_model(const Args& a) {
+  const std::string& spec = a.positional(0);
+  ir::Graph g = load_model(spec);
+  if (dsl::find_model(spec) || a.has("batch")) {
+    int64_t batch = a.get_int("batch", 1, 1 << 20);
+    try {
+      g.set_batch_size(batch);
+    } catch (const Error& e) {
+      throw Error(fmt::format("cannot re-batch '{}' to {}: {}", spec, batch, e.what()));
+    }
+  }
+  return g;
+}
+
 // A registered model name, or a text-IR file.
 ir::Graph load_model(const std::string& spec) {
   if (const dsl::ModelEntry* e = dsl::find_model(spec)) {

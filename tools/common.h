@@ -12,6 +12,9 @@ namespace strata::tools {
 
 // A registered model name, or a text-IR file.
 ir::Graph load_model(const std::string& spec);
+// The model named by the first positional argument at --batch (default 1); a text-IR file
+// keeps its own batch unless --batch is given.
+ir::Graph load_batched_model(const cli::Args& a);
 
 extern const cli::Flag kTarget, kBackend, kSchedule, kNoWinograd, kWeights, kSeed, kBatch, kTrainStep, kStepOptimizer;
 

@@ -40,18 +40,8 @@ runtime::ParameterStore weights_for(const ir::Graph& g, const Args& a) {
 // The model (or with --train its training step) at the batch size asked for; a text-IR
 // file keeps its own unless --batch is given.
 ir::Graph model_or_step(const Args& a) {
-  const std::string& spec = a.positional(0);
   std::string optimizer = step_optimizer(a);
-  ir::Graph g = load_model(spec);
-  bool file = !dsl::find_model(spec);
-  if (!file || a.has("batch")) {
-    int64_t batch = a.get_int("batch", 1, 1 << 20);
-    try {
-      g.set_batch_size(batch);
-    } catch (const Error& e) {
-      throw Error(fmt::format("cannot re-batch '{}' to {}: {}", spec, batch, e.what()));
-    }
-  }
+  ir::Graph g = load_batched_model(a);
   if (a.has("train")) g = std::move(passes::benchmark_training_step(g, optimizer).graph);
   return g;
 }
