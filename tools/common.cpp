@@ -17,6 +17,19 @@ namespace strata::tools {
 
 using cli::Args;
 
+// A registered model name, or a text-IR file.
+ir::Graph load_model(const std::string& spec) {
+  if (const dsl::ModelEntry* e = dsl::find_model(spec)) {
+    dsl::Model m = e->build(e->default_classes);
+    return std::move(m.graph());
+  }
+  if (std::filesystem::exists(spec)) return ir::parse(runtime::read_binary_file(spec, "model file"), spec);
+  std::vector<std::string> names;
+  for (auto& e : dsl::model_registry()) names.push_back(e.name);
+  throw cli::UsageError(fmt::format("unknown model '{}': not a registered model ({}) nor a text-IR file", spec,
+                                    fmt::join(names, ", ")));
+}
+
 ir::Graph load_batched_model(const Args& a) {
   const std::string& spec = a.positional(0);
   ir::Graph g = load_model(spec);
@@ -29,19 +42,6 @@ ir::Graph load_batched_model(const Args& a) {
     }
   }
   return g;
-}
-
-// A registered model name, or a text-IR file.
-ir::Graph load_model(const std::string& spec) {
-  if (const dsl::ModelEntry* e = dsl::find_model(spec)) {
-    dsl::Model m = e->build(e->default_classes);
-    return std::move(m.graph());
-  }
-  if (std::filesystem::exists(spec)) return ir::parse(runtime::read_binary_file(spec, "model file"), spec);
-  std::vector<std::string> names;
-  for (auto& e : dsl::model_registry()) names.push_back(e.name);
-  throw cli::UsageError(fmt::format("unknown model '{}': not a registered model ({}) nor a text-IR file", spec,
-                                    fmt::join(names, ", ")));
 }
 
 const cli::Flag kTarget{"target", "TARGET", "Halide target: host, host-cuda, or any Halide target string", "host"};
