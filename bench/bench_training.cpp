@@ -1,7 +1,7 @@
 // Training-step throughput: forward, loss, backward and optimizer update of one batch, as
 // compiled by passes::benchmark_training_step (images/s). The small ResNet at batch 64 on
-// 28x28, ResNet-18 and ResNet-50 at batch 8 on 224x224; bench/torch_train.py runs the same steps in
-// PyTorch for the side-by-side in bench/README.md.
+// 28x28, ResNet-18 and ResNet-50 at batch 8 on 224x224; bench/torch_train.py runs the same
+// steps in PyTorch for the side-by-side in bench/README.md.
 #include <benchmark/benchmark.h>
 
 #include "frontend/registry.h"

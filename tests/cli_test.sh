@@ -41,7 +41,7 @@ check "print --train --optimizer" 0 'optimizer = "adam"' -- "$strata" print lene
 check "an unknown optimizer" 2 "strata print: --optimizer: unknown optimizer 'bogus'" -- "$strata" print lenet --train --optimizer bogus
 check "bench --optimizer needs --train" 2 "strata bench: --optimizer needs --train" -- "$strata" bench lenet --optimizer adam
 # Re-batched, a printed step reads as the step printed at that batch (its backward's
-# attributes follow), past the header line.
+# attributes follow), byte for byte.
 "$strata" print lenet --train --batch 3 > lenet-step3.ir
 "$strata" print lenet-step.ir --batch 3 > lenet-step-rebatched.ir
 cmp -s lenet-step3.ir lenet-step-rebatched.ir && pass=$((pass+1)) \
