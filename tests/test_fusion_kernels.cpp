@@ -41,6 +41,10 @@ TEST_CASE("fuse-conv-bn-stats: statistics as a convolution's second output equal
       {"1x1 on a row of 49", "2, 64, 7, 7", "64, 64, 1, 1", "2, 64, 7, 7", ""},
       // A filter over 1 MiB keeps channel tiles outermost (schedule_conv's co_inner).
       {"filter over 1 MiB", "2, 256, 5, 5", "128, 256, 3, 3", "2, 128, 5, 5", "{padding = [1, 1, 1, 1]}"},
+      // An odd number of images: rows (or, past 1 MiB of filter, channel tiles) are the
+      // parallel tasks rather than the images.
+      {"three images", "3, 64, 13, 13", "64, 64, 3, 3", "3, 64, 13, 13", "{padding = [1, 1, 1, 1]}"},
+      {"three images, filter over 1 MiB", "3, 256, 5, 5", "128, 256, 3, 3", "3, 128, 5, 5", "{padding = [1, 1, 1, 1]}"},
   };
   for (const Case& c : cases) {
     DYNAMIC_SECTION(c.name) {
@@ -71,26 +75,28 @@ TEST_CASE("fuse-conv-bn-stats: statistics as a convolution's second output equal
 TEST_CASE("fuse-conv-bn-stats: scale and bias gradients as an input gradient's second output equal the reference",
           "[passes][halide]") {
   struct Case {
-    int hw, k, co, ci;
+    int hw, k, co, ci, n;
   };
-  // The last: a filter over 1 MiB (its channel tiles stay outermost, schedule_conv's co_inner).
-  for (auto [hw, k, co, ci] : {Case{13, 3, 64, 48}, Case{8, 3, 64, 48}, Case{7, 1, 64, 48}, Case{5, 3, 128, 256}}) {
-    DYNAMIC_SECTION(hw << "x" << hw << " kernel " << k << " channels " << co << " to " << ci) {
+  // The fourth: a filter over 1 MiB (its channel tiles stay outermost, schedule_conv's
+  // co_inner); the last two: three images (rows or channel tiles as the parallel tasks).
+  for (auto [hw, k, co, ci, n] : {Case{13, 3, 64, 48, 2}, Case{8, 3, 64, 48, 2}, Case{7, 1, 64, 48, 2}, Case{5, 3, 128, 256, 2},
+                                  Case{13, 3, 64, 48, 3}, Case{5, 3, 128, 256, 3}}) {
+    DYNAMIC_SECTION(n << " images " << hw << "x" << hw << " kernel " << k << " channels " << co << " to " << ci) {
       ir::Graph g = ir::parse(fmt::format(R"IR(graph dgrad_sums {{
-  input %dy : f32[2, {3}, {0}, {0}]
-  input %x : f32[2, {4}, {0}, {0}]
-  input %a : f32[2, {4}, {0}, {0}]
+  input %dy : f32[{5}, {3}, {0}, {0}]
+  input %x : f32[{5}, {4}, {0}, {0}]
+  input %a : f32[{5}, {4}, {0}, {0}]
   param %w : f32[{3}, {4}, {1}, {1}] init zeros
   param %rm : f32[{4}] init zeros
   param %rv : f32[{4}] init zeros
   %st = batch_norm_stats(%x) : f32[2, {4}]
-  %g0 = conv2d_backward_input(%dy, %w) {{padding = [{2}, {2}, {2}, {2}], input_shape = [2, {4}, {0}, {0}]}} : f32[2, {4}, {0}, {0}]
-  %g = activation_grad(%a, %g0) : f32[2, {4}, {0}, {0}]
+  %g0 = conv2d_backward_input(%dy, %w) {{padding = [{2}, {2}, {2}, {2}], input_shape = [{5}, {4}, {0}, {0}]}} : f32[{5}, {4}, {0}, {0}]
+  %g = activation_grad(%a, %g0) : f32[{5}, {4}, {0}, {0}]
   %s = batch_norm_backward_weight(%x, %rm, %rv, %g, %st) {{with_bias = 1}} : f32[2, {4}]
   output "g" = %g
   output "s" = %s
 }})IR",
-                                          hw, k, k / 2, co, ci));
+                                          hw, k, k / 2, co, ci, n));
       ir::Graph o2 = optimized(g);
       int siblings = 0;
       for (const auto& n : o2.nodes()) siblings += ir::is_sibling(*n) && n->op == "batch_norm_backward_weight";
