@@ -65,7 +65,7 @@ void run_pair(benchmark::State& state, const ir::Graph& g, int64_t batch, bool t
   ir::Graph run_graph = ir::clone(model);
   if (train) {
     passes::TrainingStep step = passes::benchmark_training_step(model);
-    x = passes::synthetic_step_inputs(model, step);
+    x = passes::synthetic_step_inputs(step);
     o.updates = step.updates;
     run_graph = std::move(step.graph);
   }

@@ -22,7 +22,7 @@ void BM_TrainStep(benchmark::State& state, std::string model, int64_t batch) {
   o.updates = step.updates;
   runtime::Executable exe(step.graph, o);
   exe.set_parameters(runtime::ParameterStore::initialize(step.graph, 0));
-  NamedTensors x = passes::synthetic_step_inputs(g, step);
+  NamedTensors x = passes::synthetic_step_inputs(step);
   exe.run(x);
   for (auto _ : state) benchmark::DoNotOptimize(exe.run(x));
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);

@@ -169,16 +169,62 @@ TrainingStep build_training_step(const ir::Graph& model, const LossSpec& loss, c
   return step;
 }
 
-NamedTensors synthetic_step_inputs(const ir::Graph& model, const TrainingStep& step, float lr) {
-  const ir::Value* in = model.inputs()[0];
-  int64_t batch = in->type.shape[0], classes = model.outputs()[0].second->type.shape[1];
-  HostTensor target({batch, classes});
-  for (int64_t i = 0; i < batch; ++i) target.data[i * classes + i % classes] = 1.f;
-  NamedTensors x{{in->name, HostTensor(in->type.shape, 0.5f)},
-                 {step.target_input, std::move(target)},
-                 {step.hyper_input, HostTensor({2}, std::vector<float>{lr, 1.f})}};
-  if (!step.seed_input.empty()) x[step.seed_input] = HostTensor({1}, std::vector<float>{1.f});
+NamedTensors synthetic_step_inputs(const TrainingStep& step, float lr) {
+  NamedTensors x;
+  for (const ir::Value* in : step.graph.inputs()) {
+    const Shape& s = in->type.shape;
+    if (in->name == step.target_input) {
+      // One-hot rows over the last axis: row i of class i mod C.
+      HostTensor target(s);
+      int64_t classes = s.empty() ? 1 : s.back(), rows = num_elements(s) / std::max<int64_t>(classes, 1);
+      for (int64_t i = 0; i < rows; ++i) target.data[i * classes + i % classes] = 1.f;
+      x[in->name] = std::move(target);
+    } else if (in->name == step.hyper_input) {
+      x[in->name] = HostTensor({2}, std::vector<float>{lr, 1.f});
+    } else if (in->name == step.seed_input) {
+      x[in->name] = HostTensor({1}, std::vector<float>{1.f});
+    } else {
+      x[in->name] = HostTensor(s, 0.5f);
+    }
+  }
   return x;
+}
+
+std::optional<TrainingStep> printed_training_step(const ir::Graph& g) {
+  TrainingStep step;
+  auto input = [&](const std::string& name) -> const ir::Value* {
+    for (const ir::Value* v : g.inputs())
+      if (v->name == name) return v;
+    return nullptr;
+  };
+  const ir::Value* hyper = input(step.hyper_input);
+  bool updates = false;
+  for (const auto& [name, v] : g.outputs()) updates |= name.starts_with("update/");
+  if (!hyper || !updates) return std::nullopt;
+  auto where = [&] { return fmt::format("training step '{}'", g.name()); };
+  if (hyper->type != TensorType{DataType::f32, {2}})
+    throw Error(fmt::format("{}: input '{}' is {}, where a step's learning rate and step number are f32[2]", where(),
+                            hyper->name, hyper->type.str()));
+  if (!input(step.target_input)) throw Error(fmt::format("{}: no input '{}' for the loss's target", where(), step.target_input));
+  if (!input(step.seed_input)) step.seed_input.clear();
+  bool loss = false;
+  for (const auto& [name, v] : g.outputs()) {
+    loss |= name == step.loss_output;
+    if (!name.starts_with("update/")) continue;
+    std::string replaced = name.substr(7);
+    const ir::Value* p = nullptr;
+    for (const ir::Value* q : g.parameters())
+      if (q->name == replaced) p = q;
+    if (!p) throw Error(fmt::format("{}: output '{}' updates no parameter (there is no parameter '{}')", where(), name, replaced));
+    if (p->type != v->type)
+      throw Error(fmt::format("{}: output '{}' is {}, its parameter '{}' {}", where(), name, v->type.str(), replaced,
+                              p->type.str()));
+    step.updates.push_back({name, replaced});
+    if (!p->trainable && v->producer && v->producer->op == "optimizer_update") step.state_parameters.push_back(replaced);
+  }
+  if (!loss) throw Error(fmt::format("{}: no output '{}'", where(), step.loss_output));
+  step.graph = ir::clone(g);
+  return step;
 }
 
 }  // namespace strata::passes

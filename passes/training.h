@@ -4,6 +4,7 @@
 // training forms, the loss, the gradients (passes/autodiff), optional gradient clipping and
 // one optimizer update per trainable parameter. New parameter, optimizer-state and
 // running-statistics values are graph outputs the runtime writes back after each step.
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -52,9 +53,16 @@ TrainingStep build_training_step(const ir::Graph& model, const LossSpec& loss, c
 // the PyTorch peer runs it) with weight decay 5e-4.
 TrainingStep benchmark_training_step(const ir::Graph& model, const std::string& optimizer = "momentum");
 
-// Inputs of one step on synthetic data, for benchmarks: every image value 0.5, sample i of
-// class i mod C (one-hot), the learning rate at step 1, seed 1 for dropout.
-NamedTensors synthetic_step_inputs(const ir::Graph& model, const TrainingStep& step, float lr = 0.01f);
+// Inputs of one step on synthetic data, for benchmarks: every value of the model's inputs
+// 0.5, sample i of class i mod C (one-hot), the learning rate at step 1, seed 1 for dropout.
+NamedTensors synthetic_step_inputs(const TrainingStep& step, float lr = 0.01f);
+
+// A training step read back from its text form (`strata print MODEL --train`): the inputs
+// and outputs build_training_step names (`target`, `hyper`, `loss`, `rng_seed`), and an
+// update for each output `update/P` (the new value of parameter P, as the runtime writes it
+// back after each step). Nullopt for a graph without the `hyper` input and `update/`
+// outputs; an error naming the output where an update matches no parameter of its type.
+std::optional<TrainingStep> printed_training_step(const ir::Graph& g);
 
 // The model with batch norm and dropout in training form and the given graph inputs for
 // dropout's seed (used by build_training_step; exposed for gradient tests).

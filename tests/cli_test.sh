@@ -53,6 +53,15 @@ cmp -s lenet-step3.ir lenet-step-rebatched.ir && pass=$((pass+1)) \
 "$strata" print lenet --batch 4 > lenet4.ir
 check "bench of a text-IR file keeps its batch" 0 "^lenet inference, batch 4," -- "$strata" bench lenet4.ir --runs 1 --warmup 0 --output b4
 check "bench of a text-IR file at --batch" 0 "^lenet inference, batch 2," -- "$strata" bench lenet4.ir --batch 2 --runs 1 --warmup 0 --output b2
+# A printed training step benches as the step `--train` builds (its target, learning rate and
+# seed fed, its updates written back: the same kernels), and is not made a step again.
+check "bench of a printed training step" 0 "^lenet.train training step \(momentum\), batch 4," -- "$strata" bench lenet-step.ir --runs 1 --warmup 0 --output bs
+check "bench json of a printed training step" 0 '"mode": "train", "optimizer": "momentum", "batch": 4' -- cat bs.json
+k_file=$("$strata" bench lenet-step.ir --runs 1 --warmup 0 --output bs 2>&1 | awk '$1 == "-O2" {print $4, $5, $6}')
+k_built=$("$strata" bench lenet --train --batch 4 --runs 1 --warmup 0 --output bt 2>&1 | awk '$1 == "-O2" {print $4, $5, $6}')
+[ -n "$k_file" ] && [ "$k_file" = "$k_built" ] && pass=$((pass+1)) \
+  || { echo "FAIL: a printed step's kernels, fused groups, Winograd ($k_file) differ from --train's ($k_built)"; fail=$((fail+1)); }
+check "--train on a printed step" 2 "strata bench: 'lenet-step.ir' is a training step already \(printed with --train\): run it without --train" -- "$strata" bench lenet-step.ir --train
 check "a re-batch the shape rules refuse" 1 "cannot re-batch 'iv3-step.ir' to 1: node 'update/AuxLogits.conv1.bn.running_var'.*unbiased variance" -- "$strata" print iv3-step.ir --batch 1
 check "summary --train" 0 "Activation memory: .* with the memory plan" -- "$strata" summary small_resnet --train -O2
 check "dot --train" 0 "digraph \"lenet.train\"" -- "$strata" dot lenet --train

@@ -4,6 +4,9 @@
 // the small ResNet (finite differences; Halide equal to the reference backend).
 #include <strata/dsl.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -164,6 +167,58 @@ static Model tiny_cnn() {
   x = dropout(flatten(x), 0.2);
   m.output("logits", linear(x, 10));
   return m;
+}
+
+// `strata print MODEL --train` read back (`strata bench step.ir`): recognized as a step, with
+// the updates, optimizer states and seed input the builder named, and the same step.
+TEST_CASE("a training step printed and read back is found and runs as the one built", "[training]") {
+  ir::Graph model = ir::clone(tiny_cnn().graph());
+  model.set_batch_size(4);
+  passes::TrainingStep built = passes::build_training_step(model, {}, {.name = "adam", .weight_decay = 1e-3});
+  std::string text = ir::print(built.graph);
+  std::optional<passes::TrainingStep> read = passes::printed_training_step(ir::parse(text));
+  REQUIRE(read);
+  auto sorted = [](auto v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  CHECK(sorted(read->updates) == sorted(built.updates));
+  CHECK(sorted(read->state_parameters) == sorted(built.state_parameters));
+  CHECK(built.state_parameters.size() == 10);  // adam's two for each of 5 trainable parameters
+  CHECK(read->seed_input == built.seed_input);
+  NamedTensors in = passes::synthetic_step_inputs(*read);
+  CHECK(in.size() == 4);  // the image, target, hyper and rng_seed
+  CHECK(in.at("target").data[10 + 1] == 1.f);  // sample 1 of class 1
+  in.at("image") = testing::random_inputs(model, 4).at("image");
+  // (Initialized, not random, parameters: Adam's second moments start at zero.)
+  runtime::ParameterStore store = runtime::ParameterStore::initialize(built.graph, 3);
+  const NamedTensors& params = store.tensors();
+  NamedTensors want = reference::run(built.graph, in, params), got = reference::run(read->graph, in, params);
+  CHECK(want.size() == 2 + built.updates.size());  // logits, loss and the updates
+  for (const auto& [name, w] : want) {
+    INFO(name);
+    CHECK(got.at(name).data == w.data);
+  }
+
+  CHECK_FALSE(passes::printed_training_step(model));  // an inference graph
+  ir::Graph no_param = ir::parse(text);
+  no_param.add_output("update/fc.scale", no_param.outputs()[0].second);
+  CHECK_THROWS_WITH(passes::printed_training_step(no_param),
+                    Catch::Contains("output 'update/fc.scale' updates no parameter (there is no parameter 'fc.scale')"));
+  // An update's value of another type than its parameter's: the running mean's output set to
+  // the new weight of the convolution before it.
+  std::string mean, weight;
+  for (const auto& [out, param] : built.updates) {
+    if (param.ends_with("running_mean")) mean = out;
+    if (param.ends_with(".weight") && param.find("conv") != std::string::npos) weight = out;
+  }
+  REQUIRE(!mean.empty());
+  REQUIRE(!weight.empty());
+  std::string line = fmt::format("output \"{0}\" = %{0}", mean), swapped = fmt::format("output \"{}\" = %{}", mean, weight);
+  REQUIRE(text.find(line) != std::string::npos);
+  text.replace(text.find(line), line.size(), swapped);
+  CHECK_THROWS_WITH(passes::printed_training_step(ir::parse(text)),
+                    Catch::Contains("output '" + mean + "' is f32[8, 1, 5, 5], its parameter"));
 }
 
 static runtime::TrainerOptions tiny_options(const std::string& dir) {

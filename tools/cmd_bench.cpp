@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <thread>
 
 #include "backends/halide/host_cpu.h"
@@ -30,20 +31,33 @@ struct Bench {
   std::vector<double> seconds;  // per timed run
 };
 
+// `model` runs as it is (inference, or a training step read back from its text form) unless
+// `train` asks for the benchmark step built from it.
 Bench make_bench(const std::string& label, const ir::Graph& model, bool train, const std::string& optimizer,
                  runtime::CompileOptions o) {
   const ir::Value* in = model.inputs()[0];
   NamedTensors inputs{{in->name, HostTensor(in->type.shape, 0.5f)}};
   ir::Graph g = ir::clone(model);
-  if (train) {
-    passes::TrainingStep step = passes::benchmark_training_step(model, optimizer);
-    inputs = passes::synthetic_step_inputs(model, step);
-    o.updates = step.updates;
-    g = std::move(step.graph);
+  std::optional<passes::TrainingStep> step =
+      train ? passes::benchmark_training_step(model, optimizer) : passes::printed_training_step(model);
+  if (step) {
+    // Its target, learning rate and seed fed, its new parameters written back after each
+    // run as training does (a weight that changes every run is compiled differently:
+    // Winograd transforms it at every run).
+    inputs = passes::synthetic_step_inputs(*step);
+    o.updates = step->updates;
+    g = std::move(step->graph);
   }
   runtime::Executable exe(g, o);
   exe.set_parameters(runtime::ParameterStore::initialize(exe.graph(), 0));
   return Bench{label, std::move(exe), std::move(inputs), {}};
+}
+
+// The optimizer of a training step's updates ("" without any).
+std::string optimizer_of(const ir::Graph& g) {
+  for (const auto& n : g.nodes())
+    if (n->op == "optimizer_update") return n->attr_string("optimizer");
+  return "";
 }
 
 // The q-quantile of v (nearest rank): the median at 0.5.
@@ -65,6 +79,12 @@ int cmd_bench(const Args& a) {
   int64_t batch = model.batch_size();
   bool train = a.has("train"), compare = a.has("compare-fusion");
   std::string optimizer = step_optimizer(a);
+  bool printed_step = passes::printed_training_step(model).has_value();
+  if (printed_step && train)
+    throw cli::UsageError(fmt::format("strata bench: '{}' is a training step already (printed with --train): run it "
+                                      "without --train",
+                                      a.positional(0)));
+  if (printed_step) optimizer = optimizer_of(model);
   int64_t runs = a.get_int("runs", 1, 1 << 20), warmup = a.get_int("warmup", 0, 1 << 20);
   runtime::CompileOptions base = compile_options(a);
   if (base.backend != runtime::Backend::Halide) throw cli::UsageError("strata bench: --backend must be halide");
@@ -92,7 +112,8 @@ int cmd_bench(const Args& a) {
       double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count();
       if (r >= warmup) b.seconds.push_back(dt);
     }
-  std::string what = train ? fmt::format("training step ({})", optimizer) : "inference";
+  bool step = train || printed_step;
+  std::string what = step ? fmt::format("training step ({})", optimizer) : "inference";
   fmt::print("{} {}, batch {}, target {}, {} timed runs each (median), compile {:.1f} s\n", model.name(), what, batch,
              base.halide.target, runs, compile_s);
   std::string host = halide_backend::host_cpu_description();
@@ -103,7 +124,7 @@ int cmd_bench(const Args& a) {
   std::string json = fmt::format("{{\n  \"model\": \"{}\", \"mode\": \"{}\", \"optimizer\": \"{}\", \"batch\": {}, \"target\": \"{}\", \"runs\": {},\n"
                                  "  \"host_cpu\": \"{}\", \"hardware_threads\": {},\n"
                                  "  \"configurations\": [\n",
-                                 model.name(), train ? "train" : "inference", train ? optimizer : "", batch, base.halide.target, runs, host,
+                                 model.name(), step ? "train" : "inference", step ? optimizer : "", batch, base.halide.target, runs, host,
                                  cores);
   std::vector<runtime::BarGroup> speed, memory;
   for (size_t i = 0; i < benches.size(); ++i) {
