@@ -1,6 +1,10 @@
 // Whole models compiled with the Halide backend equal the reference backend; the kernel
 // cache reuses kernels in memory and on disk; autoschedulers; run-time errors.
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 
@@ -41,6 +45,43 @@ TEST_CASE("identical kernels compile once then a second compile loads them from 
   CHECK(second.report().loaded_from_disk == second.report().distinct_kernels);
   runtime::Executable third(m.graph(), {});
   CHECK(third.report().reused_in_memory == third.report().kernels);
+}
+
+TEST_CASE("the kernel cache prunes other versions' folders and interrupted compiles' files once stale",
+          "[executable][cache]") {
+  namespace fs = std::filesystem;
+  fs::path root = fs::temp_directory_path() / ("strata-prune-test-" + std::to_string(::getpid()));
+  fs::remove_all(root);
+  fs::path own = root / ("kernels-v" + std::to_string(hb::codegen_version()));
+  auto make = [](const fs::path& p, int days_old) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << "x";
+    fs::last_write_time(p, fs::file_time_type::clock::now() - std::chrono::hours(24 * days_old));
+  };
+  auto age_dir = [](const fs::path& p, int days_old) {
+    fs::last_write_time(p, fs::file_time_type::clock::now() - std::chrono::hours(24 * days_old));
+  };
+  make(root / "kernels-v1" / "0a.so", 30);
+  age_dir(root / "kernels-v1", 8);  // another version, untouched for 8 days: goes
+  make(root / "kernels-v2" / "0b.so", 30);
+  age_dir(root / "kernels-v2", 2);  // touched 2 days ago: stays
+  make(root / "kernels-v3", 30);    // a file, not a version's folder: stays
+  make(root / "notes.txt", 30);
+  make(own / "0c.so", 30);          // this version's kernels stay, however old
+  make(own / "0c.so.tmp4242", 8);   // an interrupted link: goes
+  make(own / "0c.4242.o", 8);       // an interrupted compile's object: goes
+  make(own / "0d.so.tmp4243", 0);   // a compile under way: stays
+  make(own / "0e.tmpx", 8);         // not a scratch name: stays
+  age_dir(own, 30);
+  CHECK(hb::prune_kernel_cache(root.string()) == 3);
+  CHECK_FALSE(fs::exists(root / "kernels-v1"));
+  for (const char* kept : {"kernels-v2/0b.so", "kernels-v3", "notes.txt"}) CHECK(fs::exists(root / kept));
+  CHECK_FALSE(fs::exists(own / "0c.so.tmp4242"));
+  CHECK_FALSE(fs::exists(own / "0c.4242.o"));
+  for (const char* kept : {"0c.so", "0d.so.tmp4243", "0e.tmpx"}) CHECK(fs::exists(own / kept));
+  CHECK(hb::prune_kernel_cache(root.string()) == 0);
+  CHECK(hb::prune_kernel_cache((root / "missing").string()) == 0);  // no such folder: nothing to do
+  fs::remove_all(root);
 }
 
 TEST_CASE("layouts convert losslessly at the edges of the graph", "[executable][layout]") {

@@ -15,7 +15,9 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <sstream>
+#include <string_view>
 
 #include "backends/halide/buffer_pool.h"
 #include "backends/halide/halide_runtime.h"
@@ -54,11 +56,54 @@ std::string cache_dir() {
   return (fs::temp_directory_path() / "strata-cache").string();
 }
 
+// A compile's scratch files (write_atomic's and the linker's "NAME.tmpPID", the object
+// "HEX.PID.o"): left behind only where a process stopped mid-compile.
+static bool scratch_file(const std::string& name) {
+  auto digits = [](std::string_view s) { return !s.empty() && s.find_first_not_of("0123456789") == s.npos; };
+  if (size_t t = name.rfind(".tmp"); t != name.npos && digits(std::string_view(name).substr(t + 4))) return true;
+  if (!name.ends_with(".o")) return false;
+  std::string_view stem = std::string_view(name).substr(0, name.size() - 2);
+  size_t dot = stem.rfind('.');
+  return dot != stem.npos && digits(stem.substr(dot + 1));
+}
+
+int codegen_version() { return kCodegenVersion; }
+
+int prune_kernel_cache(const std::string& cache, std::chrono::hours max_age) {
+  std::error_code ec;
+  auto now = fs::file_time_type::clock::now();
+  auto stale = [&](const fs::path& p) {
+    auto t = fs::last_write_time(p, ec);
+    return !ec && now - t > max_age;
+  };
+  std::string own = fmt::format("kernels-v{}", kCodegenVersion);
+  int removed = 0;
+  for (const auto& e : fs::directory_iterator(cache, ec)) {
+    std::string name = e.path().filename().string();
+    // (Errors are ignored: another process may be pruning the same folder.)
+    if (name.starts_with("kernels-v") && name != own && e.is_directory(ec) && stale(e.path())) {
+      if (fs::remove_all(e.path(), ec) != static_cast<std::uintmax_t>(-1) && !ec) ++removed;
+    }
+  }
+  for (const auto& e : fs::directory_iterator(fs::path(cache) / own, ec))
+    if (scratch_file(e.path().filename().string()) && stale(e.path()) && fs::remove(e.path(), ec)) ++removed;
+  return removed;
+}
+
 static std::string kernel_dir() {
-  std::string d = cache_dir() + fmt::format("/kernels-v{}", kCodegenVersion);
+  std::string root = cache_dir(), d = root + fmt::format("/kernels-v{}", kCodegenVersion);
   std::error_code ec;
   fs::create_directories(d, ec);
   if (ec) throw Error(fmt::format("cannot create the kernel cache directory {}: {}", d, ec.message()));
+  // Once per process and folder: this version's folder marked as in use (loading kernels
+  // does not change its time), then the stale rest pruned.
+  static std::mutex mu;
+  static std::set<std::string> pruned;
+  std::lock_guard<std::mutex> lock(mu);
+  if (pruned.insert(root).second) {
+    fs::last_write_time(d, fs::file_time_type::clock::now(), ec);
+    prune_kernel_cache(root);
+  }
   return d;
 }
 
