@@ -170,9 +170,16 @@ const Runtime& runtime() {
     std::string so = fmt::format("{}/runtime-{:016x}.so", dir, fnv1a(t.to_string()));
     if (!fs::exists(so)) {
       std::string obj = fmt::format("{}.{}.o", so, getpid());
-      Halide::compile_standalone_runtime(obj, t);
       std::string tmp = fmt::format("{}.tmp{}", so, getpid());
-      run_linker(obj, tmp);
+      try {
+        Halide::compile_standalone_runtime(obj, t);
+        run_linker(obj, tmp);
+      } catch (...) {
+        std::error_code ec;
+        fs::remove(obj, ec);
+        fs::remove(tmp, ec);
+        throw;
+      }
       fs::remove(obj);
       fs::rename(tmp, so);
     }
@@ -364,9 +371,16 @@ std::shared_ptr<const Kernel> get_kernel(const NodeGroup& group, const std::vect
   if (!from_disk) {
     BuiltPipeline b = build_pipeline(group, in_layouts, out_layout, o, out_strides);
     std::string obj = fmt::format("{}/{}.{}.o", dir, hex, getpid());
-    compile_object(b, fn, obj);
     std::string tmp = fmt::format("{}.tmp{}", so, getpid());
-    run_linker(obj, tmp);
+    try {
+      compile_object(b, fn, obj);
+      run_linker(obj, tmp);
+    } catch (...) {
+      std::error_code ec;  // (no scratch file left behind by a failed compile or link)
+      fs::remove(obj, ec);
+      fs::remove(tmp, ec);
+      throw;
+    }
     fs::remove(obj);
     fs::rename(tmp, so);
     write_atomic(key_file, key);
