@@ -53,6 +53,9 @@ cmp -s lenet-step3.ir lenet-step-rebatched.ir && pass=$((pass+1)) \
 "$strata" print lenet --batch 4 > lenet4.ir
 check "bench of a text-IR file keeps its batch" 0 "^lenet inference, batch 4," -- "$strata" bench lenet4.ir --runs 1 --warmup 0 --output b4
 check "bench of a text-IR file at --batch" 0 "^lenet inference, batch 2," -- "$strata" bench lenet4.ir --batch 2 --runs 1 --warmup 0 --output b2
+# bench feeds every input of a text-IR graph (0.5), not only the first.
+printf 'graph two_inputs {\n  input %%a : f32[2, 8]\n  input %%b : f32[2, 8]\n  %%s = add(%%a, %%b) : f32[2, 8]\n  output "s" = %%s\n}\n' > two-inputs.ir
+check "bench of a graph with two inputs" 0 "^-O2 " -- "$strata" bench two-inputs.ir --runs 1 --warmup 0 --output ti
 # A printed training step benches as the step `--train` builds (its target, learning rate and
 # seed fed, its updates written back: the same kernels), and is not made a step again.
 check "bench of a printed training step" 0 "^lenet.train training step \(momentum\), batch 4," -- "$strata" bench lenet-step.ir --runs 1 --warmup 0 --output bs

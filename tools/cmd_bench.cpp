@@ -35,8 +35,8 @@ struct Bench {
 // `train` asks for the benchmark step built from it.
 Bench make_bench(const std::string& label, const ir::Graph& model, bool train, const std::string& optimizer,
                  runtime::CompileOptions o) {
-  const ir::Value* in = model.inputs()[0];
-  NamedTensors inputs{{in->name, HostTensor(in->type.shape, 0.5f)}};
+  NamedTensors inputs;  // every input of the model 0.5
+  for (const ir::Value* in : model.inputs()) inputs[in->name] = HostTensor(in->type.shape, 0.5f);
   ir::Graph g = ir::clone(model);
   std::optional<passes::TrainingStep> step =
       train ? passes::benchmark_training_step(model, optimizer) : passes::printed_training_step(model);
