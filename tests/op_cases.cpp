@@ -103,6 +103,10 @@ const std::vector<OpCase>& op_cases() {
                        ConvGrad{"1x1_chunks_of_images", {20, 128, 8, 8}, 128, 1, 1, 0, 1, 1},
                        // tasks of 8 register tiles (64 input channels), in chunks of 12 rows;
                        ConvGrad{"1x1_512_to_128_chunks_of_rows", {3, 512, 24, 24}, 128, 1, 1, 0, 1, 1},
+                       // a dw of 128 KiB or less: the chunks (20 rows here) are the tasks,
+                       // each with a partial dw of its own, stride 1 and 2;
+                       ConvGrad{"1x1_256_to_64_chunk_tasks", {3, 256, 40, 40}, 64, 1, 1, 0, 1, 1},
+                       ConvGrad{"1x1_stride2_64_to_256_chunk_tasks", {3, 64, 80, 80}, 256, 1, 2, 0, 1, 1},
                        // where they outweigh it less, each tile sums every position.
                        ConvGrad{"1x1_512_to_128_unchunked", {1, 512, 24, 24}, 128, 1, 1, 0, 1, 1},
                        ConvGrad{"3x3_stride2_512_unchunked", {1, 32, 26, 26}, 512, 3, 2, 1, 1, 1}}) {

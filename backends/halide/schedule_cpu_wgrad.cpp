@@ -147,7 +147,7 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
   // row's taps touch that the next row does not; a 1x1 stride-2 reads a quarter of x).
   int64_t row_bytes = 4 * OW * (ys[1] + xs[1] * std::min(w.stride_h, ws[2]) * std::min(w.stride_w, ws[3]));
   // Chunks of positions: rows of one image, or whole images, within kChunk bytes of dy and x.
-  constexpr int64_t kChunk = 1 << 20, kBlock = 512 << 10, kMinPositions = 64;
+  constexpr int64_t kChunk = 1 << 20, kBlock = 512 << 10, kMinPositions = 64, kSmallDw = 128 << 10;
   int64_t rows = 1, images = 1;
   for (int64_t d = 1; d <= OH; ++d)
     if (OH % d == 0 && d * row_bytes <= kChunk) rows = d;
@@ -213,6 +213,32 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
     return false;
   }
 
+  // A small dw (128 KiB or less) of a 1x1 convolution summed in chunks of rows: the chunks
+  // are the parallel tasks, each summing every tile of dw over its rows into a partial dw of
+  // its own, and the partials are added at the end. Tasks of tiles read each chunk's x in
+  // pieces of 32 bytes of every 1 KiB position, from memory, one task's after another's; a
+  // chunk's task walks its rows' x whole. (The ResNet-50 shapes at batch 8, --profile-nodes
+  // of a dw graph, three alternating runs each: 56x56 256 -> 64 4.7-5.1 -> 2.9-3.1 ms, 64 ->
+  // 256 4.3-4.8 -> 3.6-3.8, 256 -> 128 7.5-8.4 -> 5.9-6.3; with dw of 256 KiB, 28x28 512 ->
+  // 128 3.3-3.6 -> 3.1-3.5 but 128 -> 512 3.6-4.0 -> 4.0-4.4, so larger dw keep the tiles as
+  // tasks. ResNet-50's training step at batch 8, two alternating profiles: layer 1's 1x1 weight
+  // gradients with their updates 41.7 -> 31.8 ms, the step 749 / 734 -> 733 / 718 ms. x
+  // copied per row into blocks of the tile's channels measured no better.)
+  if (one_by_one && !l.prologue && !w.padded && rows < OH && !g.taps && 4 * num_elements(ws) <= kSmallDw) {
+    Var u("u"), un("un");
+    RVar ro("ro"), ri("ri");
+    Func part = acc.update().split(r.y, ro, ri, static_cast<int>(rows)).rfactor({{ro, u}, {r.z, un}});
+    acc.compute_root().vectorize(w.co, vec);
+    acc.update().reorder(w.co, ro, r.z, w.ci).vectorize(w.co, vec).parallel(w.ci);
+    std::vector<Var> pa = part.args();  // co, ci, kx, ky, u (the chunk), un (its image)
+    part.compute_root().vectorize(pa[0], vec).parallel(pa[5]);
+    Stage sum = part.update();
+    sum.split(pa[0], coo, coi, tile_co).split(pa[1], cio, cii, g.t);
+    register_tile(sum, {coi, cii, pa[2]}, g);
+    // Per row: every tile of input channels for one tile of dy's channels (in L1), then the next.
+    sum.reorder({coi, cii, r.x, cio, coo, ri, pa[2], pa[3], pa[4], pa[5]}).fuse(pa[4], pa[5], task).parallel(task);
+    return false;
+  }
   // Blocks of dw's output channels, a multiple of the tile, within kBlock bytes.
   int64_t per_co = 4 * num_elements(w.weight) / w.out_channels, block = tile_co;
   for (int64_t b = tile_co; b <= w.out_channels; b += tile_co)
