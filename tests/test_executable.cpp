@@ -47,6 +47,34 @@ TEST_CASE("identical kernels compile once then a second compile loads them from 
   CHECK(third.report().reused_in_memory == third.report().kernels);
 }
 
+// A kernel's cache key holds what it was compiled for: "host" resolved to this machine's
+// features, so a cache folder shared with another machine (a network home, a CI cache
+// restored on another runner) never hands this one's AVX-512 kernels to a CPU without them.
+TEST_CASE("kernels for the host are keyed by its features: the host's full target name shares them", "[executable][cache]") {
+  hb::Options host;
+  host.half_width_fma = false;  // (on a Zen 4 host, "host" would add it; the named target would not)
+  std::string named = hb::compiled_target(host);
+  CHECK(named != "host");
+  CHECK(named.find("host") == std::string::npos);
+  hb::Options avx2;
+  avx2.target = "x86-64-linux-avx2-fma";
+  CHECK(hb::compiled_target(avx2) != named);
+  hb::Options zen4 = host;
+  zen4.half_width_fma = true;
+  CHECK(hb::compiled_target(zen4) != named);  // Winograd's rule differs there: another kernel
+
+  dsl::Model m = examples::lenet(10);
+  runtime::CompileOptions o;
+  o.halide = host;
+  hb::clear_memory_cache();
+  runtime::Executable first(m.graph(), o);
+  o.halide.target = named;
+  hb::clear_memory_cache();
+  runtime::Executable second(m.graph(), o);
+  CHECK(second.report().compiled == 0);
+  CHECK(second.report().loaded_from_disk == second.report().distinct_kernels);
+}
+
 TEST_CASE("the kernel cache prunes other versions' folders and interrupted compiles' files once stale",
           "[executable][cache]") {
   namespace fs = std::filesystem;

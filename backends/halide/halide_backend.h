@@ -76,6 +76,14 @@ struct Options {
   int64_t winograd_max_batch_transform_bytes = int64_t{64} << 20;
 };
 void check_options(const Options& o);  // throws strata::Error on a bad target or schedule
+// Options::half_width_fma as the lowerings read it: the option where set, else the host's
+// for a host target, else false.
+bool half_width_fma(const Options& o);
+// What a kernel is compiled for, as its cache key holds it: the target with "host" resolved
+// to this machine's features (Halide's full target string), and the host facts the lowerings
+// read. A cache folder shared by machines (a network home, a CI cache restored on another
+// runner) then never hands one machine's kernels to another that lacks their instructions.
+std::string compiled_target(const Options& o);
 // The Winograd layout for conv2d `n`'s weight where its kernel computes it as Winograd
 // F(m x m, 3x3) (Lavin & Gray 2015; m = 4 where 4 divides the image, else 2): a 3x3,
 // stride-1, pad-1, undilated, ungrouped conv on a CPU target with the manual schedule and

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <set>
 
+#include "backends/halide/host_cpu.h"
 #include "ir/error.h"
 #include "ir/fusion_group.h"
 #include "ir/op_registry.h"
@@ -37,6 +38,14 @@ Target parse_target(const std::string& s) {
   if (!Target::validate_target_string(s))
     throw Error(fmt::format("bad Halide target '{}' (examples: host, host-cuda, x86-64-linux-avx2)", s));
   return Target(s);
+}
+
+bool half_width_fma(const Options& o) {
+  return o.half_width_fma.value_or(o.target.rfind("host", 0) == 0 && host_has_half_width_fma());
+}
+
+std::string compiled_target(const Options& o) {
+  return parse_target(o.target).to_string() + (half_width_fma(o) ? " (half-width FMA)" : "");
 }
 
 static const std::map<std::string, std::string> kAutoschedulers = {

@@ -34,7 +34,7 @@ namespace strata::halide_backend {
 namespace fs = std::filesystem;
 
 // Bump when a lowering or schedule changes, so stale kernels on disk are not reused.
-constexpr int kCodegenVersion = 82;
+constexpr int kCodegenVersion = 83;
 
 static std::mutex g_mu;
 static CacheStats g_stats;
@@ -330,7 +330,7 @@ static std::string kernel_key(const NodeGroup& group, const std::vector<Layout>&
   auto layouts = output_layouts(group, out_layout);
   k += "|->";
   for (size_t i = 0; i < outputs.size(); ++i) k += fmt::format("{}{}@{}", i ? "," : "", outputs[i]->type.str(), layout_str(layouts[i]));
-  k += fmt::format("|{}|{}", o.target, o.schedule);
+  k += fmt::format("|{}|{}", compiled_target(o), o.schedule);
   if (!out_strides.empty()) k += fmt::format("|strides {}", fmt::join(out_strides, ","));
   return k;
 }

@@ -18,7 +18,6 @@
 // the FMAs are half width (Options::half_width_fma, host_cpu.h).
 #include <fmt/format.h>
 
-#include "backends/halide/host_cpu.h"
 #include "backends/halide/kernel_builder.h"
 #include "backends/halide/lowering.h"
 #include "ir/error.h"
@@ -145,7 +144,7 @@ static int winograd_m(const ir::Node& n, int64_t co, int64_t ci, int64_t batch, 
   int m = H % 4 == 0 && W % 4 == 0 ? 4 : 2, alpha = m + 2;
   int64_t tiles = (H + m - 1) / m * ((W + m - 1) / m);
   if (tiles * alpha * alpha * std::max(ci, co) * 4 > kMaxTransformBytes) return 0;
-  bool half_width = o.half_width_fma.value_or(o.target.rfind("host", 0) == 0 && host_has_half_width_fma());
+  bool half_width = half_width_fma(o);
   if (!half_width && alpha * alpha * ci * co * 4 > kStreamedWeightBytes &&
       tiles * batch < (weight_static ? kMinTilesPerStreamedWeight : kMinTilesPerRecomputedWeight))
     return 0;
