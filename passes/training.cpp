@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <string_view>
 
 #include "ir/error.h"
 #include "passes/autodiff.h"
@@ -191,6 +192,7 @@ NamedTensors synthetic_step_inputs(const TrainingStep& step, float lr) {
 }
 
 std::optional<TrainingStep> printed_training_step(const ir::Graph& g) {
+  constexpr std::string_view kUpdate = "update/";  // (build_training_step's outputs)
   TrainingStep step;
   auto input = [&](const std::string& name) -> const ir::Value* {
     for (const ir::Value* v : g.inputs())
@@ -199,7 +201,7 @@ std::optional<TrainingStep> printed_training_step(const ir::Graph& g) {
   };
   const ir::Value* hyper = input(step.hyper_input);
   bool updates = false;
-  for (const auto& [name, v] : g.outputs()) updates |= name.starts_with("update/");
+  for (const auto& [name, v] : g.outputs()) updates |= name.starts_with(kUpdate);
   if (!hyper || !updates) return std::nullopt;
   auto where = [&] { return fmt::format("training step '{}'", g.name()); };
   if (hyper->type != TensorType{DataType::f32, {2}})
@@ -210,8 +212,8 @@ std::optional<TrainingStep> printed_training_step(const ir::Graph& g) {
   bool loss = false;
   for (const auto& [name, v] : g.outputs()) {
     loss |= name == step.loss_output;
-    if (!name.starts_with("update/")) continue;
-    std::string replaced = name.substr(7);
+    if (!name.starts_with(kUpdate)) continue;
+    std::string replaced = name.substr(kUpdate.size());
     const ir::Value* p = nullptr;
     for (const ir::Value* q : g.parameters())
       if (q->name == replaced) p = q;

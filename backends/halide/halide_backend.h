@@ -1,7 +1,7 @@
 #pragma once
-#include <chrono>
 // The Halide backend's public face: compiled kernels for single nodes, keyed and cached.
 // No Halide type appears here (DESIGN.md: Halide stays inside backends/halide).
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -197,11 +197,11 @@ struct CacheStats {
 CacheStats cache_stats();
 void reset_cache_stats();
 std::string cache_dir();  // $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata, else ~/.cache/strata
+int codegen_version();  // the kernel folder's version: kernels-vN
 // Removes from `cache` what no build will load again once untouched for `max_age`: the
 // folders of other codegen versions' kernels (a build marks its own as used when it first
 // opens it in a process) and the scratch files of compiles that were interrupted. Returns
 // how many entries went. Every process runs it once on the cache folder it opens.
-int codegen_version();  // the kernel folder's version: kernels-vN
 int prune_kernel_cache(const std::string& cache, std::chrono::hours max_age = std::chrono::hours(24 * 7));
 void clear_memory_cache();
 

@@ -216,8 +216,9 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
   // A small dw (128 KiB or less) of a 1x1 convolution summed in chunks of rows: the chunks
   // are the parallel tasks, each summing every tile of dw over its rows into a partial dw of
   // its own, and the partials are added at the end. Tasks of tiles read each chunk's x in
-  // pieces of 32 bytes of every 1 KiB position, from memory, one task's after another's; a
-  // chunk's task walks its rows' x whole. (The ResNet-50 shapes at batch 8, --profile-nodes
+  // pieces of 128 bytes (a task's 32 input channels) of every 1 KiB position, from memory,
+  // and the task of the next output tile read them again; a chunk's task walks its rows' x
+  // whole. (The ResNet-50 shapes at batch 8, --profile-nodes
   // of a dw graph, three alternating runs each: 56x56 256 -> 64 4.7-5.1 -> 2.9-3.1 ms, 64 ->
   // 256 4.3-4.8 -> 3.6-3.8, 256 -> 128 7.5-8.4 -> 5.9-6.3; with dw of 256 KiB, 28x28 512 ->
   // 128 3.3-3.6 -> 3.1-3.5 but 128 -> 512 3.6-4.0 -> 4.0-4.4, so larger dw keep the tiles as
