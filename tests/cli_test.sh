@@ -64,6 +64,8 @@ k_file=$("$strata" bench lenet-step.ir --runs 1 --warmup 0 --output bs 2>&1 | aw
 k_built=$("$strata" bench lenet --train --batch 4 --runs 1 --warmup 0 --output bt 2>&1 | awk '$1 == "-O2" {print $4, $5, $6}')
 [ -n "$k_file" ] && [ "$k_file" = "$k_built" ] && pass=$((pass+1)) \
   || { echo "FAIL: a printed step's kernels, fused groups, Winograd ($k_file) differ from --train's ($k_built)"; fail=$((fail+1)); }
+check "train of a printed training step" 2 "strata train: 'lenet-step.ir' is a training step \(printed with --train\); give the model it was printed from" -- "$strata" train lenet-step.ir
+check "run of a printed training step" 2 "strata run: 'lenet-step.ir' is a training step" -- "$strata" run lenet-step.ir --input x.npy --output y.npy
 check "--train on a printed step" 2 "strata bench: 'lenet-step.ir' is a training step already \(printed with --train\): run it without --train" -- "$strata" bench lenet-step.ir --train
 check "a re-batch the shape rules refuse" 1 "cannot re-batch 'iv3-step.ir' to 1: node 'update/AuxLogits.conv1.bn.running_var'.*unbiased variance" -- "$strata" print iv3-step.ir --batch 1
 check "summary --train" 0 "Activation memory: .* with the memory plan" -- "$strata" summary small_resnet --train -O2

@@ -51,7 +51,7 @@ static int cmd_train(const Args& a) {
   if (!o.log_path.empty() && !o.log_path.ends_with(".csv") && !o.log_path.ends_with(".jsonl"))
     throw cli::UsageError("strata train: --log must end in .csv or .jsonl");
   if (!o.plot_path.empty() && !o.plot_path.ends_with(".svg")) throw cli::UsageError("strata train: --plot must end in .svg");
-  ir::Graph model = load_model(a.positional(0));
+  ir::Graph model = load_model_not_step("train", a.positional(0));
   if (aux > 0) {  // every output after the first is an auxiliary head (GoogLeNet: 0.3)
     o.loss.outputs.push_back({model.outputs().at(0).first, 1.0});
     for (size_t i = 1; i < model.outputs().size(); ++i) o.loss.outputs.push_back({model.outputs()[i].first, aux});
@@ -88,7 +88,7 @@ static int cmd_train(const Args& a) {
 static int cmd_eval(const Args& a) {
   if (a.get("weights").empty()) throw cli::UsageError("strata eval: --weights FILE is required");
   runtime::CompileOptions c = compile_options(a);
-  ir::Graph model = load_model(a.positional(0));
+  ir::Graph model = load_model_not_step("eval", a.positional(0));
   runtime::Dataset data = runtime::load_dataset(a.get("data"), a.get("split") == "train", a.get_int("limit", 0, INT64_MAX));
   if (a.get("split") != "train" && a.get("split") != "test") throw cli::UsageError("strata eval: --split is train or test");
   c.batch = std::min<int64_t>(a.get_int("batch", 1, 1 << 16), data.size());

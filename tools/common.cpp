@@ -30,6 +30,15 @@ ir::Graph load_model(const std::string& spec) {
                                     fmt::join(names, ", ")));
 }
 
+ir::Graph load_model_not_step(const std::string& command, const std::string& spec) {
+  ir::Graph g = load_model(spec);
+  if (passes::printed_training_step(g))
+    throw cli::UsageError(fmt::format("strata {}: '{}' is a training step (printed with --train); give the model it was "
+                                      "printed from",
+                                      command, spec));
+  return g;
+}
+
 ir::Graph load_batched_model(const Args& a) {
   const std::string& spec = a.positional(0);
   ir::Graph g = load_model(spec);

@@ -12,6 +12,9 @@ namespace strata::tools {
 
 // A registered model name, or a text-IR file.
 ir::Graph load_model(const std::string& spec);
+// load_model for a command that runs the model or builds its own training step from it
+// (train, eval, run): a training step read back from its text form is refused by name.
+ir::Graph load_model_not_step(const std::string& command, const std::string& spec);
 // The model named by the first positional argument at --batch (default 1); a text-IR file
 // keeps its own batch unless --batch is given.
 ir::Graph load_batched_model(const cli::Args& a);

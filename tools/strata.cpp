@@ -110,7 +110,7 @@ int cmd_run(const Args& a) {
   if (!a.has("input")) throw cli::UsageError("strata run: --input x.npy is required");
   if (!a.has("output")) throw cli::UsageError("strata run: --output y.npy is required");
   runtime::CompileOptions o = compile_options(a);
-  ir::Graph g = load_model(a.positional(0));
+  ir::Graph g = load_model_not_step("run", a.positional(0));
   if (g.inputs().size() != 1) throw Error(fmt::format("strata run: model '{}' has {} inputs; run takes one", g.name(), g.inputs().size()));
   HostTensor x = runtime::read_npy(a.get("input"));
   const ir::Value* in = g.inputs()[0];
