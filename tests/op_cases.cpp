@@ -107,6 +107,11 @@ const std::vector<OpCase>& op_cases() {
                        // each with a partial dw of its own, stride 1 and 2;
                        ConvGrad{"1x1_256_to_64_chunk_tasks", {3, 256, 40, 40}, 64, 1, 1, 0, 1, 1},
                        ConvGrad{"1x1_stride2_64_to_256_chunk_tasks", {3, 64, 80, 80}, 256, 1, 2, 0, 1, 1},
+                       // depthwise: the chunks are the tasks, each summing every tap of its
+                       // own partial dw, x read unpadded: chunks of 20 rows (two vectors of
+                       // channels a tile), and of one image (a 5x5: one vector, 25 taps);
+                       ConvGrad{"depthwise_chunk_tasks_of_rows", {2, 160, 40, 40}, 160, 3, 1, 1, 1, 160},
+                       ConvGrad{"depthwise_5x5_stride2_chunk_tasks_of_images", {3, 64, 36, 36}, 64, 5, 2, 2, 1, 64},
                        // where they outweigh it less, each tile sums every position.
                        ConvGrad{"1x1_512_to_128_unchunked", {1, 512, 24, 24}, 128, 1, 1, 0, 1, 1},
                        ConvGrad{"3x3_stride2_512_unchunked", {1, 32, 26, 26}, 512, 3, 2, 1, 1, 1}}) {

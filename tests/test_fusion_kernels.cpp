@@ -323,6 +323,33 @@ TEST_CASE("recompute-bn-act: a batch norm and its ReLU recomputed by every convo
   CHECK_THROWS_WITH(ir::verify(ir::parse(also_output)), Catch::Contains("inside the group"));
 }
 
+// A depthwise weight gradient whose x is a prologue chain (a batch norm and its ReLU) sums
+// in chunk tasks (chunks of 20 rows here) and keeps its zero-padded copy of x, which
+// computes the chain once; without the chain, x is read unpadded (test_ops_halide).
+TEST_CASE("recompute-bn-act: a depthwise weight gradient in chunk tasks computes its prologue in the padded copy",
+          "[passes][halide]") {
+  ir::Graph g = ir::parse(R"IR(graph bn_relu_depthwise {
+  input %y : f32[2, 160, 40, 40]
+  input %dy : f32[2, 160, 40, 40]
+  param %gamma : f32[160] init ones
+  param %beta : f32[160] init zeros
+  param %bn.running_mean : f32[160] frozen init zeros
+  param %bn.running_var : f32[160] frozen init ones
+  %s = batch_norm_stats(%y) : f32[2, 160]
+  %z = batch_norm(%y, %gamma, %beta, %bn.running_mean, %bn.running_var, %s) {training = 1} : f32[2, 160, 40, 40]
+  %a = relu(%z) : f32[2, 160, 40, 40]
+  %dw = conv2d_backward_weight(%a, %dy) {groups = 160, padding = [1, 1, 1, 1], weight_shape = [160, 1, 3, 3]} : f32[160, 1, 3, 3]
+  output "dw" = %dw
+})IR");
+  const std::set<std::string> enable{"recompute-bn-act"};
+  ir::Graph o2 = optimized(g, "-O2", enable);
+  int chains = 0;
+  for (const auto& grp : ir::fusion_groups(o2)) chains += ir::anchor_index(grp) == 2 && ir::reads_prologue_as_x(*grp[2]);
+  CHECK(chains == 1);
+  // (A sum of 3200 products per weight: inputs in [-0.5, 0.5], as test_ops_halide's.)
+  testing::check_against_reference(g, "host", 7, -0.5f, 0.5f, "manual", 1e-4, 1e-5, enable);
+}
+
 TEST_CASE("golden: recompute-bn-act (a batch norm and its ReLU as the prologue chain of each convolution reading them)",
           "[passes][golden]") {
   ir::Graph g = ir::parse(R"IR(graph bn_relu_chain {

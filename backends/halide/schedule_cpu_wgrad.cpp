@@ -1,6 +1,7 @@
 // The CPU schedule of conv2d_backward_weight (its register tiles, chunks of positions and
 // the fused optimizer update's tiles); the rest of the CPU schedules are in schedule_cpu.cpp.
 #include <algorithm>
+#include <cstdlib>
 
 #include "backends/halide/lowering.h"
 
@@ -170,14 +171,57 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
   bool chunked = N * OH * row_bytes > kChunkOutweighs * 4 * num_elements(ws) && rows * images * OW >= kMinPositions;
   // x_packed once per call, read in x's order (a row's channels innermost), each block of t
   // channels written to its own stream.
+  // Blocks of one channel (depthwise, where the tile's channels of x are its output
+  // channels) are x itself, channels innermost: stored in blocks, a vector of 16 channels
+  // became a gather from 16 planes (MobileNet v2's 576-channel 3x3 stride-2 gradient at
+  // 14x14, batch 8: 2.01 ms, 2 GB/s). Without a prologue to compute once, x is read where
+  // it is.
   auto pack_x_once = [&] {
     Func p = w.packed;
     std::vector<Var> pv = p.args();  // cii, px, py, pn, cib
+    if (g.t == 1 && !l.prologue) return;
     Var prow("prow");
+    if (g.t == 1) p.reorder_storage(pv[0], pv[4], pv[1], pv[2], pv[3]);
     p.compute_root().reorder(pv[0], pv[4], pv[1], pv[2], pv[3]).fuse(pv[2], pv[3], prow);
     parallel_tasks(p, prow, N * (one_by_one ? OH : xs[2]), static_cast<double>(xs[1] * (one_by_one ? OW : xs[3])));
     if (g.t >= 4) p.vectorize(pv[0], g.t);
+    else if (g.t == 1 && xs[1] % vec == 0) p.vectorize(pv[4], vec);
   };
+  // Depthwise (one input channel per group, x's channel is dy's): chunks of rows (or of
+  // images) are the parallel tasks, each summing every tile of the small dw (9 taps of each
+  // channel) over its positions into a partial of its own, every tap in registers, and the
+  // partials are added at the end. The tiles as tasks (one vector of channels and one row of
+  // taps each) read 64 bytes of each position's row of dy and x per task, chunk after
+  // chunk, with a zero-padded copy of x made first; here x is read where it is, its border
+  // taps guarded (Halide splits the loop over columns so that the inner columns are not).
+  // MobileNet v2's shapes at batch 8 (dw graphs, `strata bench G.ir --profile-nodes`, two
+  // alternating rounds): 3x3 56x56x144 2.62-2.79 -> 1.70-1.73 ms, stride 2 from 112x112x96
+  // 4.82-4.96 -> 1.94-2.06, 14x14x576 0.65-0.71 -> 0.19; the padded copy kept, 2.00-2.15,
+  // 4.33-4.44 and 0.34-0.36. A prologue's x (a batch norm and its activation, recomputed)
+  // keeps the padded copy, which computes it once.
+  // (A 5x5's 25 taps take one vector of channels: 25 accumulators of the 32 registers.)
+  bool depthwise = w.in_channels_per_group == 1 && w.groups == w.out_channels;
+  int64_t taps = ws[2] * ws[3], dw_tile = g.cw * taps <= 24 ? tile_co : vec;
+  if (depthwise && taps <= 25 && 4 * num_elements(ws) <= kSmallDw && (!l.prologue || w.padded) && N * OH / rows / images >= 2) {
+    if (w.padded && !l.prologue)
+      std::erase_if(l.roots, [&](const Root& root) { return root.f.name() == w.padded->name(); });
+    Var u("u"), un("un");
+    RVar ro("ro"), ri("ri");
+    bool by_rows = rows < OH;
+    Func part = by_rows ? acc.update().split(r.y, ro, ri, static_cast<int>(rows)).rfactor({{ro, u}, {r.z, un}})
+                        : acc.update().split(r.z, ro, ri, static_cast<int>(images)).rfactor({{ro, u}});
+    acc.compute_root().vectorize(w.co, vec);
+    if (by_rows) acc.update().reorder(w.co, ro, r.z, w.ci, w.kx, w.ky).vectorize(w.co, vec).parallel(w.ky);
+    else acc.update().reorder(w.co, ro, w.ci, w.kx, w.ky).vectorize(w.co, vec).parallel(w.ky);
+    std::vector<Var> pa = part.args();  // co, ci, kx, ky, u (the chunk), [un (its image)]
+    part.compute_root().vectorize(pa[0], vec);
+    Stage sum = part.update();
+    sum.split(pa[0], coo, coi, static_cast<int>(dw_tile)).vectorize(coi, vec).unroll(coi).unroll(pa[2]).unroll(pa[3]);
+    // Per row: each tile of channels over the row's columns, its 9 taps in registers.
+    if (by_rows) sum.reorder({coi, pa[2], pa[3], r.x, coo, ri, pa[1], pa[4], pa[5]}).fuse(pa[4], pa[5], task).parallel(task);
+    else sum.reorder({coi, pa[2], pa[3], r.x, coo, r.y, ri, pa[1], pa[4]}).parallel(pa[4]);
+    return false;
+  }
   if (!chunked) {
     pack_x_once();  // (chunked, it stays inline but for a prologue's x, below)
     int64_t dy_bytes = 4 * N * OH * OW * ys[1];
