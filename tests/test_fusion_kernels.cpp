@@ -325,8 +325,9 @@ TEST_CASE("recompute-bn-act: a batch norm and its ReLU recomputed by every convo
 
 // A depthwise weight gradient whose x is a prologue chain (a batch norm and its ReLU) sums
 // in chunk tasks (chunks of 20 rows here) and keeps its zero-padded copy of x, which
-// computes the chain once; without the chain, x is read unpadded (test_ops_halide).
-TEST_CASE("recompute-bn-act: a depthwise weight gradient in chunk tasks computes its prologue in the padded copy",
+// computes the chain once; without the chain, x is read unpadded (test_ops_halide). The
+// depthwise forward convolution computes the chain at each tap, its padding inline.
+TEST_CASE("recompute-bn-act: depthwise convolutions compute their prologue chain (weight gradient in chunk tasks)",
           "[passes][halide]") {
   ir::Graph g = ir::parse(R"IR(graph bn_relu_depthwise {
   input %y : f32[2, 160, 40, 40]
@@ -338,14 +339,17 @@ TEST_CASE("recompute-bn-act: a depthwise weight gradient in chunk tasks computes
   %s = batch_norm_stats(%y) : f32[2, 160]
   %z = batch_norm(%y, %gamma, %beta, %bn.running_mean, %bn.running_var, %s) {training = 1} : f32[2, 160, 40, 40]
   %a = relu(%z) : f32[2, 160, 40, 40]
+  param %w : f32[160, 1, 3, 3] init ones
   %dw = conv2d_backward_weight(%a, %dy) {groups = 160, padding = [1, 1, 1, 1], weight_shape = [160, 1, 3, 3]} : f32[160, 1, 3, 3]
+  %c = conv2d(%a, %w) {groups = 160, padding = [1, 1, 1, 1], stride = [2, 2]} : f32[2, 160, 20, 20]
   output "dw" = %dw
+  output "c" = %c
 })IR");
   const std::set<std::string> enable{"recompute-bn-act"};
   ir::Graph o2 = optimized(g, "-O2", enable);
   int chains = 0;
   for (const auto& grp : ir::fusion_groups(o2)) chains += ir::anchor_index(grp) == 2 && ir::reads_prologue_as_x(*grp[2]);
-  CHECK(chains == 1);
+  CHECK(chains == 2);
   // (A sum of 3200 products per weight: inputs in [-0.5, 0.5], as test_ops_halide's.)
   testing::check_against_reference(g, "host", 7, -0.5f, 0.5f, "manual", 1e-4, 1e-5, enable);
 }

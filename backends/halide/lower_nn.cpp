@@ -54,7 +54,10 @@ struct TransposedWeight {
   Func f{"weight_t"};
   std::vector<int64_t> extents;
   int block = 0;
-  bool co_inner = false;  // dy's channels innermost (dx_reduction_lanes)
+  // dy's channels innermost: summed in lanes (dx_reduction_lanes), or depthwise, where they
+  // are dx's channels, the vector (taps innermost, a vector of 16 channels was a gather at
+  // a stride of 9 for every tap).
+  bool co_inner = false;
   Expr at(Expr ci, Expr kx, Expr ky, Expr co) const {
     if (co_inner) return f(co, ci, kx, ky);
     return block > 0 ? f(ci % block, kx, ky, co, ci / block) : f(ci, kx, ky, co);
@@ -111,7 +114,8 @@ static Lowered column_phases(LowerContext& c, const TensorRef& dy, bool copied) 
   Lowered l;
   ConvInfo info{Func(), RDom(), c.params[1], std::nullopt, groups, w.shape[0], c.out.shape[1]};
   info.column_stride = s1;
-  TransposedWeight wt = transposed_weight(c, (c.out.shape[3] + s1 - 1) / s1, dx_reduction_lanes(cig * groups, cog, c.target) > 0);
+  TransposedWeight wt = transposed_weight(c, (c.out.shape[3] + s1 - 1) / s1,
+                                         dx_reduction_lanes(cig * groups, cog, c.target) > 0 || (cig == 1 && cog == 1));
   Expr value = 0.f;
   for (int px = s1 - 1; px >= 0; --px) {
     int kx0 = (px + p1) % s1, taps = kx0 < KW ? (KW - kx0 + s1 - 1) / s1 : 0;
@@ -169,7 +173,7 @@ static Lowered conv2d_backward_input(LowerContext& c) {
     return column_phases(c, dy, copied);
   int ry = phased ? (KH + s0 - 1) / s0 : KH, rx = phased ? (KW + s1 - 1) / s1 : KW;
   RDom r({{0, static_cast<int>(cog)}, {0, rx}, {0, ry}}, "r");
-  TransposedWeight wt = transposed_weight(c, c.out.shape[3]);
+  TransposedWeight wt = transposed_weight(c, c.out.shape[3], cig == 1 && cog == 1);
   Expr g = L[1] / static_cast<int>(cig);
   Expr co = g * static_cast<int>(cog) + r.x;
   Expr ky = phased ? (L[2] + static_cast<int>(pad[0])) % s0 + r.z * s0 : Expr(r.z);

@@ -281,20 +281,21 @@ static void schedule_conv(Lowered& l, const LowerContext& ctx, int natural) {
   double macs = static_cast<double>(num_elements(ctx.out.shape)) * rdom_volume(r);
   int64_t rows = ctx.out.extent(2) * ctx.out.extent(3);  // (y, n) fused
   if (vec > 1 && depthwise) {
-    // Memory-bound: walk each row once, all channels of a pixel block together, and pad
-    // the three input rows a row needs instead of copying the whole padded image first.
-    // Rows of every image are the parallel tasks (a batch is not a serial outer loop).
+    // Memory-bound: walk each row once, all channels of a pixel block together. Rows of
+    // every image are the parallel tasks (a batch is not a serial outer loop).
     Var row("row");
     out.split(c, co, cii, vec).split(x, xo, xi, tile_h).reorder(cii, xi, co, xo, y, n).vectorize(cii).unroll(xi);
     out.fuse(y, n, row);
     parallel_tasks(out, row, rows, macs / rows);
     conv.compute_at(out, co).vectorize(c, vec).unroll(x);
     conv.update().reorder(c, x, r.x, r.y, r.z, y, n).vectorize(c, vec).unroll(x).unroll(r.y).unroll(r.z);
-    if (ci.padded) {
-      Func p = *ci.padded;
-      const auto& pv = p.args();
-      p.compute_at(out, row).vectorize(pv[0], vec);
-    }
+    // The zero-padded input stays inline: each tap reads x (or dy) where it is, guarded at
+    // the border (Halide splits the column loop so the inner columns are not), with a
+    // prologue recomputed per tap. The three padded rows a row needs, copied per row, had
+    // cost more than that (MobileNet v2's shapes at batch 8, G.ir graphs, --profile-nodes,
+    // two alternating rounds: forward 3x3 56x56x144 with a ReLU prologue 2.47-2.56 -> 1.69-1.70
+    // ms, with SiLU's 4.78 -> 3.57-3.65, stride 2 from 112x112x96 2.88-2.91 -> 2.49-2.55; the
+    // input gradient at 56x56x144 2.45 -> 1.40 with its weight stored channels innermost).
     return;
   }
   // One image, a 3x3 (or larger) filter of 1 MiB or more, an output small enough
