@@ -49,6 +49,7 @@ const ConvShape kShapes[] = {
     {"dw3x3_28x28x256", 1, 256, 28, 256, 3, 1, 256},
     {"dw3x3_14x14x512", 1, 512, 14, 512, 3, 1, 512},
     {"dw3x3_7x7x1024", 1, 1024, 7, 1024, 3, 1, 1024},
+    {"dw3x3_stride2_112x112x96", 1, 96, 112, 96, 3, 2, 96},  // MobileNet v2's features.2
 };
 
 // The small ResNet's layers (the main job's model, Fashion-MNIST) at its training batch of
@@ -161,11 +162,11 @@ int64_t grad_batch(const ConvShape& s) { return s.batch > 1 ? s.batch : 8; }
 dsl::Model conv_grad_model(const ConvShape& s, const std::string& op) {
   const int64_t kBatch = grad_batch(s);
   int64_t pad = s.k / 2, out_hw = (s.hw + 2 * pad - s.k) / s.stride + 1;
-  Shape x{kBatch, s.cin, s.hw, s.hw}, w{s.cout, s.cin, s.k, s.k}, dy{kBatch, s.cout, out_hw, out_hw};
+  Shape x{kBatch, s.cin, s.hw, s.hw}, w{s.cout, s.cin / s.groups, s.k, s.k}, dy{kBatch, s.cout, out_hw, out_hw};
   ir::AttrMap a{{"stride", std::vector<int64_t>{s.stride, s.stride}},
                 {"padding", std::vector<int64_t>{pad, pad, pad, pad}},
                 {"dilation", std::vector<int64_t>{1, 1}},
-                {"groups", int64_t{1}}};
+                {"groups", s.groups}};
   dsl::Model m(op);
   dsl::Tensor g = m.input("grad_output", dy);
   if (op == "conv2d_backward_weight") {
@@ -197,7 +198,7 @@ void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op, bool wino
   o.winograd = winograd;
   // The weight's layout: what its forward convolution prefers.
   dsl::Model fm("conv");
-  dsl::Tensor fy = dsl::conv2d(fm.input("x", x), s.cout, s.k, {.stride = s.stride, .padding = pad, .bias = false});
+  dsl::Tensor fy = dsl::conv2d(fm.input("x", x), s.cout, s.k, {.stride = s.stride, .padding = pad, .groups = s.groups, .bias = false});
   fm.output("y", fy);
   hb::Layout wl = hb::preferred_layout(*fm.graph().nodes().back(), 1);
   bool dw = op == "conv2d_backward_weight";
@@ -229,10 +230,12 @@ void BM_ConvGrad(benchmark::State& state, ConvShape s, std::string op, bool wino
   } else {
     secs = seconds_per_run(state, *k, {in0.data(), in1.data()}, out.data());
   }
-  double flops = 2.0 * kBatch * s.cout * double(out_hw * out_hw) * s.cin * s.k * s.k;
+  double flops = 2.0 * kBatch * s.cout * double(out_hw * out_hw) * (s.cin / s.groups) * s.k * s.k;
   double gflops = flops / secs * 1e-9;
   state.counters["GFLOP/s"] = gflops;
   state.counters["pct_of_fma_peak"] = 100 * gflops / bench::peaks().fma;
+  // Depthwise gradients wait on memory: dy, x (or dx) and the weight, each once.
+  if (s.groups > 1) state.counters["GB/s"] = 4.0 * (kBatch * s.cout * double(out_hw * out_hw) + double(num_elements(x)) + in1.size()) / secs * 1e-9;
 }
 
 // A training step's convolution and its batch statistics (ResNet-50 shapes at batch 8):
@@ -308,7 +311,7 @@ int register_all() {
     for (bool winograd : {false, true})
       for (const auto& shapes : {std::span<const ConvShape>(kShapes), std::span<const ConvShape>(kSmallResNetShapes)})
         for (const ConvShape& s : shapes)
-          if (s.groups == 1 && (!winograd || grad_takes_winograd(s, op)))
+          if ((s.groups == 1 || !winograd) && (!winograd || grad_takes_winograd(s, op)))
             for (bool cold : {false, true})
               benchmark::RegisterBenchmark((std::string(op) + (winograd ? "_winograd" : "") + (cold ? "_cold_inputs/" : "/") +
                                             s.name + "_batch" + std::to_string(grad_batch(s)))
