@@ -99,8 +99,11 @@ const std::vector<OpCase>& op_cases() {
                        // longer: align_storage; stride 2, as at stride 1 a batch this size
                        // takes the Winograd gradient),
                        ConvGrad{"3x3_stride2_512_chunks_of_rows", {6, 32, 52, 52}, 512, 3, 2, 1, 1, 1},
-                       // and chunks of 10 images here;
-                       ConvGrad{"1x1_chunks_of_images", {20, 128, 8, 8}, 128, 1, 1, 0, 1, 1},
+                       // and chunks of 3 images here (dw past 256 KiB);
+                       ConvGrad{"1x1_chunks_of_images", {18, 72, 8, 8}, 1024, 1, 1, 0, 1, 1},
+                       // a smaller dw in chunks of whole images: each image a task with a
+                       // partial dw of its own;
+                       ConvGrad{"1x1_image_tasks", {20, 128, 8, 8}, 128, 1, 1, 0, 1, 1},
                        // tasks of 8 register tiles (64 input channels), in chunks of 12 rows;
                        ConvGrad{"1x1_512_to_128_chunks_of_rows", {3, 512, 24, 24}, 128, 1, 1, 0, 1, 1},
                        // a dw of 128 KiB or less: the chunks (20 rows here) are the tasks,

@@ -269,19 +269,33 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
   // tasks. ResNet-50's training step at batch 8, two alternating profiles: layer 1's 1x1 weight
   // gradients with their updates 41.7 -> 31.8 ms, the step 749 / 734 -> 733 / 718 ms. x
   // copied per row into blocks of the tile's channels measured no better.)
-  if (one_by_one && !l.prologue && !w.padded && rows < OH && !g.taps && 4 * num_elements(ws) <= kSmallDw) {
+  //
+  // Where a chunk is whole images (rows fit: MobileNet v2's 1x1s at 28x28 and 14x14), each
+  // image is a task, with dw up to 256 KiB (dw graphs at batch 8, --runs 40, two rounds each:
+  // 14x14 384 -> 64 0.66-0.76 -> 0.47-0.48 ms, 28x28 192 -> 32 0.58-0.74 -> 0.36-0.40, 14x14
+  // 576 -> 96 (221 KiB) 1.39-1.44 -> 0.91-0.94; ResNet-50's 1 MiB ones at 14x14 measured
+  // 4.5-4.9 either way and keep the tiles).
+  bool row_chunks = rows < OH;
+  constexpr int64_t kSmallDwImages = 256 << 10;
+  if (one_by_one && !l.prologue && !w.padded && !g.taps && (row_chunks || N >= 2) &&
+      4 * num_elements(ws) <= (row_chunks ? kSmallDw : kSmallDwImages)) {
     Var u("u"), un("un");
     RVar ro("ro"), ri("ri");
-    Func part = acc.update().split(r.y, ro, ri, static_cast<int>(rows)).rfactor({{ro, u}, {r.z, un}});
+    Func part = row_chunks ? acc.update().split(r.y, ro, ri, static_cast<int>(rows)).rfactor({{ro, u}, {r.z, un}})
+                           : acc.update().rfactor({{r.z, un}});
     acc.compute_root().vectorize(w.co, vec);
-    acc.update().reorder(w.co, ro, r.z, w.ci).vectorize(w.co, vec).parallel(w.ci);
-    std::vector<Var> pa = part.args();  // co, ci, kx, ky, u (the chunk), un (its image)
-    part.compute_root().vectorize(pa[0], vec).parallel(pa[5]);
+    if (row_chunks) acc.update().reorder(w.co, ro, r.z, w.ci);
+    else acc.update().reorder(w.co, r.z, w.ci);
+    acc.update().vectorize(w.co, vec).parallel(w.ci);
+    std::vector<Var> pa = part.args();  // co, ci, kx, ky, [u (the chunk),] un (its image)
+    part.compute_root().vectorize(pa[0], vec).parallel(pa.back());
     Stage sum = part.update();
     sum.split(pa[0], coo, coi, tile_co).split(pa[1], cio, cii, g.t);
     register_tile(sum, {coi, cii, pa[2]}, g);
-    // Per row: every tile of input channels for one tile of dy's channels (in L1), then the next.
-    sum.reorder({coi, cii, r.x, cio, coo, ri, pa[2], pa[3], pa[4], pa[5]}).fuse(pa[4], pa[5], task).parallel(task);
+    // Per row: every tile of input channels for one tile of dy's channels (in L1), then the
+    // next. (The image's rows inside each tile instead, 14x14 384 -> 64 ran 0.47 -> 0.53 ms.)
+    if (row_chunks) sum.reorder({coi, cii, r.x, cio, coo, ri, pa[2], pa[3], pa[4], pa[5]}).fuse(pa[4], pa[5], task).parallel(task);
+    else sum.reorder({coi, cii, r.x, cio, coo, r.y, pa[2], pa[3], pa[4]}).parallel(pa[4]);
     return false;
   }
   // Blocks of dw's output channels, a multiple of the tile, within kBlock bytes.
