@@ -115,6 +115,12 @@ const std::vector<OpCase>& op_cases() {
                        // channels a tile), and of one image (a 5x5: one vector, 25 taps);
                        ConvGrad{"depthwise_chunk_tasks_of_rows", {2, 160, 40, 40}, 160, 3, 1, 1, 1, 160},
                        ConvGrad{"depthwise_5x5_stride2_chunk_tasks_of_images", {3, 64, 36, 36}, 64, 5, 2, 2, 1, 64},
+                       // an odd number of vectors of output channels: 3 of 8 lanes (24, 8
+                       // input channels, in image tasks), 3 of 16 (48), 5 of 8 (40, 4
+                       // input channels), each tile by fewer input channels;
+                       ConvGrad{"1x1_3_vectors_of_8", {3, 64, 24, 24}, 24, 1, 1, 0, 1, 1},
+                       ConvGrad{"1x1_3_vectors_of_16", {2, 24, 12, 12}, 48, 1, 1, 0, 1, 1},
+                       ConvGrad{"1x1_stride2_5_vectors_of_8", {2, 20, 14, 14}, 40, 1, 2, 0, 1, 1},
                        // where they outweigh it less, each tile sums every position.
                        ConvGrad{"1x1_512_to_128_unchunked", {1, 512, 24, 24}, 128, 1, 1, 0, 1, 1},
                        ConvGrad{"3x3_stride2_512_unchunked", {1, 32, 26, 26}, 512, 3, 2, 1, 1, 1}}) {
