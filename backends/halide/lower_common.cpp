@@ -8,14 +8,27 @@ namespace strata::halide_backend {
 
 using namespace Halide;
 
-TensorRef padded_input(LowerContext& c, int i, float value, const char* name) {
+TensorRef padded_input(LowerContext& c, int i, float value, const char* name, bool read_in_place) {
   const TensorRef& x = c.in[i];
-  Region bounds;
-  for (int64_t e : physical_extents(x.shape, x.layout)) bounds.push_back({0, static_cast<int>(e)});
-  // Through the Func, not the ImageParam: a fusion group's prologue feeds it no buffer.
-  Func p = BoundaryConditions::constant_exterior(x.f, value, bounds);
+  std::vector<int64_t> extents = physical_extents(x.shape, x.layout);
   Func named(name);
-  std::vector<Var> v(bounds.size());
+  std::vector<Var> v(extents.size());
+  Expr border = value;
+  if (read_in_place && !c.target.has_gpu_feature()) {
+    // Read where it is by a kernel's loops (the CPU's depthwise convolutions). The border's
+    // value is loaded from a scalar computed first: as a constant, Halide's simplifier
+    // folded a product with it to 0 wherever it proved a tap outside (the loops it splits at
+    // the border), and a NaN or infinite weight (or dy) no longer reached the border
+    // outputs, where the reference's 0 * NaN is NaN.
+    Func b(std::string(name) + "_border");
+    b() = value;
+    b.compute_root();
+    border = b();
+  }
+  Region bounds;
+  for (int64_t e : extents) bounds.push_back({0, static_cast<int>(e)});
+  // Through the Func, not the ImageParam: a fusion group's prologue feeds it no buffer.
+  Func p = BoundaryConditions::constant_exterior(x.f, border, bounds);
   named(v) = p(v);
   return TensorRef{named, x.layout, x.shape};
 }

@@ -19,7 +19,8 @@ static Lowered conv2d(LowerContext& c) {
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = w.shape[1], co_total = w.shape[0], cog = co_total / groups;
   bool padded = pad[0] || pad[1] || pad[2] || pad[3];
-  TensorRef x = padded ? padded_input(c, 0, 0.f, "padded") : c.in[0];
+  bool depthwise = cig == 1 && cog == 1 && groups > 1;  // (its CPU schedule reads x in place)
+  TensorRef x = padded ? padded_input(c, 0, 0.f, "padded", depthwise) : c.in[0];
 
   auto L = c.out.logical();  // n, co, y, x
   Expr b = L[0], co = L[1], oy = L[2], ox = L[3];
@@ -162,7 +163,7 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   // 14x14 1024 -> 2048 6.31 / 5.70 -> 5.59 / 4.53).
   // (Larger unpadded filters read dy before its first row: they keep the zero-padded copy.)
   bool copied = pad[0] || pad[1] || pad[2] || pad[3] || w.shape[2] > 1 || w.shape[3] > 1;
-  TensorRef dy = copied ? padded_input(c, 0, 0.f, "dy_padded") : c.in[0];
+  TensorRef dy = copied ? padded_input(c, 0, 0.f, "dy_padded", cig == 1 && cog == 1 && groups > 1) : c.in[0];
   auto L = c.out.logical();  // n, ci, iy, ix
   int KH = static_cast<int>(w.shape[2]), KW = static_cast<int>(w.shape[3]);
   int s0 = static_cast<int>(st[0]), s1 = static_cast<int>(st[1]);
@@ -208,7 +209,7 @@ static Lowered conv2d_backward_weight(LowerContext& c) {
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = c.out.shape[1], cog = c.out.shape[0] / groups;
   bool padded = pad[0] || pad[1] || pad[2] || pad[3];
-  TensorRef x = padded ? padded_input(c, 0, 0.f, "x_padded") : c.in[0];
+  TensorRef x = padded ? padded_input(c, 0, 0.f, "x_padded", cig == 1 && cog == 1 && groups > 1) : c.in[0];
   const Shape& ys = dy.shape;
   RDom r({{0, static_cast<int>(ys[3])}, {0, static_cast<int>(ys[2])}, {0, static_cast<int>(ys[0])}}, "r");
   WeightGradInfo info{Func("dw"), Func("dw_acc"), r, Var("co"), Var("ci"), Var("kx"), Var("ky"), c.out.shape[0], cig, groups,

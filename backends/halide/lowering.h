@@ -170,8 +170,9 @@ void register_gradient_lowerings(std::map<std::string, Lowering>& t);
 void register_training_lowerings(std::map<std::string, Lowering>& t);
 
 // Helpers shared by the lowerings (lower_common.cpp).
-// Input `i` padded with `value` outside its bounds, as a TensorRef.
-TensorRef padded_input(LowerContext& c, int i, float value, const char* name);
+// Input `i` padded with `value` outside its bounds, as a TensorRef. read_in_place: the
+// schedule reads it inline, in the kernel's loops, not as a copy (depthwise convolutions).
+TensorRef padded_input(LowerContext& c, int i, float value, const char* name, bool read_in_place = false);
 // out = e at every output point (elementwise ops, data movement).
 Lowered pointwise_output(LowerContext& c, Halide::Expr e);
 // Whether float x is a NaN, tested on its bits: Halide compiles float math with LLVM's

@@ -1,7 +1,6 @@
 // The CPU schedule of conv2d_backward_weight (its register tiles, chunks of positions and
 // the fused optimizer update's tiles); the rest of the CPU schedules are in schedule_cpu.cpp.
 #include <algorithm>
-#include <cstdlib>
 
 #include "backends/halide/lowering.h"
 
