@@ -431,6 +431,40 @@ TEST_CASE("momentum SGD step: weight gradients written per tile in the blocked l
   }
 }
 
+// An inverted residual (MobileNet v2) at sizes where its weight gradients take chunk tasks:
+// the depthwise 3x3's chunks of 20 rows (x read unpadded), the 1x1 expansion's (10 vectors
+// of output channels) and the projection's (24 channels: register tiles of 3 vectors of 8);
+// each momentum update fused into its gradient's kernel. One step, -O0 and -O2 against the
+// reference on the graph as written.
+TEST_CASE("momentum SGD step: an inverted residual's weight gradients in chunk tasks equal the reference", "[training][halide]") {
+  Model m("inverted_residual");
+  Tensor x = m.input("x", {2, 32, 40, 40});
+  Tensor y = relu6(batch_norm(conv2d(x, 160, 1, {.bias = false})));
+  y = relu6(batch_norm(depthwise_conv2d(y, 3, {.padding = 1, .bias = false})));
+  y = batch_norm(conv2d(y, 24, 1, {.bias = false}));
+  m.output("logits", linear(flatten(global_avg_pool(y)), 10));
+  auto [step, params, inputs, want] = momentum_step_on_reference(m, 13);
+  for (const char* pipeline : {"-O0", "-O2"}) {
+    runtime::CompileOptions ho;
+    ho.passes.pipeline = pipeline;
+    runtime::Executable hal(step.graph, ho);
+    hal.set_parameters(params);
+    NamedTensors got = hal.run(inputs);
+    for (const auto& [name, w] : want) {
+      // Gradients are sums of 3200 products per weight here, through three batch norms'
+      // statistics: an element near zero by cancellation carries float rounding of the
+      // terms' size (1-2e-4 of the output's largest magnitude measured, in either pipeline),
+      // so the absolute tolerance is relative to that magnitude. A wrong tile or chunk is
+      // off by the values' own size.
+      float scale = 0;
+      for (float v : w.data) scale = std::max(scale, std::fabs(v));
+      testing::Mismatch d = testing::compare(got.at(name), w, 2e-3, 1e-3 * scale + 1e-7);
+      INFO(pipeline << ", output " << name << " (largest magnitude " << scale << "): " << d.detail);
+      CHECK(d.ok);
+    }
+  }
+}
+
 // A linear layer's weight gradient over more than 8 rows with its momentum update and step
 // fused (schedule_matmul_tn): the tiles fill a block of the gradient's rows first, the
 // updates then walk them whole. 12 rows; 200 features, a block of 64 shifted at the edge.
