@@ -386,6 +386,26 @@ static MomentumStepCase momentum_step_on_reference(const Model& m, uint64_t seed
   return c;
 }
 
+// `c`'s step on the Halide CPU backend unfused (-O0) and fused (-O2), every output against
+// the reference's: within rtol of the value plus atol, plus atol_scale times the output's
+// largest magnitude.
+static void check_step_pipelines(const MomentumStepCase& c, double rtol, double atol, double atol_scale = 0) {
+  for (const char* pipeline : {"-O0", "-O2"}) {
+    runtime::CompileOptions ho;
+    ho.passes.pipeline = pipeline;
+    runtime::Executable hal(c.step.graph, ho);
+    hal.set_parameters(c.params);
+    NamedTensors got = hal.run(c.inputs);
+    for (const auto& [name, w] : c.want) {
+      float scale = 0;
+      for (float v : w.data) scale = std::max(scale, std::fabs(v));
+      testing::Mismatch d = testing::compare(got.at(name), w, rtol, atol + atol_scale * scale);
+      INFO(pipeline << ", output " << name << " (largest magnitude " << scale << "): " << d.detail);
+      CHECK(d.ok);
+    }
+  }
+}
+
 // Layer-4-like weight gradients (7x7 outputs, dw outweighing the activations, filters blocked
 // by the register tile's 32 channels): each task writes its tile of the blocked dw, or with
 // fuse-optimizer the new momentum, straight from its accumulators. One momentum step, the
@@ -443,26 +463,12 @@ TEST_CASE("momentum SGD step: an inverted residual's weight gradients in chunk t
   y = relu6(batch_norm(depthwise_conv2d(y, 3, {.padding = 1, .bias = false})));
   y = batch_norm(conv2d(y, 24, 1, {.bias = false}));
   m.output("logits", linear(flatten(global_avg_pool(y)), 10));
-  auto [step, params, inputs, want] = momentum_step_on_reference(m, 13);
-  for (const char* pipeline : {"-O0", "-O2"}) {
-    runtime::CompileOptions ho;
-    ho.passes.pipeline = pipeline;
-    runtime::Executable hal(step.graph, ho);
-    hal.set_parameters(params);
-    NamedTensors got = hal.run(inputs);
-    for (const auto& [name, w] : want) {
-      // Gradients are sums of 3200 products per weight here, through three batch norms'
-      // statistics: an element near zero by cancellation carries float rounding of the
-      // terms' size (1-2e-4 of the output's largest magnitude measured, in either pipeline),
-      // so the absolute tolerance is relative to that magnitude. A wrong tile or chunk is
-      // off by the values' own size.
-      float scale = 0;
-      for (float v : w.data) scale = std::max(scale, std::fabs(v));
-      testing::Mismatch d = testing::compare(got.at(name), w, 2e-3, 1e-3 * scale + 1e-7);
-      INFO(pipeline << ", output " << name << " (largest magnitude " << scale << "): " << d.detail);
-      CHECK(d.ok);
-    }
-  }
+  // Gradients are sums of 3200 products per weight here, through three batch norms'
+  // statistics: an element near zero by cancellation carries float rounding of the terms'
+  // size (1-2e-4 of the output's largest magnitude measured, in either pipeline), so the
+  // absolute tolerance is relative to that magnitude. A wrong tile or chunk is off by the
+  // values' own size.
+  check_step_pipelines(momentum_step_on_reference(m, 13), 2e-3, 1e-7, 1e-3);
 }
 
 // A linear layer's weight gradient over more than 8 rows with its momentum update and step
@@ -473,19 +479,7 @@ TEST_CASE("momentum SGD step: a linear layer's weight gradient over 12 rows with
   Model m("classifier");
   Tensor x = m.input("x", {12, 300});
   m.output("logits", linear(relu(linear(x, 200)), 10));
-  auto [step, params, inputs, want] = momentum_step_on_reference(m, 17);
-  for (const char* pipeline : {"-O0", "-O2"}) {
-    runtime::CompileOptions ho;
-    ho.passes.pipeline = pipeline;
-    runtime::Executable hal(step.graph, ho);
-    hal.set_parameters(params);
-    NamedTensors got = hal.run(inputs);
-    for (const auto& [name, w] : want) {
-      testing::Mismatch d = testing::compare(got.at(name), w, 2e-3, 1e-6);
-      INFO(pipeline << ", output " << name << ": " << d.detail);
-      CHECK(d.ok);
-    }
-  }
+  check_step_pipelines(momentum_step_on_reference(m, 17), 2e-3, 1e-6);
 }
 
 // Hyper-parameters given as a parameter rather than an input (a text-IR graph's single input
