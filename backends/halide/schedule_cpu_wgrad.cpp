@@ -203,8 +203,8 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
     else if (g.t == 1 && xs[1] % vec == 0) p.vectorize(pv[4], vec);
   };
   // Depthwise (one input channel per group, x's channel is dy's): chunks of rows (or of
-  // images) are the parallel tasks, each summing every tile of the small dw (9 taps of each
-  // channel) over its positions into a partial of its own, every tap in registers, and the
+  // images) are the parallel tasks, each summing every tile of the small dw (every tap of
+  // each channel) over its positions into a partial of its own, the taps in registers, and the
   // partials are added at the end. The tiles as tasks (one vector of channels and one row of
   // taps each) read 64 bytes of each position's row of dy and x per task, chunk after
   // chunk, with a zero-padded copy of x made first; here x is read where it is, its border
@@ -216,7 +216,7 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
   // keeps the padded copy, which computes it once.
   // (A 5x5's 25 taps take one vector of channels: 25 accumulators of the 32 registers.)
   bool depthwise = w.in_channels_per_group == 1 && w.groups == w.out_channels;
-  int64_t taps = ws[2] * ws[3], dw_tile = g.cw * taps <= 24 ? tile_co : vec;
+  int64_t taps = ws[2] * ws[3];
   if (depthwise && taps <= 25 && 4 * num_elements(ws) <= kSmallDw && (!l.prologue || w.padded) && N * OH / rows / images >= 2) {
     if (w.padded && !l.prologue)
       std::erase_if(l.roots, [&](const Root& root) { return root.f.name() == w.padded->name(); });
@@ -226,13 +226,15 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
     Func part = by_rows ? acc.update().split(r.y, ro, ri, static_cast<int>(rows)).rfactor({{ro, u}, {r.z, un}})
                         : acc.update().split(r.z, ro, ri, static_cast<int>(images)).rfactor({{ro, u}});
     acc.compute_root().vectorize(w.co, vec);
-    if (by_rows) acc.update().reorder(w.co, ro, r.z, w.ci, w.kx, w.ky).vectorize(w.co, vec).parallel(w.ky);
-    else acc.update().reorder(w.co, ro, w.ci, w.kx, w.ky).vectorize(w.co, vec).parallel(w.ky);
+    if (by_rows) acc.update().reorder(w.co, ro, r.z, w.ci, w.kx, w.ky);
+    else acc.update().reorder(w.co, ro, w.ci, w.kx, w.ky);
+    acc.update().vectorize(w.co, vec).parallel(w.ky);
     std::vector<Var> pa = part.args();  // co, ci, kx, ky, u (the chunk), [un (its image)]
     part.compute_root().vectorize(pa[0], vec);
     Stage sum = part.update();
-    sum.split(pa[0], coo, coi, static_cast<int>(dw_tile)).vectorize(coi, vec).unroll(coi).unroll(pa[2]).unroll(pa[3]);
-    // Per row: each tile of channels over the row's columns, its 9 taps in registers.
+    int dw_tile = g.cw * taps <= 24 ? tile_co : vec;
+    sum.split(pa[0], coo, coi, dw_tile).vectorize(coi, vec).unroll(coi).unroll(pa[2]).unroll(pa[3]);
+    // Per row: each tile of channels over the row's columns, its taps in registers.
     if (by_rows) sum.reorder({coi, pa[2], pa[3], r.x, coo, ri, pa[1], pa[4], pa[5]}).fuse(pa[4], pa[5], task).parallel(task);
     else sum.reorder({coi, pa[2], pa[3], r.x, coo, r.y, ri, pa[1], pa[4]}).parallel(pa[4]);
     return false;
