@@ -110,6 +110,10 @@ const std::vector<OpCase>& op_cases() {
                        // each with a partial dw of its own, stride 1 and 2;
                        ConvGrad{"1x1_256_to_64_chunk_tasks", {3, 256, 40, 40}, 64, 1, 1, 0, 1, 1},
                        ConvGrad{"1x1_stride2_64_to_256_chunk_tasks", {3, 64, 80, 80}, 256, 1, 2, 0, 1, 1},
+                       // larger filters with a small dw too (the RGB stems): chunks of 40
+                       // rows, and each image a task (a row of 7 taps in registers);
+                       ConvGrad{"3x3_stride2_stem_chunk_tasks_of_rows", {2, 3, 160, 160}, 32, 3, 2, 1, 1, 1},
+                       ConvGrad{"7x7_stride2_stem_image_tasks", {2, 3, 64, 64}, 64, 7, 2, 3, 1, 1},
                        // depthwise: the chunks are the tasks, each summing every tap of its
                        // own partial dw, x read unpadded: chunks of 20 rows (two vectors of
                        // channels a tile), and of one image (a 5x5: one vector, 25 taps);

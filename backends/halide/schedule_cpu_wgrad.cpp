@@ -292,17 +292,25 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
   // 14x14 384 -> 64 0.66-0.76 -> 0.47-0.48 ms, 28x28 192 -> 32 0.58-0.74 -> 0.36-0.40, 14x14
   // 576 -> 96 (221 KiB) 1.39-1.44 -> 0.91-0.94; ResNet-50's 1 MiB ones at 14x14 measured
   // 4.5-4.9 either way and keep the tiles).
+  //
+  // Larger filters with a dw of 128 KiB or less take the same tasks, each tap (or row of
+  // taps, the register tile's) after the other within a row: the RGB stems (MobileNet's
+  // and EfficientNet's 3x3 32 <- 3 at 224x224 stride 2, batch 8, a dw graph: 2.31-2.53 ->
+  // 1.43-1.45 ms; ResNet's 7x7 64 <- 3 9.0 -> 6.3-6.5 ms), a 3x3 stride-2 32 <- 32 at 56x56
+  // 0.82 -> 0.55 ms; the small ResNet's training step at batch 64 49.1 / 48.5 -> 48.5 / 47.9
+  // ms (alternating). Their zero-padded x stays a copy made first.
   bool row_chunks = rows < OH;
   constexpr int64_t kSmallDwImages = 256 << 10;
-  if (one_by_one && !l.prologue && !w.padded && !g.taps && (row_chunks || N >= 2) &&
-      4 * num_elements(ws) <= (row_chunks ? kSmallDw : kSmallDwImages)) {
+  bool small_1x1 = one_by_one && !w.padded && !g.taps && 4 * num_elements(ws) <= (row_chunks ? kSmallDw : kSmallDwImages);
+  bool small_kxk = !one_by_one && 4 * num_elements(ws) <= kSmallDw;  // (depthwise ones took their own tasks above)
+  if (!l.prologue && (small_1x1 || small_kxk) && (row_chunks || N >= 2)) {
     Var u("u"), un("un");
     RVar ro("ro"), ri("ri");
     Func part = row_chunks ? acc.update().split(r.y, ro, ri, static_cast<int>(rows)).rfactor({{ro, u}, {r.z, un}})
                            : acc.update().rfactor({{r.z, un}});
     acc.compute_root().vectorize(w.co, vec);
-    if (row_chunks) acc.update().reorder(w.co, ro, r.z, w.ci);
-    else acc.update().reorder(w.co, r.z, w.ci);
+    if (row_chunks) acc.update().reorder(w.co, ro, r.z, w.ci, w.kx, w.ky);
+    else acc.update().reorder(w.co, r.z, w.ci, w.kx, w.ky);
     acc.update().vectorize(w.co, vec).parallel(w.ci);
     std::vector<Var> pa = part.args();  // co, ci, kx, ky, [u (the chunk),] un (its image)
     part.compute_root().vectorize(pa[0], vec).parallel(pa.back());
@@ -311,8 +319,18 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
     register_tile(sum, {coi, cii, pa[2]}, g);
     // Per row: every tile of input channels for one tile of dy's channels (in L1), then the
     // next. (The image's rows inside each tile instead, 14x14 384 -> 64 ran 0.47 -> 0.53 ms.)
-    if (row_chunks) sum.reorder({coi, cii, r.x, cio, coo, ri, pa[2], pa[3], pa[4], pa[5]}).fuse(pa[4], pa[5], task).parallel(task);
-    else sum.reorder({coi, cii, r.x, cio, coo, r.y, pa[2], pa[3], pa[4]}).parallel(pa[4]);
+    std::vector<VarOrRVar> order{coi, cii};
+    if (g.taps) order.push_back(pa[2]);
+    order.insert(order.end(), {r.x, cio, coo});
+    if (!g.taps) order.push_back(pa[2]);
+    order.push_back(pa[3]);
+    if (row_chunks) {
+      order.insert(order.end(), {ri, pa[4], pa[5]});
+      sum.reorder(order).fuse(pa[4], pa[5], task).parallel(task);
+    } else {
+      order.insert(order.end(), {r.y, pa[4]});
+      sum.reorder(order).parallel(pa[4]);
+    }
     return false;
   }
   // Blocks of dw's output channels, a multiple of the tile, within kBlock bytes.
