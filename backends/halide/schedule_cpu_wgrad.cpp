@@ -296,9 +296,9 @@ bool schedule_weight_grad(Lowered& l, const LowerContext& ctx) {
   // Larger filters with a dw of 128 KiB or less take the same tasks, each tap (or row of
   // taps, the register tile's) after the other within a row: the RGB stems (MobileNet's
   // and EfficientNet's 3x3 32 <- 3 at 224x224 stride 2, batch 8, a dw graph: 2.31-2.53 ->
-  // 1.43-1.45 ms; ResNet's 7x7 64 <- 3 9.0 -> 6.3-6.5 ms), a 3x3 stride-2 32 <- 32 at 56x56
-  // 0.82 -> 0.55 ms; the small ResNet's training step at batch 64 49.1 / 48.5 -> 48.5 / 47.9
-  // ms (alternating). Their zero-padded x stays a copy made first.
+  // 1.43-1.50 ms; ResNet's 7x7 64 <- 3 9.0 -> 6.3-6.8 ms), a 3x3 stride-2 32 <- 32 at 56x56
+  // 0.82 -> 0.55-0.61 ms; the small ResNet's training step at batch 64 49.1 / 48.5 -> 48.5 /
+  // 47.9 ms (alternating). Their zero-padded x stays a copy made first.
   bool row_chunks = rows < OH;
   constexpr int64_t kSmallDwImages = 256 << 10;
   bool small_1x1 = one_by_one && !w.padded && !g.taps && 4 * num_elements(ws) <= (row_chunks ? kSmallDw : kSmallDwImages);
