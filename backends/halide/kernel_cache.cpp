@@ -34,7 +34,7 @@ namespace strata::halide_backend {
 namespace fs = std::filesystem;
 
 // Bump when a lowering or schedule changes, so stale kernels on disk are not reused.
-constexpr int kCodegenVersion = 90;
+constexpr int kCodegenVersion = 91;
 
 static std::mutex g_mu;
 static CacheStats g_stats;

@@ -13,14 +13,17 @@ namespace strata::halide_backend {
 
 using namespace Halide;
 
+// One input and one output channel per group: the CPU schedules read such a convolution's
+// padded input in place and store its input gradient's weight channels innermost.
+static bool depthwise(int64_t cig, int64_t cog, int64_t groups) { return cig == 1 && cog == 1 && groups > 1; }
+
 static Lowered conv2d(LowerContext& c) {
   const TensorRef& w = c.in[1];
   if (w.layout.winograd) return winograd_conv2d(c);
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = w.shape[1], co_total = w.shape[0], cog = co_total / groups;
   bool padded = pad[0] || pad[1] || pad[2] || pad[3];
-  bool depthwise = cig == 1 && cog == 1 && groups > 1;  // (its CPU schedule reads x in place)
-  TensorRef x = padded ? padded_input(c, 0, 0.f, "padded", depthwise) : c.in[0];
+  TensorRef x = padded ? padded_input(c, 0, 0.f, "padded", depthwise(cig, cog, groups)) : c.in[0];
 
   auto L = c.out.logical();  // n, co, y, x
   Expr b = L[0], co = L[1], oy = L[2], ox = L[3];
@@ -116,7 +119,7 @@ static Lowered column_phases(LowerContext& c, const TensorRef& dy, bool copied) 
   ConvInfo info{Func(), RDom(), c.params[1], std::nullopt, groups, w.shape[0], c.out.shape[1]};
   info.column_stride = s1;
   TransposedWeight wt = transposed_weight(c, (c.out.shape[3] + s1 - 1) / s1,
-                                         dx_reduction_lanes(cig * groups, cog, c.target) > 0 || (cig == 1 && cog == 1));
+                                         dx_reduction_lanes(cig * groups, cog, c.target) > 0 || depthwise(cig, cog, groups));
   Expr value = 0.f;
   for (int px = s1 - 1; px >= 0; --px) {
     int kx0 = (px + p1) % s1, taps = kx0 < KW ? (KW - kx0 + s1 - 1) / s1 : 0;
@@ -163,7 +166,7 @@ static Lowered conv2d_backward_input(LowerContext& c) {
   // 14x14 1024 -> 2048 6.31 / 5.70 -> 5.59 / 4.53).
   // (Larger unpadded filters read dy before its first row: they keep the zero-padded copy.)
   bool copied = pad[0] || pad[1] || pad[2] || pad[3] || w.shape[2] > 1 || w.shape[3] > 1;
-  TensorRef dy = copied ? padded_input(c, 0, 0.f, "dy_padded", cig == 1 && cog == 1 && groups > 1) : c.in[0];
+  TensorRef dy = copied ? padded_input(c, 0, 0.f, "dy_padded", depthwise(cig, cog, groups)) : c.in[0];
   auto L = c.out.logical();  // n, ci, iy, ix
   int KH = static_cast<int>(w.shape[2]), KW = static_cast<int>(w.shape[3]);
   int s0 = static_cast<int>(st[0]), s1 = static_cast<int>(st[1]);
@@ -174,7 +177,7 @@ static Lowered conv2d_backward_input(LowerContext& c) {
     return column_phases(c, dy, copied);
   int ry = phased ? (KH + s0 - 1) / s0 : KH, rx = phased ? (KW + s1 - 1) / s1 : KW;
   RDom r({{0, static_cast<int>(cog)}, {0, rx}, {0, ry}}, "r");
-  TransposedWeight wt = transposed_weight(c, c.out.shape[3], cig == 1 && cog == 1);
+  TransposedWeight wt = transposed_weight(c, c.out.shape[3], depthwise(cig, cog, groups));
   Expr g = L[1] / static_cast<int>(cig);
   Expr co = g * static_cast<int>(cog) + r.x;
   Expr ky = phased ? (L[2] + static_cast<int>(pad[0])) % s0 + r.z * s0 : Expr(r.z);
@@ -209,7 +212,7 @@ static Lowered conv2d_backward_weight(LowerContext& c) {
   auto [pad, st, dl, groups] = ir::conv_geometry(c.node);
   int64_t cig = c.out.shape[1], cog = c.out.shape[0] / groups;
   bool padded = pad[0] || pad[1] || pad[2] || pad[3];
-  TensorRef x = padded ? padded_input(c, 0, 0.f, "x_padded", cig == 1 && cog == 1 && groups > 1) : c.in[0];
+  TensorRef x = padded ? padded_input(c, 0, 0.f, "x_padded", depthwise(cig, cog, groups)) : c.in[0];
   const Shape& ys = dy.shape;
   RDom r({{0, static_cast<int>(ys[3])}, {0, static_cast<int>(ys[2])}, {0, static_cast<int>(ys[0])}}, "r");
   WeightGradInfo info{Func("dw"), Func("dw_acc"), r, Var("co"), Var("ci"), Var("kx"), Var("ky"), c.out.shape[0], cig, groups,
